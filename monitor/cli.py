@@ -1,0 +1,200 @@
+"""The ``monitor`` command: parse arguments, call one function, map errors to exit codes.
+
+Exit codes: 0 all well, 1 some sources (or the store) failed, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor import __version__
+from monitor.errors import ConfigError, StoreError
+
+log = logging.getLogger("monitor")
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
+    help="The config file; paths inside it are relative to it. [env: MONITOR_CONFIG]")
+
+
+def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            for problem in error.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+        except StoreError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feedback-monitor")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Collect public posts about your product, flag the angry ones, queue them for answers."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@main.command()
+@config_option
+@click.option("--source", "only", multiple=True, help="Collect only this source (repeatable).")
+@_errors_to_exit_codes
+def run(config_path: Path, only: tuple[str, ...]) -> None:
+    """One pass: collect every source, store, score, flag and queue (for cron)."""
+    from monitor import config as configuration
+    from monitor.pipeline import run_once
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    unknown = set(only) - {s.name for s in config.sources}
+    if unknown:
+        raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
+    store = Store(config.store_url)
+    try:
+        report = run_once(config, store, list(only) or None)
+    finally:
+        store.close()
+    click.echo(_summary(report))
+    sys.exit(report.exit_code)
+
+
+def _summary(report: Any) -> str:
+    width = max([len(s.name) for s in report.sources] + [6])
+    lines = [f"{'source':<{width}}  fetched   new  edited  flagged  status"]
+    for s in sorted(report.sources, key=lambda s: s.name):
+        status = f"FAILED: {s.error}" if s.error else ("unchanged" if s.unchanged else "ok")
+        if s.problems and not s.error:
+            status += f" ({len(s.problems)} problem{'s' * (len(s.problems) > 1)}: " \
+                      f"{s.problems[0][:80]})"
+        lines.append(f"{s.name:<{width}}  {s.fetched:>7}  {s.new:>4}  {s.edited:>6}  "
+                     f"{s.flagged:>7}  {status}")
+    failed = len(report.failed)
+    lines.append(f"{len(report.sources)} sources: {len(report.sources) - failed} ok, "
+                 f"{failed} failed; {sum(s.new for s in report.sources)} new posts, "
+                 f"{report.flagged} flagged; {report.seconds:.1f}s")
+    return "\n".join(lines)
+
+
+@main.command()
+@config_option
+@_errors_to_exit_codes
+def check(config_path: Path) -> None:
+    """Validate the config, every source file and every rule file."""
+    from collections import Counter
+
+    from monitor import config as configuration
+
+    config = configuration.load(config_path)
+    kinds = Counter(s.kind for s in config.sources)
+    files = {s.file for s in config.sources}
+    rule_files = {r.file for r in config.rules.rules}
+    click.echo(f"{config_path}: ok")
+    click.echo(f"  sources: {len(config.sources)} in {len(files)} file(s) ("
+               + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) + ")")
+    click.echo(f"  rules:   {len(config.rules.rules)} in {len(rule_files)} file(s)")
+    click.echo(f"  store:   {_hide_password(config.store_url)}")
+    click.echo(f"  reports: {config.reports_dir}")
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+@main.command()
+@config_option
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
+              help="The day to report (default: today in the configured time zone).")
+@_errors_to_exit_codes
+def digest(config_path: Path, day: datetime | None) -> None:
+    """Write the flagged-posts digest for a day as reports/YYYY-MM-DD.html and .md."""
+    from monitor import config as configuration
+    from monitor.reports import digest as digests
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    when = day.date() if day else datetime.now(config.timezone).date()
+    store = Store(config.store_url)
+    try:
+        built = digests.build(store, when, config.timezone)
+    finally:
+        store.close()
+    for path in digests.write(built, config.reports_dir):
+        click.echo(str(path))
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["posts", "cases"]))
+@config_option
+@click.option("--since", help="A date (2026-11-01), a time (2026-11-01T08:00) or an age (7d).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Where to write (default: standard output).")
+@_errors_to_exit_codes
+def export(what: str, config_path: Path, since: str | None, fmt: str, output: Any) -> None:
+    """Export stored posts or cases as JSON lines or CSV."""
+    from monitor import config as configuration
+    from monitor import export as exporting
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    start = _since(since, config.timezone) if since else None
+    store = Store(config.store_url)
+    try:
+        records = (exporting.post_records if what == "posts" else exporting.case_records)(
+            store, start)
+        count = exporting.write(records, fmt, output)
+    finally:
+        store.close()
+    click.echo(f"{count} {what} exported", err=True)
+
+
+def _since(value: str, zone: Any) -> datetime:
+    from monitor.config import parse_duration
+
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date, a time or an age like 7d",
+                                 param_hint="--since") from None
+    if isinstance(parsed, date) and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+@main.command()
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to put the demo's config, database and reports (default: a new "
+                   "temporary folder).")
+@_errors_to_exit_codes
+def demo(folder: Path | None) -> None:
+    """Run the whole pass offline on bundled sample feeds, then write the digest."""
+    from monitor.demo import run_demo
+
+    sys.exit(run_demo(folder, click.echo))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Collectors: one module per kind of source; ``http`` is the client they all share."""

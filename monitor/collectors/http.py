@@ -1,0 +1,186 @@
+"""The one HTTP client every collector shares: polite, bounded, and honest about failure.
+
+Why one client: timeouts, the size cap, the User-Agent, retries and conditional GET are the
+same for every source, and a collector that forgets one of them can hang a whole pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from monitor.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+_SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """Hide credentials in a URL (user:password@, ?api_key=...) before it reaches a log."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = urlencode(
+        [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Read a Retry-After header: delay-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HttpClient:
+    """GET with timeouts, a body-size cap, conditional GET and retries on 5xx/429.
+
+    Thread-safe (one httpx.Client underneath), so collectors running in parallel share it.
+    """
+
+    def __init__(
+        self,
+        user_agent: str,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        total_timeout: float = 60.0,
+        max_bytes: int = 10 * 1024 * 1024,
+        retries: int = 2,
+        backoff: float = 1.0,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.retries = retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self.total_timeout = total_timeout
+        self._sleep = sleep
+        self._client = httpx.Client(
+            headers={"User-Agent": user_agent},
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            follow_redirects=True,
+            max_redirects=5,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """Fetch ``url``; a 304 comes back as a Response, every failure as SourceError."""
+        request_headers = dict(headers or {})
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+        shown = redact(url)
+        attempt = 0
+        while True:
+            try:
+                response = self._attempt(url, request_headers)
+            except _Retryable as failure:
+                wait = failure.wait if failure.wait is not None else self.backoff * 2**attempt
+                if attempt >= self.retries:
+                    raise SourceError(f"{failure.reason} from {shown} (gave up after "
+                                      f"{attempt + 1} tries)") from None
+                if wait > self.max_retry_after:
+                    raise SourceError(f"{failure.reason} from {shown}; server asks to wait "
+                                      f"{wait:.0f}s, more than the {self.max_retry_after:.0f}s "
+                                      "we wait within a pass") from None
+                log.info("%s from %s; retrying in %.1fs", failure.reason, shown, wait)
+                self._sleep(wait)
+                attempt += 1
+                continue
+            except SourceError as error:
+                raise SourceError(f"{error} ({shown})", error.retryable) from None
+            return response
+
+    def _attempt(self, url: str, headers: dict[str, str]) -> Response:
+        started = time.monotonic()
+        try:
+            with self._client.stream("GET", url, headers=headers) as r:
+                status = r.status_code
+                if status == 304:
+                    return Response(304, str(r.url), dict(r.headers))
+                if status == 429 or status >= 500:
+                    wait = retry_after_seconds(r.headers.get("Retry-After"))
+                    raise _Retryable(f"HTTP {status}", wait)
+                if status >= 400:
+                    raise SourceError(f"HTTP {status} {r.reason_phrase}".rstrip(),
+                                      retryable=status not in (400, 401, 403, 404, 410))
+                declared = r.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes:
+                    raise SourceError(f"response of {int(declared)} bytes is over the "
+                                      f"{self.max_bytes}-byte cap", retryable=False)
+                chunks, size = [], 0
+                for chunk in r.iter_bytes():  # decoded: the cap bounds memory, gzip bombs included
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise SourceError(f"response is over the {self.max_bytes}-byte cap",
+                                          retryable=False)
+                    if time.monotonic() - started > self.total_timeout:
+                        raise _Retryable(f"download took over {self.total_timeout:.0f}s", None)
+                    chunks.append(chunk)
+                return Response(status, str(r.url), dict(r.headers), b"".join(chunks))
+        except httpx.TimeoutException:
+            raise _Retryable("timed out", None) from None
+        except httpx.ConnectError as error:
+            raise _Retryable(f"cannot connect ({_short(error)})", None) from None
+        except httpx.TooManyRedirects:
+            raise SourceError("too many redirects", retryable=False) from None
+        except httpx.HTTPError as error:
+            raise _Retryable(f"HTTP failure ({_short(error)})", None) from None
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, wait: float | None) -> None:
+        self.reason, self.wait = reason, wait
+
+
+def _short(error: Exception) -> str:
+    return str(error).split("\n")[0][:200] or type(error).__name__

@@ -1,0 +1,58 @@
+"""Turning what services send (HTML bodies, assorted timestamps) into plain text and UTC."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+import warnings
+from datetime import UTC, datetime
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+MAX_TEXT = 100_000
+"""Characters kept of one post: a hostile multi-megabyte body must not bloat the store."""
+
+_BLOCK = ("p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr")
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def html_to_text(html: str | None) -> str:
+    """Plain text of an HTML fragment; scripts and styles dropped, paragraphs kept apart."""
+    if not html:
+        return ""
+    if "<" not in html and "&" not in html:
+        return _tidy(html)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    for br in soup("br"):
+        br.replace_with("\n")
+    for block in soup(_BLOCK):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    return _tidy(soup.get_text())
+
+
+def _tidy(text: str) -> str:
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()[:MAX_TEXT]
+
+
+def utc_from_struct(value: time.struct_time | None) -> datetime | None:
+    """feedparser's ``*_parsed`` values are already UTC struct_times."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime is taken as UTC; an aware one is converted."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

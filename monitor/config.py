@@ -1,0 +1,251 @@
+"""Load and check ``config.yaml``, ``sources/*.yaml`` and ``rules/*.yaml``.
+
+Every mistake becomes a ConfigError that reads ``file: key.path: message``; all of a load's
+mistakes are gathered so ``monitor check`` can show them at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+from monitor.registry import collector_class
+from monitor.rules import RuleSet, load_rules
+from monitor.yamlfile import read_yaml, shown_path
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"`` -> seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 2h, 7d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class HttpSettings(BaseModel):
+    """How every collector talks HTTP."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_agent: str = "feedback-monitor/0.1 (+https://github.com/feedback-monitor)"
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(20.0, gt=0)
+    total_timeout: float = Field(60.0, gt=0)
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    backoff: float = Field(1.0, ge=0)
+    max_retry_after: float = Field(60.0, ge=0)
+
+
+class MainConfig(BaseModel):
+    """The keys of ``config.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    store: str | None = None
+    timezone: str = "UTC"
+    sources: str = "sources/"
+    rules: str = "rules/"
+    reports: str = "reports/"
+    interval: float = 900.0
+    concurrency: int = Field(8, ge=1, le=64)
+    http: HttpSettings = HttpSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+class SourceCommon(BaseModel):
+    """Keys every source has, whatever its kind."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    interval: float | None = None
+    tags: list[str] = []
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float | None:
+        return None if value is None else parse_duration(value)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured source: common keys plus its kind's validated options."""
+
+    name: str
+    kind: str
+    interval: float
+    tags: tuple[str, ...]
+    options: BaseModel
+    file: str
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    main: MainConfig
+    store_url: str
+    sources: tuple[Source, ...]
+    rules: RuleSet
+    reports_dir: Path
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.main.timezone)
+
+    def source(self, name: str) -> Source:
+        return next(s for s in self.sources if s.name == name)
+
+
+def load(path: str | Path = "config.yaml") -> Config:
+    """Read everything the config names; raise one ConfigError listing every mistake."""
+    path = Path(path)
+    base = path.parent
+    problems: list[ConfigError] = []
+    if not path.exists():
+        raise ConfigError("file not found (pass --config PATH)", str(path))
+    raw = read_yaml(path, path.name)
+    main = _validate(MainConfig, _expand(raw, path.name, ""), path.name, "")
+    store_url = _store_url(main.store, base)
+    sources = _load_sources(base / main.sources, base, main.interval, problems)
+    try:
+        rules = load_rules(base / main.rules, base)
+    except ConfigError as error:
+        problems.append(error)
+        rules = RuleSet(())
+    if problems:
+        raise ConfigError.combine(problems)
+    return Config(path=path, main=main, store_url=store_url, sources=tuple(sources),
+                  rules=rules, reports_dir=base / main.reports)
+
+
+def _expand(value: Any, file: str, key: str) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string with the environment's."""
+    if isinstance(value, dict):
+        return {k: _expand(v, file, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def replace(match: re.Match[str]) -> str:
+            found = os.environ.get(match.group(1))
+            if found is None and match.group(2) is None:
+                raise ConfigError(f"environment variable {match.group(1)} is not set", file, key)
+            return found if found is not None else match.group(2)
+        return _ENV.sub(replace, value)
+    return value
+
+
+def _validate(model: type[BaseModel], data: Any, file: str, prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError.combine([ConfigError(_message(e), file, _key(prefix, e["loc"]))
+                                   for e in error.errors()]) from None
+
+
+def _load_sources(folder: Path, base: Path, default_interval: float,
+                  problems: list[ConfigError]) -> list[Source]:
+    if not folder.is_dir():
+        problems.append(ConfigError("sources folder not found", shown_path(folder, base)))
+        return []
+    sources: list[Source] = []
+    seen: dict[str, str] = {}
+    for file in sorted(folder.glob("*.y*ml")):
+        shown = shown_path(file, base)
+        for error, source in _sources_in(file, shown):
+            if error is not None:
+                problems.append(error)
+            elif source.name in seen:
+                problems.append(ConfigError(f"duplicate source name {source.name!r} (also in "
+                                            f"{seen[source.name]})", shown, f"{source.file}.name"))
+            else:
+                seen[source.name] = shown
+                sources.append(Source(source.name, source.kind,
+                                      source.interval or default_interval, source.tags,
+                                      source.options, shown))
+    return sources
+
+
+def _sources_in(file: Path, shown: str) -> Iterator[tuple[ConfigError | None, Any]]:
+    try:
+        data = read_yaml(file, shown)
+        entries = data.get("sources")
+        if not isinstance(entries, list):
+            raise ConfigError("must hold a list of sources", shown, "sources")
+    except ConfigError as error:
+        yield error, None
+        return
+    for i, entry in enumerate(entries):
+        key = f"sources[{i}]"
+        try:
+            entry = _expand(entry, shown, key)
+            common = _validate(SourceCommon, entry, shown, key)
+            try:
+                options_model = collector_class(common.kind).Options
+            except ConfigError as error:
+                raise ConfigError(error.message, shown, f"{key}.kind") from None
+            extra = {k: v for k, v in entry.items() if k not in SourceCommon.model_fields}
+            options = _validate(options_model, extra, shown, key)
+        except ConfigError as error:
+            yield error, None
+            continue
+        yield None, Source(common.name, common.kind, common.interval or 0.0,
+                           tuple(common.tags), options, key)
+
+
+def _store_url(store: str | None, base: Path) -> str:
+    if not store:
+        return f"sqlite:///{(base / 'monitor.db').resolve()}"
+    prefix = "sqlite:///"
+    if store.startswith(prefix) and not store.startswith(prefix + "/") and store != prefix:
+        return prefix + str((base / store[len(prefix):]).resolve())
+    return store
+
+
+_FRIENDLY = {
+    "missing": "required",
+    "extra_forbidden": "unknown key",
+    "url_parsing": "not a valid URL",
+    "url_scheme": "not a valid URL (use http:// or https://)",
+    "url_type": "not a valid URL",
+}
+
+
+def _message(error: Any) -> str:
+    friendly = _FRIENDLY.get(error["type"])
+    if friendly:
+        return friendly
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _key(prefix: str, loc: tuple[Any, ...]) -> str:
+    key = prefix
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key

@@ -1,0 +1,66 @@
+"""``monitor export``: posts or cases as JSON lines or CSV, for notebooks and spreadsheets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, TextIO
+
+import pandas as pd
+
+from monitor.store import Store
+
+POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "published_at",
+               "first_seen_at", "thread_id", "parent_id", "reach", "version")
+
+
+def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    for row in store.export_posts(since):
+        record = {k: row[k] for k in POST_FIELDS}
+        record.update(compound=row["compound"], pos=row["pos"], neu=row["neu"], neg=row["neg"],
+                      flagged=row["severity"] is not None, severity=row["severity"],
+                      rules=row["rules"] or [], reasons=row["reasons"] or [])
+        yield record
+
+
+def case_records(store: Store, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    for row in store.export_cases(since):
+        yield {"id": row["id"], "state": row["state"], "severity": row["severity"],
+               "category": row["category"], "opened_at": row["opened_at"],
+               "rules": row["rules"] or [], "reasons": row["reasons"] or [],
+               "posts": [{k: row[k] for k in POST_FIELDS}]}
+
+
+def write(records: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
+    """Write ``records`` as ``jsonl`` or ``csv`` to ``out``; returns how many."""
+    if fmt == "jsonl":
+        count = 0
+        for record in records:
+            out.write(json.dumps(record, default=_iso, ensure_ascii=False) + "\n")
+            count += 1
+        return count
+    frame = pd.json_normalize([_flat(r) for r in records])
+    if len(frame):
+        frame.to_csv(out, index=False)
+    return len(frame)
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    """One CSV row: lists become ``; ``-joined text, a case's post its ``post_*`` columns."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "posts":
+            for pkey, pvalue in value[0].items():
+                flat[f"post_{pkey}"] = _iso(pvalue) if isinstance(pvalue, datetime) else pvalue
+        elif isinstance(value, list):
+            flat[key] = "; ".join(map(str, value))
+        else:
+            flat[key] = _iso(value) if isinstance(value, datetime) else value
+    return flat
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"cannot export {type(value).__name__}")

@@ -1,0 +1,137 @@
+"""One pass: collect every source -> store -> score -> flag -> open cases.
+
+The only module that imports every stage. Sources are fetched in parallel (bounded), but all
+database writes happen on this thread, one transaction per source, so SQLite is never
+written from two threads and one broken source never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from monitor.collectors.http import HttpClient
+from monitor.config import Config, Source
+from monitor.errors import MonitorError, SourceError
+from monitor.model import Cursor, Fetch
+from monitor.registry import collector_class
+from monitor.rules import RuleSet
+from monitor.scoring import score_text
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceReport:
+    name: str
+    kind: str
+    fetched: int = 0
+    new: int = 0
+    edited: int = 0
+    flagged: int = 0
+    unchanged: bool = False
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    started_at: datetime
+    seconds: float
+    sources: list[SourceReport]
+    scored: int = 0
+    flagged: int = 0
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.error]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every source was read, 1 when some failed (the rest are stored)."""
+        return 1 if self.failed else 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_once(config: Config, store: Store, only: list[str] | None = None) -> RunReport:
+    """Collect the configured sources (or ``only`` these), then score what is new."""
+    started, clock = datetime.now(UTC), time.monotonic()
+    chosen = [s for s in config.sources if only is None or s.name in only]
+    reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
+    with HttpClient(**config.main.http.model_dump()) as http, \
+            ThreadPoolExecutor(max_workers=config.main.concurrency) as pool:
+        futures = {pool.submit(_collect, source, store.cursor(source.name), http): source
+                   for source in chosen}
+        for future in as_completed(futures):
+            source = futures[future]
+            _store_fetch(store, source, future.result(), reports[source.name])
+    scored, by_source = score_pending(store, config.rules)
+    for name, count in by_source.items():
+        if name in reports:
+            reports[name].flagged += count
+    report = RunReport(started, time.monotonic() - clock, list(reports.values()), scored,
+                       sum(by_source.values()))
+    store.record_run(started, datetime.now(UTC), report.as_dict())
+    return report
+
+
+def _collect(source: Source, cursor: Cursor | None,
+             http: HttpClient) -> tuple[Fetch | None, str | None, float]:
+    """Run one collector; never raises, so one source cannot stop the pass."""
+    clock = time.monotonic()
+    try:
+        collector = collector_class(source.kind)(source.name, source.options, http)
+        return collector.collect(cursor), None, time.monotonic() - clock
+    except (SourceError, MonitorError) as error:
+        return None, str(error), time.monotonic() - clock
+    except Exception as error:  # a collector's bug is that source's failure, not the pass's
+        log.exception("collector for %s crashed", source.name)
+        return None, f"collector crashed: {type(error).__name__}: {error}", \
+            time.monotonic() - clock
+
+
+def _store_fetch(store: Store, source: Source,
+                 outcome: tuple[Fetch | None, str | None, float], report: SourceReport) -> None:
+    fetch, error, report.seconds = outcome
+    now = datetime.now(UTC)
+    if fetch is None:
+        report.error = error
+        log.warning("%s: %s", source.name, error)
+        store.record_failure(source.name, source.kind, error or "unknown error", now)
+        return
+    for problem in fetch.problems:
+        log.warning("%s: %s", source.name, problem)
+    saved = store.save_fetch(source.name, source.kind, fetch, now)
+    report.fetched, report.unchanged = len(fetch.posts), fetch.unchanged
+    report.new, report.edited = len(saved.new), len(saved.edited)
+    report.problems = list(fetch.problems)
+    log.info("%s: fetched %d, new %d, edited %d in %.2fs", source.name, report.fetched,
+             report.new, report.edited, report.seconds)
+
+
+def score_pending(store: Store, rules: RuleSet, rescore: bool = False,
+                  batch: int = 500) -> tuple[int, Counter[str]]:
+    """Score every post not yet scored (or changed since); returns (scored, new flags/source).
+
+    Works from the store, not from this pass's fetches, so posts saved by a pass that was
+    killed before scoring are scored by the next one.
+    """
+    total, flagged, after = 0, Counter[str](), 0
+    while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after):
+        results = []
+        for item in items:
+            score = score_text(item.post.title, item.post.text)
+            results.append((item, score, rules.evaluate(item.post, score)))
+        for stored, _flag in store.save_scores(results, datetime.now(UTC)):
+            flagged[stored.post.source] += 1
+        total += len(items)
+        after = items[-1].id
+    return total, flagged

@@ -1,0 +1,1 @@
+"""What comes out: digests (and, later, backlash reports) built from the store."""

@@ -1,0 +1,428 @@
+"""SQLAlchemy 2 tables and queries: SQLite by default, PostgreSQL by URL.
+
+The only module that knows SQL. Every write is one transaction, so a pass killed at any moment
+leaves either all of a source's posts and its cursor, or none of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.model import Fetch, Flag, Post, Score
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC everywhere, read back as timezone-aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True),
+             Column("value", Text, nullable=False))
+
+sources = Table(
+    "sources", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("cursor", JSON),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_new_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("failures", Integer, nullable=False, default=0),
+)
+
+posts = Table(
+    "posts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False, index=True),
+    Column("external_id", String(1000), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("author", Text),
+    Column("title", Text),
+    Column("text", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False, index=True),
+    Column("first_seen_at", UTCDateTime, nullable=False, index=True),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("thread_id", Text),
+    Column("parent_id", Text),
+    Column("reach", Integer),
+    UniqueConstraint("source", "external_id", name="uq_posts_source_external_id"),
+)
+
+post_edits = Table(
+    "post_edits", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("version", Integer, nullable=False),
+    Column("title", Text),
+    Column("text", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("replaced_at", UTCDateTime, nullable=False),
+)
+
+scores = Table(
+    "scores", metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("compound", Float, nullable=False),
+    Column("pos", Float, nullable=False),
+    Column("neu", Float, nullable=False),
+    Column("neg", Float, nullable=False),
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("scored_at", UTCDateTime, nullable=False),
+)
+
+flags = Table(
+    "flags", metadata,
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("severity", String(16), nullable=False),
+    Column("category", String(100)),
+    Column("rules", JSON, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("flagged_at", UTCDateTime, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+cases = Table(
+    "cases", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("severity", String(16), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("report", JSON, nullable=False),
+)
+
+
+def content_hash(title: str | None, text: str) -> str:
+    """What "the post changed" means: its title or text changed."""
+    return hashlib.sha256(f"{title or ''}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """What saving one fetch did: ids of posts first seen, and of posts whose text changed."""
+
+    new: tuple[int, ...]
+    edited: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    id: int
+    post: Post
+    content_hash: str
+
+
+class Store:
+    """The database. Create with ``Store(url)``; the schema is made on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = _engine(url)
+            self._prepare()
+        except SQLAlchemyError as error:
+            raise StoreError(f"cannot open the store ({_safe(url)}): {error.__class__.__name__}:"
+                             f" {str(error).splitlines()[0]}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _prepare(self) -> None:
+        with self.engine.begin() as db:
+            metadata.create_all(db)
+            found = db.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
+            version = found.scalar()
+            if version is None:
+                db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(version) > SCHEMA_VERSION:
+                raise StoreError(f"the store has schema version {version}, newer than this "
+                                 f"monitor's {SCHEMA_VERSION}: upgrade feedback-monitor")
+
+    @property
+    def schema_version(self) -> int:
+        with self.engine.connect() as db:
+            return int(db.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
+                       .scalar_one())
+
+    # --- sources -----------------------------------------------------------------------------
+
+    def cursor(self, source: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            return db.execute(select(sources.c.cursor).where(sources.c.name == source)).scalar()
+
+    def save_fetch(self, source: str, kind: str, fetch: Fetch, now: datetime) -> Saved:
+        """Store a fetch's posts and its new cursor in one transaction; notice edits."""
+        new: list[int] = []
+        edited: list[int] = []
+        unique = {p.external_id: p for p in fetch.posts}  # a feed may repeat an entry
+        with self.engine.begin() as db:
+            known = _known_posts(db, source, list(unique))
+            for post in unique.values():
+                digest = content_hash(post.title, post.text)
+                old = known.get(post.external_id)
+                if old is None:
+                    result = db.execute(posts.insert().values(
+                        **_post_row(post), first_seen_at=now, changed_at=now,
+                        content_hash=digest, version=1))
+                    new.append(result.inserted_primary_key[0])
+                elif old.content_hash != digest:
+                    db.execute(post_edits.insert().values(
+                        post_id=old.id, version=old.version, title=old.title, text=old.text,
+                        content_hash=old.content_hash, replaced_at=now))
+                    db.execute(posts.update().where(posts.c.id == old.id).values(
+                        **_post_row(post), changed_at=now, content_hash=digest,
+                        version=old.version + 1))
+                    edited.append(old.id)
+            _touch_source(db, source, kind, now, cursor=fetch.cursor, ok=True,
+                          found_new=bool(new))
+        return Saved(tuple(new), tuple(edited))
+
+    def record_failure(self, source: str, kind: str, error: str, now: datetime) -> None:
+        with self.engine.begin() as db:
+            _touch_source(db, source, kind, now, ok=False, error=error)
+
+    def source_health(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(select(sources).order_by(sources.c.name))]
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    def posts_to_score(self, limit: int = 500, rescore: bool = False,
+                       after_id: int = 0) -> list[StoredPost]:
+        """Posts never scored, or changed since they were scored (all of them if ``rescore``)."""
+        query = (select(posts, scores.c.content_hash.label("scored_hash"))
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .where(posts.c.id > after_id).order_by(posts.c.id).limit(limit))
+        if not rescore:
+            query = query.where((scores.c.content_hash.is_(None))
+                                | (scores.c.content_hash != posts.c.content_hash))
+        with self.engine.connect() as db:
+            return [StoredPost(r.id, _post_from(r), r.content_hash) for r in db.execute(query)]
+
+    def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
+                    now: datetime) -> list[tuple[StoredPost, Flag]]:
+        """Save scores and flags, and open one case per newly flagged post, in one transaction.
+
+        Returns the posts that got a flag they did not have before.
+        """
+        newly: list[tuple[StoredPost, Flag]] = []
+        with self.engine.begin() as db:
+            for stored, score, flag in scored:
+                _upsert(db, scores, {"post_id": stored.id}, {
+                    "content_hash": stored.content_hash, "compound": score.compound,
+                    "pos": score.pos, "neu": score.neu, "neg": score.neg,
+                    "truncated": score.truncated, "scored_at": now})
+                if flag is None:
+                    continue  # an edit that calms a post down keeps the flag it earned
+                values = {"severity": flag.severity, "category": flag.category,
+                          "rules": list(flag.rules), "reasons": list(flag.reasons),
+                          "tags": list(flag.tags), "updated_at": now}
+                if _upsert(db, flags, {"post_id": stored.id}, values, {"flagged_at": now}):
+                    newly.append((stored, flag))
+                _insert_ignore(db, cases, {"post_id": stored.id, "state": "open",
+                                           "severity": flag.severity, "opened_at": now,
+                                           "updated_at": now}, ["post_id"])
+        return newly
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def count_posts_seen(self, start: datetime, end: datetime) -> int:
+        with self.engine.connect() as db:
+            return db.execute(select(func.count()).select_from(posts).where(
+                posts.c.first_seen_at >= start, posts.c.first_seen_at < end)).scalar_one()
+
+    def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Flags raised in [start, end), with their post, score and case, worst first."""
+        query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
+                        flags.c.severity, flags.c.category, flags.c.rules, flags.c.reasons,
+                        flags.c.tags, flags.c.flagged_at, cases.c.id.label("case_id"),
+                        cases.c.state.label("case_state"))
+                 .join(flags, flags.c.post_id == posts.c.id)
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .outerjoin(cases, cases.c.post_id == posts.c.id)
+                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end)
+                 .order_by(flags.c.flagged_at, posts.c.id))
+        with self.engine.connect() as db:
+            rows = [dict(r._mapping) for r in db.execute(query)]
+        order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+        return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["compound"] or 0.0))
+
+    def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
+                        flags.c.severity, flags.c.rules, flags.c.reasons)
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .outerjoin(flags, flags.c.post_id == posts.c.id).order_by(posts.c.id))
+        if since is not None:
+            query = query.where(posts.c.first_seen_at >= since)
+        with self.engine.connect() as db:
+            for row in db.execute(query):
+                yield dict(row._mapping)
+
+    def export_cases(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        query = (select(cases, posts, flags.c.rules, flags.c.reasons, flags.c.category)
+                 .join(posts, posts.c.id == cases.c.post_id)
+                 .outerjoin(flags, flags.c.post_id == cases.c.post_id).order_by(cases.c.id))
+        if since is not None:
+            query = query.where(cases.c.opened_at >= since)
+        with self.engine.connect() as db:
+            for row in db.execute(query):
+                yield dict(row._mapping)
+
+    def record_run(self, started_at: datetime, finished_at: datetime,
+                   report: dict[str, Any]) -> None:
+        with self.engine.begin() as db:
+            db.execute(runs.insert().values(started_at=started_at, finished_at=finished_at,
+                                            report=json.loads(json.dumps(report, default=str))))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            cur = connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def _known_posts(db: Connection, source: str, external_ids: Sequence[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(external_ids), 500):  # bound the IN list
+        chunk = external_ids[start:start + 500]
+        query = select(posts.c.id, posts.c.external_id, posts.c.content_hash, posts.c.version,
+                       posts.c.title, posts.c.text).where(
+            posts.c.source == source, posts.c.external_id.in_(chunk))
+        found.update({r.external_id: r for r in db.execute(query)})
+    return found
+
+
+def _post_row(post: Post) -> dict[str, Any]:
+    return {"source": post.source, "external_id": post.external_id, "url": post.url,
+            "author": post.author, "title": post.title, "text": post.text,
+            "published_at": post.published_at, "thread_id": post.thread_id,
+            "parent_id": post.parent_id, "reach": post.reach}
+
+
+def _post_from(row: Any) -> Post:
+    return Post(source=row.source, external_id=row.external_id, url=row.url, author=row.author,
+                title=row.title, text=row.text, published_at=row.published_at,
+                thread_id=row.thread_id, parent_id=row.parent_id, reach=row.reach)
+
+
+def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bool,
+                  cursor: Any = None, error: str | None = None, found_new: bool = False) -> None:
+    values: dict[str, Any] = {"kind": kind, "last_attempt_at": now}
+    if ok:
+        values.update(cursor=cursor, last_success_at=now, failures=0)
+        if found_new:
+            values["last_new_at"] = now
+    else:
+        values.update(last_error=error, last_error_at=now,
+                      failures=sources.c.failures + 1)
+    if db.execute(sources.update().where(sources.c.name == name).values(**values)).rowcount:
+        return
+    values["failures"] = 0 if ok else 1
+    _insert_ignore(db, sources, {"name": name, **values}, ["name"])
+
+
+def _insert_ignore(db: Connection, table: Table, values: dict[str, Any],
+                   keys: list[str]) -> bool:
+    """INSERT unless a row with the same unique ``keys`` exists; True when inserted."""
+    if db.dialect.name in ("sqlite", "postgresql"):
+        if db.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        return bool(db.execute(statement).rowcount)
+    exists = db.execute(select(func.count()).select_from(table).where(
+        *[table.c[k] == values[k] for k in keys])).scalar_one()
+    if not exists:
+        db.execute(table.insert().values(**values))
+    return not exists
+
+
+def _upsert(db: Connection, table: Table, key: dict[str, Any], values: dict[str, Any],
+            on_insert: dict[str, Any] | None = None) -> bool:
+    """Update the row at ``key`` or insert it; True when it was inserted."""
+    where = [table.c[k] == v for k, v in key.items()]
+    if db.execute(table.update().where(*where).values(**values)).rowcount:
+        return False
+    return _insert_ignore(db, table, {**key, **values, **(on_insert or {})}, list(key))
