@@ -193,7 +193,13 @@ def demo(folder: Path | None) -> None:
     """Run the whole pass offline on bundled sample feeds, then write the digest."""
     from monitor.demo import run_demo
 
-    sys.exit(run_demo(folder, click.echo))
+    report, paths = run_demo(folder, click.echo)
+    click.echo(_summary(report))
+    click.echo("\nThe digest of today's flagged posts:")
+    for path in paths:
+        click.echo(f"  {path}")
+    config = paths[0].parent.parent / "config.yaml"
+    click.echo(f"\nLook further: monitor export posts --config {config} --format csv")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ class Post:
     parent_id: str | None = None
     reach: int | None = None
 
+    @property
+    def is_reply(self) -> bool:
+        """A comment or reply: its title is the thread's, not words its author wrote."""
+        return self.parent_id is not None or (
+            self.thread_id is not None and self.thread_id not in (self.external_id, self.url))
+
 
 @dataclass(frozen=True, slots=True)
 class Fetch:

@@ -20,7 +20,7 @@ from monitor.errors import MonitorError, SourceError
 from monitor.model import Cursor, Fetch
 from monitor.registry import collector_class
 from monitor.rules import RuleSet
-from monitor.scoring import score_text
+from monitor.scoring import score_post
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def score_pending(store: Store, rules: RuleSet, rescore: bool = False,
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after):
         results = []
         for item in items:
-            score = score_text(item.post.title, item.post.text)
+            score = score_post(item.post)
             results.append((item, score, rules.evaluate(item.post, score)))
         for stored, _flag in store.save_scores(results, datetime.now(UTC)):
             flagged[stored.post.source] += 1

@@ -10,7 +10,7 @@ from functools import cache
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor.model import Score
+from monitor.model import Post, Score
 
 MAX_SCORED_CHARS = 5_000
 
@@ -27,3 +27,8 @@ def score_text(title: str | None, text: str) -> Score:
     numbers = _analyzer().polarity_scores(scored)
     return Score(compound=numbers["compound"], pos=numbers["pos"], neu=numbers["neu"],
                  neg=numbers["neg"], truncated=len(scored) < len(whole))
+
+
+def score_post(post: Post) -> Score:
+    """Score the author's own words: a reply's title is its thread's, so it is left out."""
+    return score_text(None if post.is_reply else post.title, post.text)

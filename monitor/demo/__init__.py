@@ -1,0 +1,110 @@
+"""``monitor demo``: the whole pass, offline, on a bundled sample site served on 127.0.0.1.
+
+The sample site is a made-up product that has just shipped a new editor (blog posts, their
+comment feeds, a community feed) plus two real captured feeds; see site/README.md.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import as_file, files
+from pathlib import Path
+
+from monitor import config as configuration
+from monitor.pipeline import RunReport, run_once
+from monitor.reports import digest as digests
+from monitor.store import Store
+
+_PUBDATE = re.compile(r"PUBDATE\((-?\d+)h\)")
+SOURCES = """\
+sources:
+  - name: acme-blog
+    kind: rss
+    url: {base}/blog.xml
+    follow_comments: true
+    tags: [blog]
+  - name: acme-community
+    kind: rss
+    url: {base}/forum.atom
+    tags: [forum]
+  - name: gulp-releases
+    kind: rss
+    url: {base}/gulp-releases.atom
+  - name: reddit-front-page
+    kind: rss
+    url: {base}/reddit-front.rss
+"""
+
+
+def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunReport, list[Path]]:
+    """Set up a demo project in ``folder`` (or a new temporary one), run a pass, write a digest."""
+    folder = Path(folder or tempfile.mkdtemp(prefix="monitor-demo-"))
+    site = folder / "site"
+    _write_site(site, datetime.now(UTC))
+    with _serve(site) as base:
+        (folder / "sources").mkdir(parents=True, exist_ok=True)
+        (folder / "sources" / "demo.yaml").write_text(SOURCES.format(base=base))
+        with as_file(files("monitor.demo") / "rules") as rules:
+            shutil.copytree(rules, folder / "rules", dirs_exist_ok=True)
+        (folder / "config.yaml").write_text(
+            "store: sqlite:///monitor.db\nrules: rules/\nsources: sources/\nreports: reports/\n")
+        config = configuration.load(folder / "config.yaml")
+        store = Store(config.store_url)
+        try:
+            echo(f"Demo project in {folder}; sample site served at {base}\n")
+            report = run_once(config, store)
+            again = run_once(config, store)
+            echo(f"A second pass found {sum(s.new for s in again.sources)} new posts "
+                 f"({sum(s.unchanged for s in again.sources)} of {len(again.sources)} sources "
+                 "unchanged: conditional GET and body hashes).\n")
+            paths = digests.write(
+                digests.build(store, datetime.now(config.timezone).date(), config.timezone),
+                config.reports_dir)
+        finally:
+            store.close()
+    return report, paths
+
+
+def _write_site(site: Path, now: datetime) -> None:
+    """Copy the bundled site, turning each PUBDATE(-Nh) into a real time N hours ago."""
+    site.mkdir(parents=True, exist_ok=True)
+    for item in (files("monitor.demo") / "site").iterdir():
+        if not item.is_file():
+            continue
+        data = item.read_bytes()
+        if item.name.endswith((".xml", ".atom")) and b"PUBDATE(" in data:
+            def when(match: re.Match[str], atom: bool = item.name.endswith(".atom")) -> str:
+                moment = now + timedelta(hours=int(match.group(1)))
+                return moment.isoformat(timespec="seconds") if atom else format_datetime(
+                    moment, usegmt=True)
+            data = _PUBDATE.sub(when, data.decode("utf-8")).encode("utf-8")
+        (site / item.name).write_bytes(data)
+
+
+class _serve:  # noqa: N801 (used as a context manager)
+    """A static file server on 127.0.0.1 with Last-Modified / 304, as real feeds have."""
+
+    def __init__(self, root: Path) -> None:
+        handler = partial(_QuietHandler, directory=str(root))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
