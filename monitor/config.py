@@ -202,17 +202,31 @@ def _sources_in(file: Path, shown: str) -> Iterator[tuple[ConfigError | None, An
         return
     for i, entry in enumerate(entries):
         key = f"sources[{i}]"
+        found: list[ConfigError] = []
+        common = options = None
         try:
             entry = _expand(entry, shown, key)
-            common = _validate(SourceCommon, entry, shown, key)
-            try:
-                options_model = collector_class(common.kind).Options
-            except ConfigError as error:
-                raise ConfigError(error.message, shown, f"{key}.kind") from None
-            extra = {k: v for k, v in entry.items() if k not in SourceCommon.model_fields}
-            options = _validate(options_model, extra, shown, key)
+            if not isinstance(entry, dict):
+                raise ConfigError("must be a mapping (name: ..., kind: ..., ...)", shown, key)
         except ConfigError as error:
             yield error, None
+            continue
+        try:
+            common = _validate(SourceCommon, entry, shown, key)
+        except ConfigError as error:
+            found.append(error)
+        if isinstance(entry.get("kind"), str):  # check the kind's keys even if others failed
+            try:
+                try:
+                    options_model = collector_class(entry["kind"]).Options
+                except ConfigError as error:
+                    raise ConfigError(error.message, shown, f"{key}.kind") from None
+                extra = {k: v for k, v in entry.items() if k not in SourceCommon.model_fields}
+                options = _validate(options_model, extra, shown, key)
+            except ConfigError as error:
+                found.append(error)
+        if found or common is None or options is None:
+            yield ConfigError.combine(found), None
             continue
         yield None, Source(common.name, common.kind, common.interval or 0.0,
                            tuple(common.tags), options, key)

@@ -107,6 +107,7 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
     if not isinstance(entries, list):
         raise ConfigError("must be a list of rules", shown, "rules")
     rules, problems = [], []
+    ids: dict[str, str] = {}
     for i, entry in enumerate(entries):
         key = f"rules[{i}]"
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):
@@ -123,6 +124,10 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
         except ConfigError as error:
             problems.append(error)
             continue
+        if spec.id in ids:
+            problems.append(ConfigError(f"duplicate rule id (also {ids[spec.id]})", shown,
+                                        f"{key}.id"))
+        ids[spec.id] = key.split(" ")[0]
         rules.append(Rule(spec.id, spec.severity, spec.category, tuple(spec.tags), check, shown))
     if problems:
         raise ConfigError.combine(problems)

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from loopback import LoopbackServer
+from sqlalchemy import create_engine, text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -66,3 +65,35 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.db'}"
     return request.getfixturevalue("pg_url")
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_project(tmp_path: Path):
+    """Write a project folder (config.yaml, sources/, rules/) and return its config path.
+
+    Sources are given as dicts; rules default to the shipped rules/ packs. HTTP settings are
+    tight so failure tests stay fast.
+    """
+    import shutil
+
+    import yaml
+
+    def make(sources: list[dict], rules: str | None = None, **config: object) -> Path:
+        folder = tmp_path / "project"
+        (folder / "sources").mkdir(parents=True, exist_ok=True)
+        (folder / "rules").mkdir(exist_ok=True)
+        http = {"retries": 0, "backoff": 0.01, "read_timeout": 2, "connect_timeout": 2,
+                "total_timeout": 10, **config.pop("http", {})}  # type: ignore[dict-item]
+        settings = {"store": "sqlite:///monitor.db", "http": http, **config}
+        (folder / "config.yaml").write_text(yaml.safe_dump(settings))
+        (folder / "sources" / "test.yaml").write_text(yaml.safe_dump({"sources": sources}))
+        if rules is None:
+            shutil.copytree(REPO / "rules", folder / "rules", dirs_exist_ok=True)
+        else:
+            (folder / "rules" / "test.yaml").write_text(rules)
+        return folder / "config.yaml"
+
+    return make

@@ -28,6 +28,8 @@ def redact(url: str) -> str:
     """Hide credentials in a URL (user:password@, ?api_key=...) before it reaches a log."""
     parts = urlsplit(url)
     netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 literal keeps its brackets, or the port would merge into it
+        netloc = f"[{netloc}]"
     if parts.port:
         netloc += f":{parts.port}"
     query = urlencode(
@@ -124,10 +126,12 @@ class HttpClient:
             try:
                 response = self._attempt(url, request_headers)
             except _Retryable as failure:
-                wait = failure.wait if failure.wait is not None else self.backoff * 2**attempt
                 if attempt >= self.retries:
                     raise SourceError(f"{failure.reason} from {shown} (gave up after "
                                       f"{attempt + 1} tries)") from None
+                # Our own backoff is capped; only a wait the *server* asks for can be too long.
+                wait = (failure.wait if failure.wait is not None
+                        else min(self.backoff * 2**attempt, self.max_retry_after))
                 if wait > self.max_retry_after:
                     raise SourceError(f"{failure.reason} from {shown}; server asks to wait "
                                       f"{wait:.0f}s, more than the {self.max_retry_after:.0f}s "

@@ -13,6 +13,9 @@ from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 MAX_TEXT = 100_000
 """Characters kept of one post: a hostile multi-megabyte body must not bloat the store."""
 
+MAX_HTML = 4 * MAX_TEXT
+"""Characters of markup parsed for one post: tag-dense HTML costs seconds per megabyte."""
+
 _BLOCK = ("p", "div", "li", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "tr")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
@@ -26,7 +29,8 @@ def html_to_text(html: str | None) -> str:
         return _tidy(html)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(html, "html.parser")
+        # The newline: html.parser drops a bare "&T" at the very end ("AT&T" -> "ATT").
+        soup = BeautifulSoup(html[:MAX_HTML] + "\n", "html.parser")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
     for br in soup("br"):

@@ -1,0 +1,172 @@
+"""Config loading: every mistake names its file and key, and `monitor check` exits 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO
+
+from monitor.cli import main
+from monitor.config import load, parse_duration
+from monitor.errors import ConfigError
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder / "config.yaml"
+
+
+GOOD_SOURCES = """\
+sources:
+  - {name: a, kind: rss, url: "https://example.com/a.xml"}
+  - {name: b, kind: rss, url: "https://example.com/b.xml", interval: 5m, tags: [blog]}
+"""
+RULE = "rules:\n  - {id: r1, when: {words: [redesign]}}\n"
+
+
+def project(tmp_path: Path, config: str = "", sources: str = GOOD_SOURCES,
+            rules: str = RULE) -> Path:
+    return write(tmp_path, {"config.yaml": config, "sources/feeds.yaml": sources,
+                            "rules/backlash.yaml": rules})
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load(REPO / "config.yaml")
+    assert config.sources and config.rules.rules
+    assert config.store_url == f"sqlite:///{(REPO / 'monitor.db').resolve()}"
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    config = load(project(tmp_path, config="interval: 10m\n"))
+    assert [s.name for s in config.sources] == ["a", "b"]
+    assert config.source("a").interval == 600 and config.source("b").interval == 300
+    assert config.source("b").tags == ("blog",)
+    assert config.reports_dir == tmp_path / "reports"
+    assert config.store_url == f"sqlite:///{(tmp_path / 'monitor.db').resolve()}"
+    assert str(config.timezone) == "UTC"
+
+
+def test_absolute_and_server_store_urls_are_kept(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://me:secret@db.example/monitor"
+    assert load(project(tmp_path, config=f"store: {url}\n")).store_url == url
+    absolute = f"sqlite:///{tmp_path}/elsewhere.db"
+    assert load(project(tmp_path, config=f"store: {absolute}\n")).store_url == absolute
+
+
+def test_bad_url_names_file_and_key_path(tmp_path: Path) -> None:
+    sources = GOOD_SOURCES + "  - {name: c, kind: rss, url: not a url}\n"
+    assert problems(project(tmp_path, sources=sources)) == [
+        "sources/feeds.yaml: sources[2].url: not a valid URL"]
+
+
+def test_all_mistakes_are_reported_together(tmp_path: Path) -> None:
+    sources = """\
+sources:
+  - {name: a, kind: rss, url: "https://example.com/a.xml"}
+  - {name: a, kind: rss, url: "https://example.com/b.xml"}
+  - {kind: rss, url: "https://example.com/c.xml", colour: red}
+  - {name: d, kind: rsss, url: "https://example.com/d.xml"}
+  - {name: e, kind: rss, url: "https://example.com/e.xml", interval: often}
+"""
+    found = problems(project(tmp_path, config="timezone: Mars/Olympus\nstores: x\n",
+                             sources=sources))
+    assert sorted(found) == [
+        "config.yaml: stores: unknown key",
+        "config.yaml: timezone: unknown time zone 'Mars/Olympus' (use e.g. UTC, Europe/Berlin)",
+    ]  # config.yaml is read first: its mistakes stop the load before sources are read
+    found = problems(project(tmp_path, sources=sources))
+    assert "sources/feeds.yaml: sources[2].colour: unknown key" in found
+    assert any(p.startswith("sources/feeds.yaml: sources[1].name: duplicate source name 'a'")
+               for p in found)
+    assert "sources/feeds.yaml: sources[2].name: required" in found
+    assert "sources/feeds.yaml: sources[3].kind: unknown kind 'rsss' (known: rss)" in found
+    assert any(p.startswith("sources/feeds.yaml: sources[4].interval: not a duration")
+               for p in found)
+
+
+def test_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEED_HOST", "news.example.org")
+    sources = ('sources:\n  - {name: a, kind: rss, url: "https://${FEED_HOST}/feed",'
+               ' tags: ["${TAG:-fallback}"]}\n')
+    config = load(project(tmp_path, sources=sources))
+    assert str(config.source("a").options.url) == "https://news.example.org/feed"
+    assert config.source("a").tags == ("fallback",)
+    monkeypatch.delenv("FEED_HOST")
+    assert problems(project(tmp_path, sources=sources)) == [
+        "sources/feeds.yaml: sources[0].url: environment variable FEED_HOST is not set"]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    found = problems(project(tmp_path, sources="sources:\n  - name: a\n    url: [unclosed\n"))
+    assert len(found) == 1 and found[0].startswith("sources/feeds.yaml: line ")
+    assert "not valid YAML" in found[0]
+
+
+def test_sources_file_without_a_list(tmp_path: Path) -> None:
+    assert problems(project(tmp_path, sources="feeds: []\n")) == [
+        "sources/feeds.yaml: sources: must hold a list of sources"]
+
+
+def test_missing_folders_and_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config.yaml: file not found"):
+        load(tmp_path / "config.yaml")
+    (tmp_path / "config.yaml").write_text("sources: nowhere/\nrules: none/\n")
+    assert problems(tmp_path / "config.yaml") == ["nowhere: sources folder not found",
+                                                  "none: rules folder not found"]
+
+
+def test_rule_mistakes_name_rule_and_field(tmp_path: Path) -> None:
+    rules = """\
+rules:
+  - {id: ok, when: {words: [fine]}}
+  - {id: typo, when: {wrds: [x]}}
+  - {id: badre, when: {regex: "(unclosed"}}
+  - {id: sev, severity: urgent, when: {words: [x]}}
+  - {id: deep, when: {all: [{compound: {max: -0.5}}, {any: [{compound: {below: 1}}]}]}}
+  - {id: ok, when: {words: [again]}}
+"""
+    found = problems(project(tmp_path, rules=rules))
+    assert "rules/backlash.yaml: rules[1] (typo).when.wrds: unknown condition 'wrds' (known: " \
+           "all, any, not, words, regex, compound, pos, neu, neg)" in found
+    assert any(p.startswith("rules/backlash.yaml: rules[2] (badre).when.regex: not a valid "
+                            "regular expression") for p in found)
+    assert any(p.startswith("rules/backlash.yaml: rules[3] (sev).severity:") for p in found)
+    assert ("rules/backlash.yaml: rules[4] (deep).when.all[1].any[0].compound: must be "
+            "{min: NUMBER} and/or {max: NUMBER}") in found
+    assert "rules/backlash.yaml: rules[5] (ok).id: duplicate rule id (also rules[0])" in found
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(90, 90), ("45s", 45), ("15m", 900),
+                                               ("2h", 7200), ("7d", 604800), ("1.5h", 5400)])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds  # type: ignore[arg-type]
+
+
+def test_check_command_reports_and_exits(tmp_path: Path) -> None:
+    runner = CliRunner()
+    good = runner.invoke(main, ["check", "--config", str(project(tmp_path))])
+    assert good.exit_code == 0, good.output
+    assert "sources: 2 in 1 file(s) (rss: 2)" in good.output
+    assert "rules:   1 in 1 file(s)" in good.output
+    bad = runner.invoke(main, ["check", "--config", str(project(
+        tmp_path, sources=GOOD_SOURCES + "  - {name: c, kind: rss, url: nope}\n"))])
+    assert bad.exit_code == 2
+    assert "error: sources/feeds.yaml: sources[2].url: not a valid URL" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_check_hides_store_password(tmp_path: Path) -> None:
+    config = project(tmp_path, config="store: postgresql+psycopg://me:hunter2@db/monitor\n")
+    result = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert result.exit_code == 0 and "hunter2" not in result.output
+    assert "postgresql+psycopg://me:***@db/monitor" in result.output

@@ -1,0 +1,124 @@
+"""The store on SQLite and (when reachable) PostgreSQL: dedupe, edits, cursors, cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.errors import StoreError
+from monitor.model import Fetch, Flag, Post, Score
+from monitor.store import SCHEMA_VERSION, Store, meta, post_edits
+
+NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+FLAG = Flag(severity="high", rules=("r",), reasons=("r: mentions 'redesign'",),
+            category="backlash", tags=("change",))
+
+
+def post(external_id: str, text: str = "hello", title: str | None = "t") -> Post:
+    return Post(source="blog", external_id=external_id, url=f"https://x.test/{external_id}",
+                author="ann", title=title, text=text, published_at=NOW - timedelta(hours=1))
+
+
+@pytest.fixture
+def store(store_url: str):
+    opened = Store(store_url)
+    yield opened
+    opened.close()
+
+
+def test_schema_is_created_with_a_version(store: Store) -> None:
+    assert store.schema_version == SCHEMA_VERSION
+    Store(store.url).close()  # opening again keeps the data and the version
+    assert store.schema_version == SCHEMA_VERSION
+
+
+def test_a_newer_schema_is_refused(store: Store) -> None:
+    with store.engine.begin() as db:
+        db.execute(meta.update().values(value=str(SCHEMA_VERSION + 1)))
+    with pytest.raises(StoreError, match="newer than this monitor"):
+        Store(store.url)
+
+
+def test_posts_are_unique_by_source_and_external_id(store: Store) -> None:
+    first = store.save_fetch("blog", "rss", Fetch((post("a"), post("b"), post("a")), {"n": 1}),
+                             NOW)
+    assert len(first.new) == 2 and not first.edited
+    again = store.save_fetch("blog", "rss", Fetch((post("a"), post("b")), {"n": 2}), NOW)
+    assert again.new == () and again.edited == ()
+    assert store.cursor("blog") == {"n": 2}
+    assert len(list(store.export_posts())) == 2
+    from dataclasses import replace
+
+    elsewhere = store.save_fetch("forum", "rss", Fetch((replace(post("a"), source="forum"),),
+                                                       None), NOW)
+    assert len(elsewhere.new) == 1  # the same id in another source is another post
+
+
+def test_an_edit_is_kept_as_an_edit_not_a_duplicate(store: Store) -> None:
+    saved = store.save_fetch("blog", "rss", Fetch((post("a", "first words"),), None), NOW)
+    later = NOW + timedelta(minutes=5)
+    edited = store.save_fetch("blog", "rss", Fetch((post("a", "second words"),), None), later)
+    assert edited.edited == saved.new and edited.new == ()
+    rows = list(store.export_posts())
+    assert len(rows) == 1 and rows[0]["text"] == "second words" and rows[0]["version"] == 2
+    with store.engine.connect() as db:
+        history = db.execute(select(post_edits)).all()
+    assert [(h.version, h.text) for h in history] == [(1, "first words")]
+
+
+def test_datetimes_come_back_aware_utc(store: Store) -> None:
+    store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
+    row = next(store.export_posts())
+    assert row["published_at"] == NOW - timedelta(hours=1)
+    assert row["published_at"].tzinfo is UTC and row["first_seen_at"] == NOW
+
+
+def test_failures_are_counted_and_reset(store: Store) -> None:
+    store.record_failure("blog", "rss", "HTTP 500", NOW)
+    store.record_failure("blog", "rss", "HTTP 503", NOW)
+    health = store.source_health()[0]
+    assert (health["failures"], health["last_error"]) == (2, "HTTP 503")
+    store.save_fetch("blog", "rss", Fetch((), {"etag": "x"}), NOW)
+    health = store.source_health()[0]
+    assert health["failures"] == 0 and health["last_success_at"] == NOW
+
+
+def test_scoring_queue_and_one_case_per_flagged_post(store: Store) -> None:
+    store.save_fetch("blog", "rss", Fetch((post("a"), post("b")), None), NOW)
+    pending = store.posts_to_score()
+    assert [p.post.external_id for p in pending] == ["a", "b"]
+    score = Score(-0.8, 0.0, 0.5, 0.5)
+    newly = store.save_scores([(pending[0], score, FLAG), (pending[1], score, None)], NOW)
+    assert [s.post.external_id for s, _ in newly] == ["a"]
+    assert store.posts_to_score() == []
+    # Scoring the same post again (a rescore, a re-run) never opens a second case.
+    again = store.save_scores([(pending[0], score, FLAG)], NOW)
+    assert again == []
+    cases = list(store.export_cases())
+    assert len(cases) == 1 and cases[0]["state"] == "open" and cases[0]["severity"] == "high"
+    # An edit puts the post back in the scoring queue, and still no second case.
+    store.save_fetch("blog", "rss", Fetch((post("a", "changed"),), None), NOW)
+    assert [p.post.text for p in store.posts_to_score()] == ["changed"]
+    store.save_scores([(store.posts_to_score()[0], score, FLAG)], NOW)
+    assert len(list(store.export_cases())) == 1
+
+
+def test_flagged_lists_worst_first_within_a_window(store: Store) -> None:
+    store.save_fetch("blog", "rss", Fetch((post("a"), post("b"), post("c")), None), NOW)
+    a, b, c = store.posts_to_score()
+    low = Flag("low", ("r",), ("r: x",))
+    store.save_scores([(a, Score(-0.2, 0, 1, 0), low), (b, Score(-0.9, 0, 1, 0), FLAG),
+                       (c, Score(-0.5, 0, 1, 0), FLAG)], NOW)
+    rows = store.flagged(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert [r["external_id"] for r in rows] == ["b", "c", "a"]
+    assert rows[0]["case_state"] == "open" and rows[0]["reasons"] == list(FLAG.reasons)
+    assert store.flagged(NOW + timedelta(hours=1), NOW + timedelta(hours=2)) == []
+    assert store.count_posts_seen(NOW, NOW + timedelta(seconds=1)) == 3
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot open the store") as caught:
+        Store("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
+    assert "secret" not in str(caught.value)
