@@ -1,0 +1,46 @@
+"""The installed `monitor` command, run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import monitor
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+
+
+def sh(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MONITOR, *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
+
+
+def test_help_and_version() -> None:
+    helped = sh("--help")
+    assert helped.returncode == 0
+    for command in ("run", "check", "digest", "export", "demo"):
+        assert command in helped.stdout
+    assert sh("run", "--help").stdout.count("--config") >= 1
+    version = sh("--version")
+    assert version.returncode == 0 and monitor.__version__ in version.stdout
+
+
+def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
+    result = sh("demo", "--dir", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert "4 sources: 4 ok, 0 failed" in result.stdout
+    assert "A second pass found 0 new posts (4 of 4 sources unchanged" in result.stdout
+    html = next((tmp_path / "demo" / "reports").glob("*.html"))
+    assert str(html) in result.stdout
+    text = html.read_text()
+    assert "This redesign is a disaster" in text  # the furious comment is in the digest
+    assert "Love the dark mode" not in text       # the happy one is not
+    assert "<script>" not in text
+    exported = sh("export", "cases", "--config", str(tmp_path / "demo" / "config.yaml"))
+    assert exported.returncode == 0 and exported.stdout.count("\n") >= 5
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = sh("frobnicate")
+    assert result.returncode == 2 and "No such command" in result.stderr
