@@ -32,7 +32,23 @@ from monitor.yamlfile import read_yaml, shown_path
 
 Reasons = list[str] | None
 """A condition's verdict: None when it does not match, else the sentences saying why."""
-Check = Callable[[str, Score], Reasons]
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What rules read: the author's own words, and the thread title a reply sits under."""
+
+    own: str
+    thread: str = ""
+
+    @classmethod
+    def of(cls, post: Post) -> Subject:
+        if post.is_reply:
+            return cls(post.text, post.title or "")
+        return cls(f"{post.title}\n{post.text}" if post.title else post.text)
+
+
+Check = Callable[[Subject, Score], Reasons]
 
 
 class RuleSpec(BaseModel):
@@ -61,8 +77,8 @@ class RuleSet:
 
     def evaluate(self, post: Post, score: Score) -> Flag | None:
         """The flag for ``post``: the highest severity and every matching rule's reasons."""
-        text = f"{post.title}\n{post.text}" if post.title else post.text
-        matched = [(rule, why) for rule in self.rules if (why := rule.check(text, score))
+        subject = Subject.of(post)
+        matched = [(rule, why) for rule in self.rules if (why := rule.check(subject, score))
                    is not None]
         if not matched:
             return None
@@ -161,10 +177,10 @@ def _compile(node: Any, file: str, key: str) -> Check:
 
 
 def _all(parts: Sequence[Check]) -> Check:
-    def check(text: str, score: Score) -> Reasons:
+    def check(subject: Subject, score: Score) -> Reasons:
         reasons: list[str] = []
         for part in parts:
-            why = part(text, score)
+            why = part(subject, score)
             if why is None:
                 return None
             reasons += why
@@ -173,14 +189,14 @@ def _all(parts: Sequence[Check]) -> Check:
 
 
 def _any(parts: Sequence[Check]) -> Check:
-    def check(text: str, score: Score) -> Reasons:
-        found = [why for part in parts if (why := part(text, score)) is not None]
+    def check(subject: Subject, score: Score) -> Reasons:
+        found = [why for part in parts if (why := part(subject, score)) is not None]
         return [r for why in found for r in why] if found else None
     return check
 
 
 def _not(part: Check) -> Check:
-    return lambda text, score: [] if part(text, score) is None else None
+    return lambda subject, score: [] if part(subject, score) is None else None
 
 
 def word_pattern(term: str) -> str:
@@ -196,12 +212,22 @@ def _words(value: Any, file: str, key: str) -> Check:
         raise ConfigError("must be a word or a list of words and phrases", file, key)
     pattern = re.compile("|".join(f"({word_pattern(t)})" for t in terms), re.IGNORECASE)
 
-    def check(text: str, score: Score) -> Reasons:
-        hits = dict.fromkeys(m.group(0).lower() for m in pattern.finditer(text))
-        if not hits:
-            return None
-        return ["mentions " + ", ".join(f"'{' '.join(h.split())}'" for h in hits)]
+    def check(subject: Subject, score: Score) -> Reasons:
+        own = _hits(pattern, subject.own)
+        thread = [h for h in _hits(pattern, subject.thread) if h not in own]
+        reasons = [f"mentions {_listed(own)}"] * bool(own)
+        reasons += [f"thread title mentions {_listed(thread)}"] * bool(thread)
+        return reasons or None
     return check
+
+
+def _hits(pattern: re.Pattern[str], text: str) -> list[str]:
+    return list(dict.fromkeys(" ".join(m.group(0).lower().split())
+                              for m in pattern.finditer(text)))
+
+
+def _listed(hits: list[str]) -> str:
+    return ", ".join(f"'{h}'" for h in hits)
 
 
 def _regex(value: Any, file: str, key: str) -> Check:
@@ -212,9 +238,12 @@ def _regex(value: Any, file: str, key: str) -> Check:
     except re.error as error:
         raise ConfigError(f"not a valid regular expression ({error})", file, key) from None
 
-    def check(text: str, score: Score) -> Reasons:
-        match = pattern.search(text)
-        return None if match is None else [f"says '{match.group(0)[:80]}'"]
+    def check(subject: Subject, score: Score) -> Reasons:
+        if match := pattern.search(subject.own):
+            return [f"says '{match.group(0)[:80]}'"]
+        if match := pattern.search(subject.thread):
+            return [f"thread title says '{match.group(0)[:80]}'"]
+        return None
     return check
 
 
@@ -226,7 +255,7 @@ def _threshold(name: str, value: Any, file: str, key: str) -> Check:
     bound = " and ".join([f"at least {low:+.2f}"] * ("min" in value)
                          + [f"at most {high:+.2f}"] * ("max" in value))
 
-    def check(text: str, score: Score) -> Reasons:
+    def check(subject: Subject, score: Score) -> Reasons:
         number = getattr(score, name)
         return [f"{name} {number:+.2f} ({bound})"] if low <= number <= high else None
     return check

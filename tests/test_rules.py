@@ -123,3 +123,14 @@ def test_demo_ships_the_same_backlash_pack() -> None:
 
     bundled = (files("monitor.demo") / "rules" / "backlash.yaml").read_text()
     assert bundled == (REPO / "rules" / "backlash.yaml").read_text()
+
+
+def test_a_reply_says_when_only_its_thread_title_matched() -> None:
+    ruleset = rules("rules:\n  - {id: r, when: {words: [new editor, hate]}}\n")
+    reply = post("I hate it", title="Meet the new editor", parent_id="t1")
+    flag = ruleset.evaluate(reply, NEUTRAL)
+    assert flag is not None
+    assert flag.reasons == ("r: mentions 'hate'; thread title mentions 'new editor'",)
+    regex = rules("rules:\n  - {id: x, when: {regex: 'new \\\\w+'}}\n")
+    assert regex.evaluate(post("fine", title="the new editor", parent_id="t1"),
+                          NEUTRAL).reasons == ("x: thread title says 'new editor'",)
