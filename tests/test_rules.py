@@ -131,6 +131,6 @@ def test_a_reply_says_when_only_its_thread_title_matched() -> None:
     flag = ruleset.evaluate(reply, NEUTRAL)
     assert flag is not None
     assert flag.reasons == ("r: mentions 'hate'; thread title mentions 'new editor'",)
-    regex = rules("rules:\n  - {id: x, when: {regex: 'new \\\\w+'}}\n")
+    regex = rules("rules:\n  - {id: x, when: {regex: 'new \\w+'}}\n")
     assert regex.evaluate(post("fine", title="the new editor", parent_id="t1"),
                           NEUTRAL).reasons == ("x: thread title says 'new editor'",)
