@@ -33,7 +33,8 @@ def redact(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     query = urlencode(
-        [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)]
+        [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, True)],
+        safe="*",  # "api_key=***" in a log, not "api_key=%2A%2A%2A"
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
@@ -120,7 +121,10 @@ class HttpClient:
             request_headers["If-None-Match"] = etag
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
-        shown = redact(url)
+        try:
+            shown = redact(url)
+        except ValueError as error:  # e.g. "http://[broken": no request could be made of it
+            raise SourceError(f"not a valid URL ({error})", retryable=False) from None
         attempt = 0
         while True:
             try:
@@ -177,6 +181,8 @@ class HttpClient:
             raise _Retryable(f"cannot connect ({_short(error)})", None) from None
         except httpx.TooManyRedirects:
             raise SourceError("too many redirects", retryable=False) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:  # retrying cannot help
+            raise SourceError(f"not a usable URL ({_short(error)})", retryable=False) from None
         except httpx.HTTPError as error:
             raise _Retryable(f"HTTP failure ({_short(error)})", None) from None
 

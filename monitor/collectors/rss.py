@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
-from collections.abc import Mapping
+import re
+import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin
@@ -47,7 +50,9 @@ class RssCollector:
         main = _poll(self.http, str(self.options.url), cursor.get("feed"))
         problems: list[str] = []
         posts: list[Post] = []
-        comment_feeds: dict[str, dict[str, Any]] = dict(cursor.get("comments") or {})
+        # Copies: the states are updated below, and the caller's cursor must stay as it was.
+        comment_feeds: dict[str, dict[str, Any]] = {
+            url: dict(state) for url, state in (cursor.get("comments") or {}).items()}
         if main.parsed is not None:
             problems += main.problems
             for entry in main.parsed.entries:
@@ -55,13 +60,15 @@ class RssCollector:
                     posts.append(self._post(entry, main.url, fetched_at))
                 except Exception as error:  # one bad entry never stops the rest
                     problems.append(f"skipped an entry ({type(error).__name__}: {error})")
-                if self.options.follow_comments and entry.get("wfw_commentrss"):
+            for entry in _oldest_first(main.parsed.entries) if self.options.follow_comments else ():
+                if entry.get("wfw_commentrss"):
                     feed_url = urljoin(main.url, entry["wfw_commentrss"])
                     known = comment_feeds.pop(feed_url, {})
                     comment_feeds[feed_url] = {**known, "thread_id": _entry_id(entry, main.url),
                                                "title": html_to_text(entry.get("title")) or None}
-            # Keep the newest posts' comment feeds: later entries were added last above.
-            comment_feeds = dict(list(comment_feeds.items())[-self.options.max_comment_feeds:])
+            # Keep the newest posts' comment feeds: they were (re)inserted last above.
+            limit = self.options.max_comment_feeds
+            comment_feeds = dict(list(comment_feeds.items())[-limit:] if limit else [])
         for feed_url, state in comment_feeds.items() if self.options.follow_comments else ():
             try:
                 polled = _poll(self.http, feed_url, state.get("feed"))
@@ -86,9 +93,7 @@ class RssCollector:
 
     def _post(self, entry: Mapping[str, Any], base: str, fetched_at: datetime) -> Post:
         link = urljoin(base, entry.get("link") or "") if entry.get("link") else base
-        published = (utc_from_struct(entry.get("published_parsed"))
-                     or utc_from_struct(entry.get("updated_parsed"))
-                     or utc_from_struct(entry.get("created_parsed")) or fetched_at)
+        published = _dated(entry) or fetched_at
         reply_to = entry.get("thr_in-reply-to") or {}
         thread_id = reply_to.get("href") or (urldefrag(link).url if "#comment" in link else None)
         comments = str(entry.get("slash_comments") or "")
@@ -96,7 +101,7 @@ class RssCollector:
             source=self.name,
             external_id=_entry_id(entry, base),
             url=link,
-            author=(entry.get("author") or "").strip() or None,
+            author=_author(entry),
             title=html_to_text(entry.get("title")) or None,
             text=html_to_text(_body(entry)),
             published_at=published,
@@ -128,20 +133,92 @@ def _poll(http: HttpClient, url: str, known: Mapping[str, Any] | None) -> _Polle
     return _Polled(response.url, validators, parsed, problems)
 
 
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
 def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
-    """Parse fetched bytes; a malformed but readable feed is used, with a problem noted."""
+    """Parse fetched bytes; a malformed but readable feed is used, with a problem noted.
+
+    What the bytes are decides, not the server's label: feeds are often sent as text/html,
+    text/plain or with no Content-Type, and feedparser would call each of those malformed and
+    read an undeclared UTF-8 feed as ISO-8859-1. So the type becomes application/xml, keeping
+    only a charset the server names (RFC 7303: else BOM, XML declaration, UTF-8).
+    """
     headers = {k.lower(): v for k, v in response.headers.items()}
-    headers.setdefault("content-location", response.url)
+    declared = headers.get("content-type", "")
+    kind = declared.split(";")[0].strip().lower() or "no Content-Type"
+    if "json" in kind or response.content.lstrip()[:1] == b"{":
+        return _parse_json_feed(response, kind)
+    charset = _CHARSET.search(declared)
+    headers["content-type"] = "application/xml" + (f"; charset={charset[1]}" if charset else "")
+    headers["content-location"] = urljoin(response.url, headers.get("content-location", ""))
     # A stream, never bytes: feedparser would try bytes as a file name, a str as a URL.
     parsed = feedparser.parse(io.BytesIO(response.content), response_headers=headers)
-    if not parsed.bozo:
-        return parsed, ()
-    reason = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"
-    if parsed.entries or parsed.version:
-        return parsed, (f"feed is malformed but readable ({reason[:200]})",)
-    kind = headers.get("content-type", "unknown type").split(";")[0]
-    raise SourceError(f"not a readable feed ({kind}; {reason[:200]}) at {redact(response.url)}",
-                      retryable=False)
+    reason = ""
+    if parsed.bozo:
+        reason = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"[:200]
+    if not parsed.entries and not parsed.get("version"):
+        why = reason or ("empty response" if not response.content.strip() else "no feed found")
+        raise SourceError(f"not a readable feed ({kind}; {why}) at {redact(response.url)}",
+                          retryable=False)
+    if reason:
+        return parsed, (f"feed is malformed but readable ({reason})",)
+    return parsed, ()
+
+
+def _parse_json_feed(response: Response, kind: str) -> tuple[Any, tuple[str, ...]]:
+    """JSON Feed 1.0/1.1 (jsonfeed.org), shaped like feedparser's result for ``_post``."""
+    try:
+        document = json.loads(response.content)
+    except ValueError as error:  # bad JSON or bad UTF-8
+        raise SourceError(f"not a readable feed ({kind}; {type(error).__name__}: "
+                          f"{str(error)[:200]}) at {redact(response.url)}", False) from None
+    items = document.get("items") if isinstance(document, dict) else None
+    if not isinstance(items, list) or "jsonfeed.org/version/" not in str(document.get("version")):
+        raise SourceError(f"not a readable feed ({kind}; JSON but not a JSON Feed) at "
+                          f"{redact(response.url)}", retryable=False)
+    entries = [_json_entry(item) for item in items if isinstance(item, dict)]
+    problems = ("skipped JSON Feed items that are not objects",) if len(entries) < len(items) \
+        else ()
+    feed = feedparser.FeedParserDict(title=_str(document.get("title")))
+    return feedparser.FeedParserDict(version="json", bozo=False, entries=entries, feed=feed), \
+        problems
+
+
+def _json_entry(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One JSON Feed item under feedparser's key names; wrong-typed fields are left out."""
+    authors = item.get("authors") or [item.get("author")]  # 1.1, else 1.0
+    if not isinstance(authors, list):
+        authors = []
+    names = [_str(a.get("name")) for a in authors if isinstance(a, dict)]
+    html = _str(item.get("content_html")) or _str(item.get("content_text"))
+    identifier = item.get("id")
+    return {
+        "id": str(identifier) if isinstance(identifier, str | int) else None,
+        "link": _str(item.get("url")) or _str(item.get("external_url")),
+        "title": _str(item.get("title")),
+        "content": [{"value": html}] if html else [],
+        "summary": _str(item.get("summary")),
+        "author_detail": {"name": next((n for n in names if n), None)},
+        "published_parsed": _json_date(item.get("date_published")),
+        "updated_parsed": _json_date(item.get("date_modified")),
+    }
+
+
+def _str(value: object) -> str | None:
+    """A non-empty string, else None: JSON from strangers may hold anything anywhere."""
+    return value if isinstance(value, str) and value else None
+
+
+def _json_date(value: object) -> time.struct_time | None:
+    """RFC 3339 as UTC, in the struct_time form feedparser uses; a bad date is no date."""
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).timetuple()
 
 
 def _entry_id(entry: Mapping[str, Any], base: str) -> str:
@@ -149,8 +226,31 @@ def _entry_id(entry: Mapping[str, Any], base: str) -> str:
         return str(entry["id"])
     if entry.get("link"):
         return urljoin(base, entry["link"])
-    seed = f"{entry.get('title', '')}\n{_body(entry)}"
+    # Author and date too: two "+1" comments by different people are different posts.
+    stamp = entry.get("published") or entry.get("updated") or ""
+    seed = f"{entry.get('title', '')}\n{_body(entry)}\n{_author(entry) or ''}\n{stamp}"
     return "sha1:" + hashlib.sha1(seed.encode("utf-8", "replace")).hexdigest()
+
+
+def _author(entry: Mapping[str, Any]) -> str | None:
+    """The author's name: feedparser's ``author`` is "Name (email)" for Atom and RSS."""
+    detail = entry.get("author_detail") or {}
+    return (detail.get("name") or entry.get("author") or "").strip() or None
+
+
+def _dated(entry: Mapping[str, Any]) -> datetime | None:
+    """Published, else updated, else created. Plain dict reads: feedparser's deprecated
+    alias from published to updated would only add a warning."""
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        if when := utc_from_struct(dict.get(entry, key)):  # type: ignore[arg-type]
+            return when
+    return None
+
+
+def _oldest_first(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Feeds list newest first by convention; dates, where an entry has one, decide."""
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return sorted(reversed(entries), key=lambda entry: _dated(entry) or earliest)
 
 
 def _body(entry: Mapping[str, Any]) -> str:
