@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from queue import Queue
 
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
@@ -66,13 +67,15 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
     started, clock = datetime.now(UTC), time.monotonic()
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
+    done: Queue[tuple[Source, tuple[Fetch | None, str | None, float]]] = Queue()
     with HttpClient(**config.main.http.model_dump()) as http, \
             ThreadPoolExecutor(max_workers=config.main.concurrency) as pool:
-        futures = {pool.submit(_collect, source, store.cursor(source.name), http): source
-                   for source in chosen}
-        for future in as_completed(futures):
-            source = futures[future]
-            _store_fetch(store, source, future.result(), reports[source.name])
+        for source in chosen:
+            cursor = store.cursor(source.name)
+            pool.submit(lambda s=source, c=cursor: done.put((s, _collect(s, c, http))))
+        for _ in chosen:  # store each fetch as it lands, then let it go
+            source, outcome = done.get()
+            _store_fetch(store, source, outcome, reports[source.name])
     scored, by_source = score_pending(store, config.rules)
     for name, count in by_source.items():
         if name in reports:

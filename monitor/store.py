@@ -217,14 +217,13 @@ class Store:
         unique = {p.external_id: p for p in fetch.posts}  # a feed may repeat an entry
         with self.engine.begin() as db:
             known = _known_posts(db, source, list(unique))
+            fresh = []
             for post in unique.values():
                 digest = content_hash(post.title, post.text)
                 old = known.get(post.external_id)
                 if old is None:
-                    result = db.execute(posts.insert().values(
-                        **_post_row(post), first_seen_at=now, changed_at=now,
-                        content_hash=digest, version=1))
-                    new.append(result.inserted_primary_key[0])
+                    fresh.append({**_post_row(post), "first_seen_at": now, "changed_at": now,
+                                  "content_hash": digest, "version": 1})
                 elif old.content_hash != digest:
                     db.execute(post_edits.insert().values(
                         post_id=old.id, version=old.version, title=old.title, text=old.text,
@@ -233,6 +232,10 @@ class Store:
                         **_post_row(post), changed_at=now, content_hash=digest,
                         version=old.version + 1))
                     edited.append(old.id)
+            if fresh:  # one batched INSERT ... RETURNING, ids in the order given
+                returned = db.execute(posts.insert().returning(
+                    posts.c.id, sort_by_parameter_order=True), fresh)
+                new = [row.id for row in returned]
             _touch_source(db, source, kind, now, cursor=fetch.cursor, ok=True,
                           found_new=bool(new))
         return Saved(tuple(new), tuple(edited))
@@ -265,23 +268,30 @@ class Store:
 
         Returns the posts that got a flag they did not have before.
         """
+        scored = list(scored)
+        ids = [stored.id for stored, _, _ in scored]
         newly: list[tuple[StoredPost, Flag]] = []
         with self.engine.begin() as db:
-            for stored, score, flag in scored:
-                _upsert(db, scores, {"post_id": stored.id}, {
-                    "content_hash": stored.content_hash, "compound": score.compound,
-                    "pos": score.pos, "neu": score.neu, "neg": score.neg,
-                    "truncated": score.truncated, "scored_at": now})
-                if flag is None:
-                    continue  # an edit that calms a post down keeps the flag it earned
-                values = {"severity": flag.severity, "category": flag.category,
-                          "rules": list(flag.rules), "reasons": list(flag.reasons),
-                          "tags": list(flag.tags), "updated_at": now}
-                if _upsert(db, flags, {"post_id": stored.id}, values, {"flagged_at": now}):
-                    newly.append((stored, flag))
-                _insert_ignore(db, cases, {"post_id": stored.id, "state": "open",
-                                           "severity": flag.severity, "opened_at": now,
-                                           "updated_at": now}, ["post_id"])
+            had_score = _existing(db, scores.c.post_id, ids)
+            had_flag = _existing(db, flags.c.post_id, ids)
+            score_rows = [{"post_id": stored.id, "content_hash": stored.content_hash,
+                           "compound": score.compound, "pos": score.pos, "neu": score.neu,
+                           "neg": score.neg, "truncated": score.truncated, "scored_at": now}
+                          for stored, score, _ in scored]
+            flag_rows = [{"post_id": stored.id, "severity": flag.severity,
+                          "category": flag.category, "rules": list(flag.rules),
+                          "reasons": list(flag.reasons), "tags": list(flag.tags),
+                          "updated_at": now, "flagged_at": now}
+                         for stored, _, flag in scored if flag is not None]
+            # An edit that calms a post down keeps the flag (and the case) it earned.
+            _write_rows(db, scores, score_rows, had_score, "post_id")
+            _write_rows(db, flags, flag_rows, had_flag, "post_id", keep=("flagged_at",))
+            case_rows = [{"post_id": r["post_id"], "state": "open", "severity": r["severity"],
+                          "opened_at": now, "updated_at": now} for r in flag_rows]
+            if case_rows:
+                db.execute(_insert_ignoring(db, cases, ["post_id"]), case_rows)
+            newly = [(stored, flag) for stored, _, flag in scored
+                     if flag is not None and stored.id not in had_flag]
         return newly
 
     # --- reading -----------------------------------------------------------------------------
@@ -402,27 +412,36 @@ def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bo
     _insert_ignore(db, sources, {"name": name, **values}, ["name"])
 
 
+def _existing(db: Connection, column: Column[Any], ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(db.execute(select(column).where(column.in_(ids[start:start + 500])))
+                     .scalars())
+    return found
+
+
+def _write_rows(db: Connection, table: Table, rows: list[dict[str, Any]], existing: set[int],
+                key: str, keep: tuple[str, ...] = ()) -> None:
+    """Insert the rows whose ``key`` is new (one batch), update the others (keeping ``keep``)."""
+    inserts = [r for r in rows if r[key] not in existing]
+    if inserts:
+        db.execute(_insert_ignoring(db, table, [key]), inserts)
+    for row in rows:
+        if row[key] in existing:
+            values = {k: v for k, v in row.items() if k != key and k not in keep}
+            db.execute(table.update().where(table.c[key] == row[key]).values(**values))
+
+
+def _insert_ignoring(db: Connection, table: Table, keys: list[str]) -> Any:
+    """An INSERT that skips rows clashing on ``keys`` (SQLite and PostgreSQL agree here)."""
+    if db.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
 def _insert_ignore(db: Connection, table: Table, values: dict[str, Any],
                    keys: list[str]) -> bool:
     """INSERT unless a row with the same unique ``keys`` exists; True when inserted."""
-    if db.dialect.name in ("sqlite", "postgresql"):
-        if db.dialect.name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-        return bool(db.execute(statement).rowcount)
-    exists = db.execute(select(func.count()).select_from(table).where(
-        *[table.c[k] == values[k] for k in keys])).scalar_one()
-    if not exists:
-        db.execute(table.insert().values(**values))
-    return not exists
-
-
-def _upsert(db: Connection, table: Table, key: dict[str, Any], values: dict[str, Any],
-            on_insert: dict[str, Any] | None = None) -> bool:
-    """Update the row at ``key`` or insert it; True when it was inserted."""
-    where = [table.c[k] == v for k, v in key.items()]
-    if db.execute(table.update().where(*where).values(**values)).rowcount:
-        return False
-    return _insert_ignore(db, table, {**key, **values, **(on_insert or {})}, list(key))
+    return bool(db.execute(_insert_ignoring(db, table, keys).values(**values)).rowcount)
