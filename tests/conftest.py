@@ -15,11 +15,18 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
+@pytest.fixture(scope="session")
+def _running_server() -> Iterator[LoopbackServer]:
     running = LoopbackServer()
     yield running
     running.close()
+
+
+@pytest.fixture
+def server(_running_server: LoopbackServer) -> LoopbackServer:
+    """The loopback server, emptied of routes and recorded requests for each test."""
+    _running_server.reset()
+    return _running_server
 
 
 def fixture_bytes(relative: str) -> bytes:

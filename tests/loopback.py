@@ -73,6 +73,11 @@ class LoopbackServer:
             self.routes[path] = list(routes) or [Route(**one)]  # type: ignore[arg-type]
         return self.url(path)
 
+    def reset(self) -> None:
+        with self._lock:
+            self.routes.clear()
+            self.requests.clear()
+
     def hits(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import gzip
 import socket
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,31 +19,6 @@ from monitor.errors import SourceError
 
 MB = 1024 * 1024
 AGENT = "feedback-monitor-tests/1.0 (+https://example.invalid/tests)"
-
-
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[LoopbackServer]:
-    running = LoopbackServer()
-    report = running.httpd.handle_error
-
-    def handle_error(request: object, address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up on purpose
-            report(request, address)  # type: ignore[arg-type]
-
-    running.httpd.handle_error = handle_error  # type: ignore[method-assign]
-    # Headers and body leave in two writes; without TCP_NODELAY each answer waits ~40 ms.
-    running.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def server(shared_server: LoopbackServer) -> LoopbackServer:
-    """conftest's server, but one per module: stopping a server costs half a second."""
-    with shared_server._lock:
-        shared_server.routes.clear()
-        shared_server.requests.clear()
-    return shared_server
 
 
 @pytest.fixture

@@ -34,22 +34,6 @@ TAG = re.compile(r"<\s*/?\s*(a|abbr|b|blockquote|br|code|div|em|h[1-6]|i|iframe|
 
 
 @pytest.fixture(scope="module")
-def shared_server() -> Iterator[LoopbackServer]:
-    running = LoopbackServer()
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def server(shared_server: LoopbackServer) -> LoopbackServer:
-    """conftest's server, but one per module: stopping a server costs half a second."""
-    with shared_server._lock:
-        shared_server.routes.clear()
-        shared_server.requests.clear()
-    return shared_server
-
-
-@pytest.fixture(scope="module")
 def http() -> Iterator[HttpClient]:
     with HttpClient("feedback-monitor-tests/1.0", connect_timeout=2, read_timeout=2,
                     retries=0, sleep=lambda _: None) as client:
