@@ -78,14 +78,14 @@ def run(config_path: Path, only: tuple[str, ...]) -> None:
 
 def _summary(report: Any) -> str:
     width = max([len(s.name) for s in report.sources] + [6])
-    lines = [f"{'source':<{width}}  fetched   new  edited  flagged  status"]
+    lines = [f"{'source':<{width}}  fetched   new  edited  flagged   secs  status"]
     for s in sorted(report.sources, key=lambda s: s.name):
         status = f"FAILED: {s.error}" if s.error else ("unchanged" if s.unchanged else "ok")
         if s.problems and not s.error:
             status += f" ({len(s.problems)} problem{'s' * (len(s.problems) > 1)}: " \
                       f"{s.problems[0][:80]})"
         lines.append(f"{s.name:<{width}}  {s.fetched:>7}  {s.new:>4}  {s.edited:>6}  "
-                     f"{s.flagged:>7}  {status}")
+                     f"{s.flagged:>7}  {s.seconds:>5.1f}  {status}")
     failed = len(report.failed)
     lines.append(f"{len(report.sources)} sources: {len(report.sources) - failed} ok, "
                  f"{failed} failed; {sum(s.new for s in report.sources)} new posts, "

@@ -204,3 +204,15 @@ def test_only_one_source(project: Path) -> None:
 def test_source_file_is_plain_yaml(make_project) -> None:
     config = make_project([{"name": "a", "kind": "rss", "url": "https://example.com/f"}])
     assert yaml.safe_load((config.parent / "sources" / "test.yaml").read_text())["sources"]
+
+
+def test_a_pass_on_postgresql(server: LoopbackServer, make_project, pg_url: str) -> None:
+    """The same pass against the local PostgreSQL (skipped, saying why, when unreachable)."""
+    server.serve("/comments.xml", body=fixture_bytes(V1))
+    config = make_project([{"name": "blog-comments", "kind": "rss",
+                            "url": server.url("/comments.xml")}], store=pg_url)
+    assert run(config).exit_code == 0
+    assert run(config).exit_code == 0
+    assert len(exported(config)) == 3
+    assert {c["posts"][0]["external_id"] for c in exported(config, "cases")} == {
+        "comment-1", "comment-3"}
