@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,59 +176,53 @@ def _load_sources(folder: Path, base: Path, default_interval: float,
     seen: dict[str, str] = {}
     for file in sorted(folder.glob("*.y*ml")):
         shown = shown_path(file, base)
-        for error, source in _sources_in(file, shown):
-            if error is not None:
+        try:
+            entries = read_yaml(file, shown).get("sources")
+            if not isinstance(entries, list):
+                raise ConfigError("must hold a list of sources", shown, "sources")
+        except ConfigError as error:
+            problems.append(error)
+            continue
+        for i, entry in enumerate(entries):
+            key = f"sources[{i}]"
+            try:
+                source = _source(entry, shown, key, default_interval)
+                if source.name in seen:
+                    raise ConfigError(f"duplicate source name {source.name!r} (also in "
+                                      f"{seen[source.name]})", shown, f"{key}.name")
+            except ConfigError as error:
                 problems.append(error)
-            elif source.name in seen:
-                problems.append(ConfigError(f"duplicate source name {source.name!r} (also in "
-                                            f"{seen[source.name]})", shown, f"{source.file}.name"))
-            else:
-                seen[source.name] = shown
-                sources.append(Source(source.name, source.kind,
-                                      source.interval or default_interval, source.tags,
-                                      source.options, shown))
+                continue
+            seen[source.name] = shown
+            sources.append(source)
     return sources
 
 
-def _sources_in(file: Path, shown: str) -> Iterator[tuple[ConfigError | None, Any]]:
+def _source(entry: Any, shown: str, key: str, default_interval: float) -> Source:
+    """One source entry, checked twice over: the common keys, and its kind's own keys."""
+    entry = _expand(entry, shown, key)
+    if not isinstance(entry, dict):
+        raise ConfigError("must be a mapping (name: ..., kind: ..., ...)", shown, key)
+    found: list[ConfigError] = []
+    common = options = None
     try:
-        data = read_yaml(file, shown)
-        entries = data.get("sources")
-        if not isinstance(entries, list):
-            raise ConfigError("must hold a list of sources", shown, "sources")
+        common = _validate(SourceCommon, entry, shown, key)
     except ConfigError as error:
-        yield error, None
-        return
-    for i, entry in enumerate(entries):
-        key = f"sources[{i}]"
-        found: list[ConfigError] = []
-        common = options = None
+        found.append(error)
+    if isinstance(entry.get("kind"), str):  # check the kind's keys even if others failed
         try:
-            entry = _expand(entry, shown, key)
-            if not isinstance(entry, dict):
-                raise ConfigError("must be a mapping (name: ..., kind: ..., ...)", shown, key)
-        except ConfigError as error:
-            yield error, None
-            continue
-        try:
-            common = _validate(SourceCommon, entry, shown, key)
+            try:
+                options_model = collector_class(entry["kind"]).Options
+            except ConfigError as error:
+                raise ConfigError(error.message, shown, f"{key}.kind") from None
+            extra = {k: v for k, v in entry.items() if k not in SourceCommon.model_fields}
+            options = _validate(options_model, extra, shown, key)
         except ConfigError as error:
             found.append(error)
-        if isinstance(entry.get("kind"), str):  # check the kind's keys even if others failed
-            try:
-                try:
-                    options_model = collector_class(entry["kind"]).Options
-                except ConfigError as error:
-                    raise ConfigError(error.message, shown, f"{key}.kind") from None
-                extra = {k: v for k, v in entry.items() if k not in SourceCommon.model_fields}
-                options = _validate(options_model, extra, shown, key)
-            except ConfigError as error:
-                found.append(error)
-        if found or common is None or options is None:
-            yield ConfigError.combine(found), None
-            continue
-        yield None, Source(common.name, common.kind, common.interval or 0.0,
-                           tuple(common.tags), options, key)
+    if found or common is None or options is None:
+        raise ConfigError.combine(found)
+    return Source(common.name, common.kind, common.interval or default_interval,
+                  tuple(common.tags), options, shown)
 
 
 def _store_url(store: str | None, base: Path) -> str:

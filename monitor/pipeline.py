@@ -17,7 +17,7 @@ from queue import Queue
 
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
-from monitor.errors import MonitorError, SourceError
+from monitor.errors import MonitorError
 from monitor.model import Cursor, Fetch
 from monitor.registry import collector_class
 from monitor.rules import RuleSet
@@ -93,7 +93,7 @@ def _collect(source: Source, cursor: Cursor | None,
     try:
         collector = collector_class(source.kind)(source.name, source.options, http)
         return collector.collect(cursor), None, time.monotonic() - clock
-    except (SourceError, MonitorError) as error:
+    except MonitorError as error:  # SourceError, or a ConfigError from a plugin
         return None, str(error), time.monotonic() - clock
     except Exception as error:  # a collector's bug is that source's failure, not the pass's
         log.exception("collector for %s crashed", source.name)

@@ -56,7 +56,3 @@ def utc_from_struct(value: time.struct_time | None) -> datetime | None:
     except (OverflowError, ValueError, OSError):
         return None
 
-
-def as_utc(value: datetime) -> datetime:
-    """A naive datetime is taken as UTC; an aware one is converted."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
