@@ -319,3 +319,50 @@ def test_error_messages_never_carry_secrets(server: LoopbackServer, make_client,
     for secret in ("S3CR3TKEY", "T0KEN", "hunter2", "reader"):
         assert secret not in message
     assert f"127.0.0.1:{port}/feed?" in message and "page=2" in message
+
+
+ROBOTS = b"""User-agent: *
+Disallow: /private/
+Crawl-delay: 2
+
+User-agent: {agent}
+Disallow: /members/
+"""
+
+
+def test_robots_txt_disallow_is_refused_and_read_once(server: LoopbackServer,
+                                                       make_client) -> None:
+    server.serve("/robots.txt", body=ROBOTS.replace(b"{agent}", AGENT.split("/")[0].encode()))
+    server.serve("/members/list", body=b"secret")
+    server.serve("/public/thread", body=b"ok")
+    client = make_client()
+    with pytest.raises(SourceError, match="robots.txt disallows") as caught:
+        client.get(server.url("/members/list"), robots=True)
+    assert not caught.value.retryable
+    assert client.get(server.url("/public/thread"), robots=True).content == b"ok"
+    assert server.hits("/members/list") == []          # never requested
+    assert len(server.hits("/robots.txt")) == 1        # cached for the client's life
+    assert client.get(server.url("/members/list")).content == b"secret"  # APIs: opt-in only
+
+
+def test_missing_robots_allows_and_broken_robots_disallows(server: LoopbackServer,
+                                                            make_client) -> None:
+    server.serve("/page", body=b"ok")
+    assert make_client().get(server.url("/page"), robots=True).content == b"ok"  # 404
+    server.serve("/robots.txt", status=503)
+    with pytest.raises(SourceError, match="robots.txt disallows"):
+        make_client(retries=0).get(server.url("/page"), robots=True)
+
+
+def test_requests_to_one_host_are_spaced(server: LoopbackServer, make_client, sleeps) -> None:
+    server.serve("/robots.txt", body=b"User-agent: *\nCrawl-delay: 3\n")
+    server.serve("/a", body=b"a")
+    client = make_client()
+    for _ in range(3):
+        client.get(server.url("/a"), delay=0.5)
+    # The injected sleep does not wait, so each slot is 0.5 s after the one before.
+    assert sleeps == pytest.approx([0.5, 1.0], abs=0.1)
+    sleeps.clear()
+    for _ in range(2):
+        client.get(server.url("/a"), robots=True)   # robots' Crawl-delay asks for more
+    assert sleeps[1] - sleeps[0] == pytest.approx(3.0, abs=0.1)

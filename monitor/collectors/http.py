@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
 
 import httpx
 
@@ -90,7 +92,11 @@ class HttpClient:
         self.backoff = backoff
         self.max_retry_after = max_retry_after
         self.total_timeout = total_timeout
+        self.user_agent = user_agent
         self._sleep = sleep
+        self._robots: dict[str, RobotFileParser] = {}
+        self._next_slot: dict[str, float] = {}
+        self._lock = threading.Lock()
         self._client = httpx.Client(
             headers={"User-Agent": user_agent},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -114,8 +120,21 @@ class HttpClient:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
+        robots: bool = False,
+        delay: float = 0.0,
     ) -> Response:
-        """Fetch ``url``; a 304 comes back as a Response, every failure as SourceError."""
+        """Fetch ``url``; a 304 comes back as a Response, every failure as SourceError.
+
+        ``robots``: refuse a URL the site's robots.txt disallows for our User-Agent (pages
+        scraped as a crawler would; APIs and feeds are meant for programs). ``delay``: at
+        least this many seconds between requests to one host (a robots.txt Crawl-delay that
+        asks for more wins).
+        """
+        if robots and not self.allowed(url):
+            raise SourceError(f"robots.txt disallows {redact(url)} for our User-Agent; "
+                              "skipped", retryable=False)
+        if robots or delay:
+            self._pace(url, max(delay, self._crawl_delay(url) if robots else 0.0))
         request_headers = dict(headers or {})
         if etag:
             request_headers["If-None-Match"] = etag
@@ -147,6 +166,47 @@ class HttpClient:
             except SourceError as error:
                 raise SourceError(f"{error} ({shown})", error.retryable) from None
             return response
+
+    def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets us fetch ``url`` (read once per site per client).
+
+        As the big crawlers do: no robots.txt (4xx) allows everything; one that cannot be
+        read (5xx, network) disallows everything until a later pass.
+        """
+        return self._robots_for(url).can_fetch(self.user_agent, url)
+
+    def _crawl_delay(self, url: str) -> float:
+        return float(self._robots_for(url).crawl_delay(self.user_agent) or 0.0)
+
+    def _robots_for(self, url: str) -> RobotFileParser:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            parser = self._robots.get(origin)
+        if parser is not None:
+            return parser
+        parser = RobotFileParser(origin + "/robots.txt")
+        try:
+            response = self.get(origin + "/robots.txt")
+            parser.parse(response.content.decode("utf-8", "replace").splitlines())
+        except SourceError as error:
+            status = re.match(r"HTTP (\d+)", str(error))
+            if status and 400 <= int(status.group(1)) < 500:
+                parser.allow_all = True
+            else:
+                parser.disallow_all = True
+        with self._lock:
+            return self._robots.setdefault(origin, parser)
+
+    def _pace(self, url: str, delay: float) -> None:
+        """Wait until this host's next slot: requests to one host are ``delay`` s apart."""
+        host = urlsplit(url).netloc
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot.get(host, now))
+            self._next_slot[host] = slot + delay
+        if slot > now:
+            self._sleep(slot - now)
 
     def _attempt(self, url: str, headers: dict[str, str]) -> Response:
         started = time.monotonic()

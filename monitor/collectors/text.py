@@ -56,3 +56,22 @@ def utc_from_struct(value: time.struct_time | None) -> datetime | None:
     except (OverflowError, ValueError, OSError):
         return None
 
+
+
+def utc_from_epoch(seconds: float | int | str | None) -> datetime | None:
+    """Unix seconds (Reddit's ``created_utc``, Algolia's ``created_at_i``) as aware UTC."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC) if seconds is not None else None
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+
+
+def utc_from_iso(value: str | None) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time (``Z`` allowed); a naive one is taken as UTC."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
