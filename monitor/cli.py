@@ -120,12 +120,45 @@ def _hide_password(url: str) -> str:
 
 @main.command()
 @config_option
+@_errors_to_exit_codes
+def status(config_path: Path) -> None:
+    """Each source's health: ok, quiet (nothing new for a while) or broken (failing).
+
+    Exits 1 when a source is broken, so it can drive an alert.
+    """
+    from collections import Counter
+
+    from monitor import config as configuration
+    from monitor.health import assess
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    store = Store(config.store_url)
+    try:
+        found = assess(config.sources, store.source_health(), datetime.now(UTC))
+    finally:
+        store.close()
+    width = max([len(h.name) for h in found] + [6])
+    click.echo(f"{'source':<{width}}  {'kind':<10}  {'state':<9}  last success      detail")
+    for h in found:
+        when = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
+        click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {h.detail}")
+    states = Counter(h.state for h in found)
+    click.echo(f"{len(found)} sources: " + ", ".join(
+        f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
+        if states[s] or s != "never run"))
+    sys.exit(1 if states["broken"] else 0)
+
+
+@main.command()
+@config_option
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
               help="The day to report (default: today in the configured time zone).")
 @_errors_to_exit_codes
 def digest(config_path: Path, day: datetime | None) -> None:
     """Write the flagged-posts digest for a day as reports/YYYY-MM-DD.html and .md."""
     from monitor import config as configuration
+    from monitor.health import assess
     from monitor.reports import digest as digests
     from monitor.store import Store
 
@@ -133,7 +166,8 @@ def digest(config_path: Path, day: datetime | None) -> None:
     when = day.date() if day else datetime.now(config.timezone).date()
     store = Store(config.store_url)
     try:
-        built = digests.build(store, when, config.timezone)
+        health = assess(config.sources, store.source_health(), datetime.now(UTC))
+        built = digests.build(store, when, config.timezone, health)
     finally:
         store.close()
     for path in digests.write(built, config.reports_dir):

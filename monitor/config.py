@@ -59,6 +59,7 @@ class MainConfig(BaseModel):
     rules: str = "rules/"
     reports: str = "reports/"
     interval: float = 900.0
+    quiet_after: float = 3 * 86400.0
     concurrency: int = Field(8, ge=1, le=64)
     http: HttpSettings = HttpSettings()
 
@@ -71,7 +72,7 @@ class MainConfig(BaseModel):
             raise ValueError(f"unknown time zone {value!r} (use e.g. UTC, Europe/Berlin)") from None
         return value
 
-    @field_validator("interval", mode="before")
+    @field_validator("interval", "quiet_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
@@ -84,9 +85,10 @@ class SourceCommon(BaseModel):
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
     interval: float | None = None
+    quiet_after: float | None = None
     tags: list[str] = []
 
-    @field_validator("interval", mode="before")
+    @field_validator("interval", "quiet_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float | None:
         return None if value is None else parse_duration(value)
@@ -102,6 +104,7 @@ class Source:
     tags: tuple[str, ...]
     options: BaseModel
     file: str
+    quiet_after: float = 3 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def load(path: str | Path = "config.yaml") -> Config:
     raw = read_yaml(path, path.name)
     main = _validate(MainConfig, _expand(raw, path.name, ""), path.name, "")
     store_url = _store_url(main.store, base)
-    sources = _load_sources(base / main.sources, base, main.interval, problems)
+    sources = _load_sources(base / main.sources, base, main, problems)
     try:
         rules = load_rules(base / main.rules, base)
     except ConfigError as error:
@@ -167,7 +170,7 @@ def _validate(model: type[BaseModel], data: Any, file: str, prefix: str) -> Any:
                                    for e in error.errors()]) from None
 
 
-def _load_sources(folder: Path, base: Path, default_interval: float,
+def _load_sources(folder: Path, base: Path, main: MainConfig,
                   problems: list[ConfigError]) -> list[Source]:
     if not folder.is_dir():
         problems.append(ConfigError("sources folder not found", shown_path(folder, base)))
@@ -186,7 +189,7 @@ def _load_sources(folder: Path, base: Path, default_interval: float,
         for i, entry in enumerate(entries):
             key = f"sources[{i}]"
             try:
-                source = _source(entry, shown, key, default_interval)
+                source = _source(entry, shown, key, main)
                 if source.name in seen:
                     raise ConfigError(f"duplicate source name {source.name!r} (also in "
                                       f"{seen[source.name]})", shown, f"{key}.name")
@@ -198,7 +201,7 @@ def _load_sources(folder: Path, base: Path, default_interval: float,
     return sources
 
 
-def _source(entry: Any, shown: str, key: str, default_interval: float) -> Source:
+def _source(entry: Any, shown: str, key: str, main: MainConfig) -> Source:
     """One source entry, checked twice over: the common keys, and its kind's own keys."""
     entry = _expand(entry, shown, key)
     if not isinstance(entry, dict):
@@ -221,8 +224,8 @@ def _source(entry: Any, shown: str, key: str, default_interval: float) -> Source
             found.append(error)
     if found or common is None or options is None:
         raise ConfigError.combine(found)
-    return Source(common.name, common.kind, common.interval or default_interval,
-                  tuple(common.tags), options, shown)
+    return Source(common.name, common.kind, common.interval or main.interval,
+                  tuple(common.tags), options, shown, common.quiet_after or main.quiet_after)
 
 
 def _store_url(store: str | None, base: Path) -> str:

@@ -89,7 +89,8 @@ sources:
     assert any(p.startswith("sources/feeds.yaml: sources[1].name: duplicate source name 'a'")
                for p in found)
     assert "sources/feeds.yaml: sources[2].name: required" in found
-    assert "sources/feeds.yaml: sources[3].kind: unknown kind 'rsss' (known: discourse, forum, hackernews, reddit, rss)" in found
+    assert ("sources/feeds.yaml: sources[3].kind: unknown kind 'rsss' (known: discourse, "
+            "forum, hackernews, reddit, rss)") in found
     assert any(p.startswith("sources/feeds.yaml: sources[4].interval: not a duration")
                for p in found)
 

@@ -7,7 +7,7 @@ whenever the digest is made.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from monitor.health import Health
 from monitor.store import Store
 
 QUOTE_CHARS = 280
@@ -27,6 +28,7 @@ class Digest:
     timezone: str
     posts_read: int
     flagged: list[dict[str, Any]]
+    troubled: list[Health] = field(default_factory=list)
 
     @property
     def by_severity(self) -> dict[str, int]:
@@ -43,13 +45,16 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def build(store: Store, day: date, zone: ZoneInfo) -> Digest:
+def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None = None) -> Digest:
+    """The digest of ``day``; ``health`` adds the sources that are broken or quiet."""
     start, end = day_bounds(day, zone)
     rows = store.flagged(start, end)
     for row in rows:
         row["quote"] = quote(row["text"])
         row["local_time"] = row["published_at"].astimezone(zone)
-    return Digest(day, str(zone), store.count_posts_seen(start, end), rows)
+    troubled = [h for h in health or [] if h.state in ("broken", "quiet")]
+    troubled.sort(key=lambda h: (h.state != "broken", h.name))
+    return Digest(day, str(zone), store.count_posts_seen(start, end), rows, troubled)
 
 
 def write(digest: Digest, folder: Path) -> list[Path]:

@@ -1,0 +1,60 @@
+"""Is a source ok, quiet or broken? Two different troubles that need different answers.
+
+*Broken*: its last collection failed (an error, or a page that no longer parses): someone
+must fix the source. *Quiet*: it works but has brought nothing new for longer than its
+``quiet_after``: perhaps fine, perhaps a feed that moved; worth a look, not an alarm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from monitor.config import Source
+
+
+@dataclass(frozen=True)
+class Health:
+    name: str
+    kind: str
+    state: str                      # ok | quiet | broken | never run
+    detail: str
+    last_success_at: datetime | None
+    last_new_at: datetime | None
+    failures: int
+
+
+def assess(configured: Iterable[Source], rows: Iterable[Mapping[str, Any]],
+           now: datetime) -> list[Health]:
+    """The health of each configured source, from the store's ``sources`` rows."""
+    by_name = {row["name"]: row for row in rows}
+    found = []
+    for source in configured:
+        row = by_name.get(source.name)
+        if row is None:
+            found.append(Health(source.name, source.kind, "never run", "not collected yet",
+                                None, None, 0))
+            continue
+        state, detail = _state(row, source.quiet_after, now)
+        found.append(Health(source.name, source.kind, state, detail, row["last_success_at"],
+                            row["last_new_at"], row["failures"]))
+    return found
+
+
+def _state(row: Mapping[str, Any], quiet_after: float, now: datetime) -> tuple[str, str]:
+    if row["failures"]:
+        times = f"{row['failures']} time{'s' * (row['failures'] > 1)} in a row"
+        return "broken", f"failed {times}: {row['last_error']}"
+    if row["last_new_at"] is None:
+        return "quiet", "has brought no posts yet"
+    since = row["last_new_at"]
+    if (now - since).total_seconds() > quiet_after:
+        return "quiet", f"nothing new for {_age(now - since)}"
+    return "ok", ""
+
+
+def _age(delta: Any) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"

@@ -1,0 +1,76 @@
+"""Source health: ok, quiet and broken are told apart, in `monitor status` and the digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import fixture_bytes
+from loopback import LoopbackServer
+from pydantic import BaseModel
+
+from monitor.cli import main
+from monitor.config import Source
+from monitor.health import assess
+from monitor.model import Fetch, Post
+from monitor.store import Store
+
+NOW = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+
+class NoOptions(BaseModel):
+    pass
+
+
+def source(name: str, quiet_after: float = 86400.0) -> Source:
+    return Source(name, "rss", 900.0, (), NoOptions(), "sources/x.yaml", quiet_after)
+
+
+def post(name: str) -> Post:
+    return Post(name, "1", "https://x.test/1", None, None, "hi", NOW)
+
+
+def test_ok_quiet_broken_and_never_run(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    store.save_fetch("fresh", "rss", Fetch((post("fresh"),), None), NOW - timedelta(hours=2))
+    store.save_fetch("stale", "rss", Fetch((post("stale"),), None), NOW - timedelta(days=3))
+    store.save_fetch("stale", "rss", Fetch((), None, unchanged=True), NOW)
+    store.save_fetch("empty", "rss", Fetch((), None), NOW)
+    store.save_fetch("failing", "rss", Fetch((post("failing"),), None), NOW)
+    store.record_failure("failing", "rss", "HTTP 500 from https://x.test/feed", NOW)
+    store.record_failure("failing", "rss", "HTTP 500 from https://x.test/feed", NOW)
+    found = {h.name: h for h in assess(
+        [source(n) for n in ("fresh", "stale", "empty", "failing", "new")],
+        store.source_health(), NOW)}
+    assert {n: h.state for n, h in found.items()} == {
+        "fresh": "ok", "stale": "quiet", "empty": "quiet", "failing": "broken",
+        "new": "never run"}
+    assert found["stale"].detail == "nothing new for 3 days"
+    assert found["failing"].detail == "failed 2 times in a row: HTTP 500 from https://x.test/feed"
+    # A longer quiet_after makes the same silence normal.
+    relaxed = assess([source("stale", quiet_after=7 * 86400)], store.source_health(), NOW)
+    assert relaxed[0].state == "ok"
+    store.close()
+
+
+def test_status_and_digest_show_broken_and_quiet(server: LoopbackServer, make_project) -> None:
+    server.serve("/good.rss", body=fixture_bytes("feeds/rss-parser/gulp-atom.atom"))
+    server.serve("/gone.rss", status=410)
+    config = make_project([
+        {"name": "good", "kind": "rss", "url": server.url("/good.rss")},
+        {"name": "gone", "kind": "rss", "url": server.url("/gone.rss")},
+        {"name": "later", "kind": "rss", "url": server.url("/good.rss")},
+    ])
+    runner = CliRunner()
+    runner.invoke(main, ["run", "--config", str(config), "--source", "good", "--source", "gone"])
+    status = runner.invoke(main, ["status", "--config", str(config)])
+    assert status.exit_code == 1
+    lines = {line.split()[0]: line for line in status.output.splitlines()[1:-1]}
+    assert "broken" in lines["gone"] and "HTTP 410" in lines["gone"]
+    assert " ok " in lines["good"] and "never run" in lines["later"]
+    assert status.output.splitlines()[-1] == "3 sources: 1 ok, 0 quiet, 1 broken, 1 never run"
+    digest = runner.invoke(main, ["digest", "--config", str(config)])
+    html = Path(digest.output.split()[0]).read_text()
+    assert "Sources that need a look" in html and "gone (rss): failed 1 time in a row" in html
+    assert "good (rss)" not in html
