@@ -26,7 +26,7 @@ def html_to_text(html: str | None) -> str:
     if not html:
         return ""
     if "<" not in html and "&" not in html:
-        return _tidy(html)
+        return tidy(html)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         # The newline: html.parser drops a bare "&T" at the very end ("AT&T" -> "ATT").
@@ -38,10 +38,11 @@ def html_to_text(html: str | None) -> str:
     for block in soup(_BLOCK):
         block.insert_before("\n\n")
         block.insert_after("\n\n")
-    return _tidy(soup.get_text())
+    return tidy(soup.get_text())
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
+    """Spaces collapsed, lines trimmed, blank runs cut to one, length capped at MAX_TEXT."""
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()[:MAX_TEXT]
