@@ -28,15 +28,14 @@ class Post:
     title: str | None
     text: str
     published_at: datetime
-    thread_id: str | None = None
-    parent_id: str | None = None
+    thread_id: str | None = None   # the thread (topic, submission, blog post) it belongs to
+    parent_id: str | None = None   # what it answers; set for every reply, None for an opener
     reach: int | None = None
 
     @property
     def is_reply(self) -> bool:
-        """A comment or reply: its title is the thread's, not words its author wrote."""
-        return self.parent_id is not None or (
-            self.thread_id is not None and self.thread_id not in (self.external_id, self.url))
+        """A comment or reply (it has a parent): its title is the thread's, not its author's."""
+        return self.parent_id is not None
 
 
 @dataclass(frozen=True, slots=True)

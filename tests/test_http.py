@@ -366,3 +366,17 @@ def test_requests_to_one_host_are_spaced(server: LoopbackServer, make_client, sl
     for _ in range(2):
         client.get(server.url("/a"), robots=True)   # robots' Crawl-delay asks for more
     assert sleeps[1] - sleeps[0] == pytest.approx(3.0, abs=0.1)
+
+
+def test_own_headers_never_follow_a_redirect_to_another_host(server: LoopbackServer,
+                                                              make_client) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    server.serve("/same", status=302, headers={"Location": "/landing"})
+    server.serve("/away", status=302, headers={"Location": f"http://localhost:{port}/landing"})
+    server.serve("/landing", body=b"ok")
+    client = make_client()
+    client.get(server.url("/same"), headers={"Api-Key": "s3cret"})
+    assert server.hits("/landing")[-1].headers.get("Api-Key") == "s3cret"  # same host: kept
+    client.get(server.url("/away"), headers={"Api-Key": "s3cret"})
+    landed = server.hits("/landing")[-1].headers
+    assert landed.get("Host", "").startswith("localhost") and "Api-Key" not in landed

@@ -576,7 +576,7 @@ def test_site_wide_comment_feed(server: LoopbackServer, http: HttpClient) -> Non
     assert carol.thread_id == grace.thread_id
     assert dave.thread_id == server.url("/2024/03/maintenance/")
     assert grace.title == "Comment on Widget 2.0 is out by Grace"
-    assert (grace.author, grace.parent_id) == ("Grace", None)
+    assert (grace.author, grace.parent_id) == ("Grace", grace.thread_id)  # answers the post
     assert grace.is_reply
 
 

@@ -102,6 +102,7 @@ class HttpClient:
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=True,
             max_redirects=5,
+            event_hooks={"request": [_keep_headers_home]},
         )
 
     def close(self) -> None:
@@ -211,7 +212,8 @@ class HttpClient:
     def _attempt(self, url: str, headers: dict[str, str]) -> Response:
         started = time.monotonic()
         try:
-            with self._client.stream("GET", url, headers=headers) as r:
+            home = {"monitor_home": (httpx.URL(url).host, tuple(headers))} if headers else {}
+            with self._client.stream("GET", url, headers=headers, extensions=home) as r:
                 status = r.status_code
                 if status == 304:
                     return Response(304, str(r.url), dict(r.headers))
@@ -245,6 +247,18 @@ class HttpClient:
             raise SourceError(f"not a usable URL ({_short(error)})", retryable=False) from None
         except httpx.HTTPError as error:
             raise _Retryable(f"HTTP failure ({_short(error)})", None) from None
+
+
+def _keep_headers_home(request: httpx.Request) -> None:
+    """A caller's own headers (API keys among them) never follow a redirect to another host.
+
+    httpx drops only ``Authorization`` when a redirect leaves the site; ``Api-Key`` and the
+    like would be sent on. Each request carries its home host, redirects included.
+    """
+    host, names = request.extensions.get("monitor_home", (None, ()))
+    if host is not None and request.url.host != host:
+        for name in names:
+            request.headers.pop(name, None)
 
 
 class _Retryable(Exception):

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin
@@ -96,6 +97,7 @@ class RssCollector:
         published = _dated(entry) or fetched_at
         reply_to = entry.get("thr_in-reply-to") or {}
         thread_id = reply_to.get("href") or (urldefrag(link).url if "#comment" in link else None)
+        parent_id = reply_to.get("ref") or thread_id  # a comment answers at least its thread
         comments = str(entry.get("slash_comments") or "")
         return Post(
             source=self.name,
@@ -106,7 +108,7 @@ class RssCollector:
             text=html_to_text(_body(entry)),
             published_at=published,
             thread_id=thread_id,
-            parent_id=reply_to.get("ref"),
+            parent_id=parent_id,
             reach=int(comments) if comments.isdigit() else None,
         )
 
@@ -261,7 +263,6 @@ def _body(entry: Mapping[str, Any]) -> str:
 
 
 def _as_comment(post: Post, thread_id: str, title: str | None) -> Post:
-    from dataclasses import replace
-
-    return replace(post, thread_id=thread_id, parent_id=post.parent_id or thread_id,
-                   title=title or post.title)
+    """A comment from a post's own comment feed belongs to that post (by its feed id)."""
+    answers = post.parent_id if post.parent_id not in (None, post.thread_id) else thread_id
+    return replace(post, thread_id=thread_id, parent_id=answers, title=title or post.title)
