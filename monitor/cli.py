@@ -202,7 +202,7 @@ def export(what: str, config_path: Path, since: str | None, fmt: str, output: An
 
 
 def _since(value: str, zone: Any) -> datetime:
-    from monitor.config import parse_duration
+    from monitor.units import parse_duration
 
     try:
         return datetime.now(UTC) - timedelta(seconds=parse_duration(value))

@@ -11,30 +11,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError
 from monitor.registry import collector_class
 from monitor.rules import RuleSet, load_rules
+from monitor.units import Duration, TimeZoneName
 from monitor.yamlfile import read_yaml, shown_path
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: str | int | float) -> float:
-    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"7d"`` -> seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 15m, 2h, 7d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 class HttpSettings(BaseModel):
     """How every collector talks HTTP."""
 
@@ -54,28 +41,14 @@ class MainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     store: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     sources: str = "sources/"
     rules: str = "rules/"
     reports: str = "reports/"
-    interval: float = 900.0
-    quiet_after: float = 3 * 86400.0
+    interval: Duration = 900.0
+    quiet_after: Duration = 3 * 86400.0
     concurrency: int = Field(8, ge=1, le=64)
     http: HttpSettings = HttpSettings()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use e.g. UTC, Europe/Berlin)") from None
-        return value
-
-    @field_validator("interval", "quiet_after", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        return parse_duration(value)
 
 
 class SourceCommon(BaseModel):
@@ -84,14 +57,9 @@ class SourceCommon(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
-    interval: float | None = None
-    quiet_after: float | None = None
+    interval: Duration | None = None
+    quiet_after: Duration | None = None
     tags: list[str] = []
-
-    @field_validator("interval", "quiet_after", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float | None:
-        return None if value is None else parse_duration(value)
 
 
 @dataclass(frozen=True)

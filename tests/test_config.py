@@ -9,8 +9,9 @@ from click.testing import CliRunner
 from conftest import REPO
 
 from monitor.cli import main
-from monitor.config import load, parse_duration
+from monitor.config import load
 from monitor.errors import ConfigError
+from monitor.units import parse_duration
 
 
 def write(folder: Path, files: dict[str, str]) -> Path:

@@ -27,7 +27,6 @@ from pydantic import (
     Field,
     HttpUrl,
     SecretStr,
-    field_validator,
     model_validator,
 )
 
@@ -35,6 +34,7 @@ from monitor.collectors.http import HttpClient, redact
 from monitor.collectors.text import html_to_text, utc_from_iso
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
+from monitor.units import Duration
 
 CHUNK = 20
 """Post ids asked for in one ``/t/{id}/posts.json`` request (what Discourse's own UI asks)."""
@@ -59,15 +59,9 @@ class DiscourseOptions(BaseModel):
     api_username: str | None = Field(None, min_length=1, description="sent as Api-Username")
     max_posts: int = Field(
         200, ge=1, le=5000, description="posts read per pass at most (bounds the first pass)")
-    backfill: float | None = Field(
+    backfill: Duration | None = Field(
         None, gt=0, description="first pass: nothing older than this (e.g. 7d)")
 
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        from monitor.config import parse_duration  # lazy: config imports the registry
-
-        return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
     def _one_way(self) -> DiscourseOptions:

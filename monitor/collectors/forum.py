@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urldefrag, urlencode, urljoin, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import soupsieve
 from bs4 import BeautifulSoup, Tag
@@ -27,6 +27,7 @@ from monitor.collectors.http import HttpClient, redact
 from monitor.collectors.text import html_to_text, utc_from_epoch
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
+from monitor.units import TimeZoneName
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +133,10 @@ class ForumOptions(BaseModel):
     delay: float = Field(1.0, ge=0, le=300, description="seconds between two requests to the "
                          "forum's host (robots.txt Crawl-delay wins when longer)")
     robots: bool = Field(True, description="obey the forum's robots.txt")
-    timezone: str = Field("UTC", description="zone of dates shown as text without an offset")
+    timezone: TimeZoneName = Field("UTC", description="zone of dates shown as text without "
+                                   "an offset")
     dayfirst: bool | None = Field(None, description="read 01.02.2020 as 1 February; default: "
                                   "by the page's language (month first only for en/en-US)")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
-                             "'Europe/Berlin')") from None
-        return value
 
     @model_validator(mode="after")
     def _custom_has_selectors(self) -> ForumOptions:

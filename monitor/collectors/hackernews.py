@@ -23,6 +23,7 @@ from monitor.collectors.http import HttpClient, redact
 from monitor.collectors.text import html_to_text, utc_from_epoch
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
+from monitor.units import Duration
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class HackerNewsOptions(BaseModel):
                              description="Base of the HN Search API (tests point it elsewhere).")
     hits_per_page: int = Field(100, ge=1, le=1000, description="Hits asked for per request.")
     max_pages: int = Field(10, ge=1, le=1000, description="Pages read at most per pass.")
-    backfill: float | None = Field(None, gt=0, description="First pass only: how far back to "
+    backfill: Duration | None = Field(None, gt=0, description="First pass only: how far back to "
                                    "read, e.g. \"7d\"; unset means the newest pages only.")
 
     @field_validator("tags", mode="before")
@@ -57,12 +58,6 @@ class HackerNewsOptions(BaseModel):
                              "(story,comment), ask_hn)")
         return value
 
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> Any:
-        from monitor.config import parse_duration  # config imports the registry, so lazily
-
-        return None if value is None else parse_duration(value)
 
 
 def search_url(api_url: str, query: str, tags: str, since: int | None, hits_per_page: int,

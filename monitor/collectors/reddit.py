@@ -52,6 +52,7 @@ from monitor.collectors.http import HttpClient, retry_after_seconds
 from monitor.collectors.text import MAX_TEXT, tidy, utc_from_epoch
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
+from monitor.units import Duration
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class RedditOptions(BaseModel):
     search: list[str] = Field(default_factory=list, description=(
         "Reddit-wide search queries (a product name, a domain), newest first."))
     comments: bool = Field(True, description="Also read each subreddit's new comments.")
-    backfill: float = Field(7 * 86400.0, gt=0, description=(
+    backfill: Duration = Field(7 * 86400.0, gt=0, description=(
         "How far back the first pass reads (seconds, or 30m/12h/7d)."))
     max_items: int = Field(300, ge=1, le=1000, description=(
         "Items read per listing per pass at most (Reddit lists 1000 at most)."))
@@ -112,12 +113,6 @@ class RedditOptions(BaseModel):
             raise ValueError("a search query is empty")
         return list(dict.fromkeys(q.strip() for q in queries))
 
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: Any) -> float:
-        from monitor.config import parse_duration  # lazily: monitor.config imports the registry
-
-        return parse_duration(value)
 
     @field_validator("client_id", "client_secret", "praw_site", "user_agent", mode="before")
     @classmethod
