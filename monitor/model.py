@@ -54,13 +54,30 @@ class Fetch:
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """VADER's four numbers for a post; ``truncated`` says only a prefix was scored."""
+    """What the scorer found in a post: VADER's numbers plus our own signals.
+
+    ``anger``, ``change`` and ``churn`` run 0..1; ``angry`` is our verdict that the writer is
+    angry. ``evidence`` holds (signal, phrase) pairs a person can read: ("anger", "4 words in
+    capitals"), ("churn", "says 'cancel my subscription'"). VADER knows only English: for a
+    post in another language the four VADER numbers are 0 and ``sentiment_known`` is False.
+    """
 
     compound: float
     pos: float
     neu: float
     neg: float
     truncated: bool = False
+    anger: float = 0.0
+    change: float = 0.0
+    churn: float = 0.0
+    angry: bool = False
+    language: str | None = None          # ISO 639-1 code; None when too short to tell
+    worst_sentence: str | None = None    # the most negative sentence of a long post
+    evidence: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def sentiment_known(self) -> bool:
+        return self.language in (None, "en")
 
 
 @dataclass(frozen=True, slots=True)
