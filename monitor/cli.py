@@ -120,6 +120,31 @@ def _hide_password(url: str) -> str:
 
 @main.command()
 @config_option
+@click.option("--since", help="Only posts first seen from then on: a date, a time or an age "
+              "(7d). Default: every stored post.")
+@_errors_to_exit_codes
+def rescore(config_path: Path, since: str | None) -> None:
+    """Re-apply the current scorer and rules to stored posts (after a rule was fixed).
+
+    Flags follow the rules as they are now; a newly flagged post opens its one case; a post
+    no rule matches any more loses its flag, but a case already opened for it stays.
+    """
+    from monitor import config as configuration
+    from monitor.pipeline import score_pending
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    start = _since(since, config.timezone) if since else None
+    store = Store(config.store_url)
+    try:
+        scored, flagged = score_pending(store, config.rules, rescore=True, since=start)
+    finally:
+        store.close()
+    click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")
+
+
+@main.command()
+@config_option
 @_errors_to_exit_codes
 def status(config_path: Path) -> None:
     """Each source's health: ok, quiet (nothing new for a while) or broken (failing).

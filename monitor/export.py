@@ -11,6 +11,8 @@ import pandas as pd
 
 from monitor.store import Store
 
+SCORE_FIELDS = ("compound", "pos", "neu", "neg", "anger", "change", "churn", "angry", "language",
+                "worst_sentence", "truncated")
 POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "published_at",
                "first_seen_at", "thread_id", "parent_id", "reach", "version")
 
@@ -18,8 +20,8 @@ POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "publi
 def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[str, Any]]:
     for row in store.export_posts(since):
         record = {k: row[k] for k in POST_FIELDS}
-        record.update(compound=row["compound"], pos=row["pos"], neu=row["neu"], neg=row["neg"],
-                      flagged=row["severity"] is not None, severity=row["severity"],
+        record.update({k: row[k] for k in SCORE_FIELDS})
+        record.update(flagged=row["severity"] is not None, severity=row["severity"],
                       rules=row["rules"] or [], reasons=row["reasons"] or [])
         yield record
 

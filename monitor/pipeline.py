@@ -121,19 +121,23 @@ def _store_fetch(store: Store, source: Source,
 
 
 def score_pending(store: Store, rules: RuleSet, rescore: bool = False,
-                  batch: int = 500) -> tuple[int, Counter[str]]:
+                  since: datetime | None = None, batch: int = 500) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
 
     Works from the store, not from this pass's fetches, so posts saved by a pass that was
-    killed before scoring are scored by the next one.
+    killed before scoring are scored by the next one. ``rescore`` re-applies the current
+    scorer and rules to every stored post (first seen from ``since`` on): flags follow the
+    rules as they are now, and a newly flagged post opens its one case.
     """
     total, flagged, after = 0, Counter[str](), 0
-    while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after):
+    while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
+                                        since=since):
         results = []
         for item in items:
             score = score_post(item.post)
             results.append((item, score, rules.evaluate(item.post, score)))
-        for stored, _flag in store.save_scores(results, datetime.now(UTC)):
+        for stored, _flag in store.save_scores(results, datetime.now(UTC),
+                                               drop_unmatched=rescore):
             flagged[stored.post.source] += 1
         total += len(items)
         after = items[-1].id

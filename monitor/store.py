@@ -29,8 +29,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    false,
     func,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.errors import StoreError
 from monitor.model import Fetch, Flag, Post, Score
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,6 +121,14 @@ scores = Table(
     Column("neg", Float, nullable=False),
     Column("truncated", Boolean, nullable=False, default=False),
     Column("scored_at", UTCDateTime, nullable=False),
+    # schema 2: our own signals
+    Column("anger", Float, nullable=False, server_default="0"),
+    Column("change", Float, nullable=False, server_default="0"),
+    Column("churn", Float, nullable=False, server_default="0"),
+    Column("angry", Boolean, nullable=False, server_default=false()),
+    Column("language", String(16)),
+    Column("worst_sentence", Text),
+    Column("evidence", JSON),
 )
 
 flags = Table(
@@ -150,6 +161,24 @@ runs = Table(
     Column("finished_at", UTCDateTime, nullable=False),
     Column("report", JSON, nullable=False),
 )
+
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the scorer's own signals (old rows keep 0 until `monitor rescore`)
+    1: ("ALTER TABLE scores ADD COLUMN anger FLOAT DEFAULT 0 NOT NULL",
+        "ALTER TABLE scores ADD COLUMN change FLOAT DEFAULT 0 NOT NULL",
+        "ALTER TABLE scores ADD COLUMN churn FLOAT DEFAULT 0 NOT NULL",
+        "ALTER TABLE scores ADD COLUMN angry BOOLEAN DEFAULT false NOT NULL",
+        "ALTER TABLE scores ADD COLUMN language VARCHAR(16)",
+        "ALTER TABLE scores ADD COLUMN worst_sentence TEXT",
+        "ALTER TABLE scores ADD COLUMN evidence JSON"),
+}
+"""Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
+
+
+_SCORE_COLUMNS = (scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg, scores.c.anger,
+                  scores.c.change, scores.c.churn, scores.c.angry, scores.c.language,
+                  scores.c.worst_sentence, scores.c.truncated)
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -188,15 +217,25 @@ class Store:
         self.engine.dispose()
 
     def _prepare(self) -> None:
+        """Create the schema on first use, or migrate an older one, in one transaction."""
         with self.engine.begin() as db:
-            metadata.create_all(db)
-            found = db.execute(select(meta.c.value).where(meta.c.key == "schema_version"))
-            version = found.scalar()
-            if version is None:
-                db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(version) > SCHEMA_VERSION:
+            if db.dialect.name == "postgresql":  # two monitors starting at once: one migrates
+                db.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+            existed = inspect(db).has_table("meta")
+            version = db.execute(select(meta.c.value).where(meta.c.key == "schema_version")) \
+                .scalar() if existed else None
+            if version is not None and int(version) > SCHEMA_VERSION:
                 raise StoreError(f"the store has schema version {version}, newer than this "
                                  f"monitor's {SCHEMA_VERSION}: upgrade feedback-monitor")
+            for step in range(int(version or SCHEMA_VERSION), SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    db.execute(text(statement))
+            metadata.create_all(db)
+            if version is None:
+                db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            elif int(version) < SCHEMA_VERSION:
+                db.execute(meta.update().where(meta.c.key == "schema_version")
+                           .values(value=str(SCHEMA_VERSION)))
 
     @property
     def schema_version(self) -> int:
@@ -250,12 +289,15 @@ class Store:
 
     # --- scoring -----------------------------------------------------------------------------
 
-    def posts_to_score(self, limit: int = 500, rescore: bool = False,
-                       after_id: int = 0) -> list[StoredPost]:
-        """Posts never scored, or changed since they were scored (all of them if ``rescore``)."""
+    def posts_to_score(self, limit: int = 500, rescore: bool = False, after_id: int = 0,
+                       since: datetime | None = None) -> list[StoredPost]:
+        """Posts never scored, or changed since they were scored (all of them if ``rescore``,
+        those first seen from ``since`` on if given)."""
         query = (select(posts, scores.c.content_hash.label("scored_hash"))
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .where(posts.c.id > after_id).order_by(posts.c.id).limit(limit))
+        if since is not None:
+            query = query.where(posts.c.first_seen_at >= since)
         if not rescore:
             query = query.where((scores.c.content_hash.is_(None))
                                 | (scores.c.content_hash != posts.c.content_hash))
@@ -263,7 +305,7 @@ class Store:
             return [StoredPost(r.id, _post_from(r), r.content_hash) for r in db.execute(query)]
 
     def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
-                    now: datetime) -> list[tuple[StoredPost, Flag]]:
+                    now: datetime, drop_unmatched: bool = False) -> list[tuple[StoredPost, Flag]]:
         """Save scores and flags, and open one case per newly flagged post, in one transaction.
 
         Returns the posts that got a flag they did not have before.
@@ -276,16 +318,25 @@ class Store:
             had_flag = _existing(db, flags.c.post_id, ids)
             score_rows = [{"post_id": stored.id, "content_hash": stored.content_hash,
                            "compound": score.compound, "pos": score.pos, "neu": score.neu,
-                           "neg": score.neg, "truncated": score.truncated, "scored_at": now}
+                           "neg": score.neg, "truncated": score.truncated, "scored_at": now,
+                           "anger": score.anger, "change": score.change, "churn": score.churn,
+                           "angry": score.angry, "language": score.language,
+                           "worst_sentence": score.worst_sentence,
+                           "evidence": [list(pair) for pair in score.evidence]}
                           for stored, score, _ in scored]
             flag_rows = [{"post_id": stored.id, "severity": flag.severity,
                           "category": flag.category, "rules": list(flag.rules),
                           "reasons": list(flag.reasons), "tags": list(flag.tags),
                           "updated_at": now, "flagged_at": now}
                          for stored, _, flag in scored if flag is not None]
-            # An edit that calms a post down keeps the flag (and the case) it earned.
             _write_rows(db, scores, score_rows, had_score, "post_id")
             _write_rows(db, flags, flag_rows, had_flag, "post_id", keep=("flagged_at",))
+            if drop_unmatched:  # a rescore after a rule fix: the flag goes, the case stays
+                gone = [stored.id for stored, _, flag in scored
+                        if flag is None and stored.id in had_flag]
+                if gone:
+                    db.execute(flags.delete().where(flags.c.post_id.in_(gone)))
+            # Otherwise an edit that calms a post down keeps the flag (and case) it earned.
             case_rows = [{"post_id": r["post_id"], "state": "open", "severity": r["severity"],
                           "opened_at": now, "updated_at": now} for r in flag_rows]
             if case_rows:
@@ -303,7 +354,7 @@ class Store:
 
     def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flags raised in [start, end), with their post, score and case, worst first."""
-        query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
+        query = (select(posts, *_SCORE_COLUMNS,
                         flags.c.severity, flags.c.category, flags.c.rules, flags.c.reasons,
                         flags.c.tags, flags.c.flagged_at, cases.c.id.label("case_id"),
                         cases.c.state.label("case_state"))
@@ -318,8 +369,7 @@ class Store:
         return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["compound"] or 0.0))
 
     def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
-                        flags.c.severity, flags.c.rules, flags.c.reasons)
+        query = (select(posts, *_SCORE_COLUMNS, flags.c.severity, flags.c.rules, flags.c.reasons)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .outerjoin(flags, flags.c.post_id == posts.c.id).order_by(posts.c.id))
         if since is not None:

@@ -216,3 +216,23 @@ def test_a_pass_on_postgresql(server: LoopbackServer, make_project, pg_url: str)
     assert len(exported(config)) == 3
     assert {c["posts"][0]["external_id"] for c in exported(config, "cases")} == {
         "comment-1", "comment-3"}
+
+
+def test_rescore_applies_fixed_rules_to_stored_posts(project: Path) -> None:
+    run(project)
+    assert len(exported(project, "cases")) == 2
+    rules = project.parent / "rules"
+    for pack in rules.glob("*.yaml"):
+        pack.unlink()
+    (rules / "fixed.yaml").write_text(
+        "rules:\n  - {id: looks-fresh, severity: low, category: praise, "
+        "when: {words: [looks fresh]}}\n")
+    result = monitor("rescore", "--config", str(project))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "rescored 58 posts; 1 newly flagged"
+    posts = {p["external_id"]: p for p in exported(project)}
+    assert posts["comment-2"]["rules"] == ["looks-fresh"]
+    assert not posts["comment-1"]["flagged"]           # the old rule is gone, and so its flag
+    assert len(exported(project, "cases")) == 3        # the new flag opened one case; none lost
+    again = monitor("rescore", "--config", str(project), "--since", "1d")
+    assert again.output.strip() == "rescored 58 posts; 0 newly flagged"

@@ -122,3 +122,50 @@ def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open the store") as caught:
         Store("postgresql+psycopg://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
     assert "secret" not in str(caught.value)
+
+
+SCHEMA_2_COLUMNS = ("anger", "change", "churn", "angry", "language", "worst_sentence", "evidence")
+
+
+def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
+    from sqlalchemy import inspect, text
+
+    store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
+    stored = store.posts_to_score()[0]
+    store.save_scores([(stored, Score(-0.8, 0.0, 0.5, 0.5), FLAG)], NOW)
+    with store.engine.begin() as db:  # turn it back into what version 1 wrote
+        for column in SCHEMA_2_COLUMNS:
+            db.execute(text(f"ALTER TABLE scores DROP COLUMN {column}"))
+        db.execute(meta.update().values(value="1"))
+    store.close()
+    migrated = Store(store.url)
+    assert migrated.schema_version == SCHEMA_VERSION == 2
+    with migrated.engine.connect() as db:
+        columns = {c["name"] for c in inspect(db).get_columns("scores")}
+    assert set(SCHEMA_2_COLUMNS) <= columns
+    row = next(migrated.export_posts())
+    assert (row["compound"], row["anger"], row["angry"]) == (-0.8, 0.0, False)
+    assert len(list(migrated.export_cases())) == 1
+    migrated.close()
+
+
+def test_signals_are_stored(store: Store) -> None:
+    store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
+    score = Score(-0.9, 0.0, 0.4, 0.6, anger=0.7, change=0.5, churn=0.2, angry=True,
+                  language="en", worst_sentence="You ruined it.",
+                  evidence=(("anger", "says 'you ruined'"),))
+    store.save_scores([(store.posts_to_score()[0], score, None)], NOW)
+    row = next(store.export_posts())
+    assert (row["anger"], row["change"], row["churn"], row["angry"], row["language"],
+            row["worst_sentence"]) == (0.7, 0.5, 0.2, True, "en", "You ruined it.")
+
+
+def test_rescore_drops_a_flag_a_fixed_rule_no_longer_raises(store: Store) -> None:
+    store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
+    stored = store.posts_to_score()[0]
+    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), FLAG)], NOW)
+    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW)  # a pass: flag kept
+    assert len(store.flagged(NOW, NOW + timedelta(seconds=1))) == 1
+    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW, drop_unmatched=True)
+    assert store.flagged(NOW, NOW + timedelta(seconds=1)) == []
+    assert len(list(store.export_cases())) == 1  # the case people may be working stays
