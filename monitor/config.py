@@ -6,6 +6,7 @@ mistakes are gathered so ``monitor check`` can show them at once.
 
 from __future__ import annotations
 
+import datetime as datetime_
 import os
 import re
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
 from monitor.registry import collector_class
@@ -36,6 +37,24 @@ class HttpSettings(BaseModel):
     max_retry_after: float = Field(60.0, ge=0)
 
 
+class Event(BaseModel):
+    """A launch to watch (a redesign, a new editor): its keywords count as change talk."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    date: datetime_.datetime  # a date alone means its midnight in the configured time zone
+    keywords: list[str] = Field(min_length=1)
+    sources: list[str] = []
+    tags: list[str] = []
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _midnight(cls, value: Any) -> Any:
+        if isinstance(value, datetime_.date) and not isinstance(value, datetime_.datetime):
+            return datetime_.datetime.combine(value, datetime_.time())
+        return value
+
+
 class MainConfig(BaseModel):
     """The keys of ``config.yaml``."""
 
@@ -49,6 +68,8 @@ class MainConfig(BaseModel):
     quiet_after: Duration = 3 * 86400.0
     concurrency: int = Field(8, ge=1, le=64)
     http: HttpSettings = HttpSettings()
+    events: list[Event] = []
+    vip_authors: list[str] = []
 
 
 class SourceCommon(BaseModel):

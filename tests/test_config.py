@@ -172,3 +172,21 @@ def test_check_hides_store_password(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check", "--config", str(config)])
     assert result.exit_code == 0 and "hunter2" not in result.output
     assert "postgresql+psycopg://me:***@db/monitor" in result.output
+
+
+def test_events_and_vip_authors(tmp_path: Path) -> None:
+    config = load(project(tmp_path, config=(
+        "vip_authors: [Ann, bob_42]\nevents:\n"
+        "  - {name: New editor, date: 2026-11-02, keywords: [new editor, toolbar]}\n"
+        "  - {name: Pricing, date: '2026-11-20T09:30:00', keywords: [price], tags: [blog]}\n")))
+    first, second = config.main.events
+    assert (first.name, first.date.isoformat(), first.keywords) == (
+        "New editor", "2026-11-02T00:00:00", ["new editor", "toolbar"])
+    assert second.date.hour == 9 and second.tags == ["blog"]
+    assert config.main.vip_authors == ["Ann", "bob_42"]
+    assert problems(project(tmp_path, config="events:\n  - {name: x, date: soon, keywords: []}\n"
+                            )) == [
+        "config.yaml: events[0].date: Input should be a valid datetime or date, input is too "
+        "short",
+        "config.yaml: events[0].keywords: List should have at least 1 item after validation, "
+        "not 0"]
