@@ -130,6 +130,7 @@ def rescore(config_path: Path, since: str | None) -> None:
     no rule matches any more loses its flag, but a case already opened for it stays.
     """
     from monitor import config as configuration
+    from monitor.judge import Judge
     from monitor.pipeline import score_pending
     from monitor.store import Store
 
@@ -137,7 +138,7 @@ def rescore(config_path: Path, since: str | None) -> None:
     start = _since(since, config.timezone) if since else None
     store = Store(config.store_url)
     try:
-        scored, flagged = score_pending(store, config.rules, rescore=True, since=start)
+        scored, flagged = score_pending(store, Judge.of(config), rescore=True, since=start)
     finally:
         store.close()
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")
@@ -259,6 +260,63 @@ def demo(folder: Path | None) -> None:
         click.echo(f"  {path}")
     config = paths[0].parent.parent / "config.yaml"
     click.echo(f"\nLook further: monitor export posts --config {config} --format csv")
+
+
+# --- rule authoring: `monitor score` and `monitor rules test` --------------------------------
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--title", help="A title to score with TEXT.")
+@config_option
+@_errors_to_exit_codes
+def score(text: str | None, title: str | None, config_path: Path) -> None:
+    """Why would this be flagged? Scores TEXT, or JSON lines on stdin.
+
+    Each input line is {"text": ..., "title": ...} (optionally author, source, kind, tags, reach,
+    vip); each output line, in input order, has the scores, the signals, flagged, severity, the
+    matched rules and the reasons. A bad input line gives a line with an "error" key.
+    """
+    import json as json_
+
+    from monitor import ruletest
+
+    rules, scorer, vips = _rule_tools(config_path)
+    lines = (json_.dumps({"text": text, "title": title}),) if text is not None else sys.stdin
+    ruletest.write_lines(ruletest.score_lines(lines, rules, scorer, vips), sys.stdout)
+
+
+@main.group("rules")
+def rules_group() -> None:
+    """Help for rule authors."""
+
+
+@rules_group.command("test")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_option
+@click.option("--worst", default=5, show_default=True, type=click.IntRange(0),
+              help="How many misses to show per label and kind of mistake.")
+@_errors_to_exit_codes
+def rules_test(file: Path, config_path: Path, worst: int) -> None:
+    """Run the rules over labelled JSON lines ({"text", "label"}): precision, recall, F1.
+
+    A post is predicted L when a matching rule has L as its category or one of its tags;
+    the labels "none" and "neutral" mean the post should not be flagged at all.
+    """
+    from monitor import ruletest
+
+    rules, scorer, vips = _rule_tools(config_path)
+    samples = ruletest.read_labelled(file)
+    click.echo(ruletest.render(ruletest.run_test(samples, rules, scorer, vips,
+                                                 str(file), worst)))
+
+
+def _rule_tools(config_path: Path) -> tuple[Any, Any, Any]:
+    """The rules, scorer and VIP list exactly as a pass would use them."""
+    from monitor import config as configuration
+    from monitor.judge import Judge
+
+    judge = Judge.of(configuration.load(config_path))
+    return judge.rules, judge.scorer, judge.vips
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[s
     for row in store.export_posts(since):
         record = {k: row[k] for k in POST_FIELDS}
         record.update({k: row[k] for k in SCORE_FIELDS})
+        record["evidence"] = [": ".join(pair) for pair in row["evidence"] or []]
         record.update(flagged=row["severity"] is not None, severity=row["severity"],
+                      category=row["category"], tags=row["tags"] or [],
                       rules=row["rules"] or [], reasons=row["reasons"] or [])
         yield record
 

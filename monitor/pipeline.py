@@ -18,10 +18,9 @@ from queue import Queue
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
 from monitor.errors import MonitorError
+from monitor.judge import Judge
 from monitor.model import Cursor, Fetch
 from monitor.registry import collector_class
-from monitor.rules import RuleSet
-from monitor.scoring import score_post
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
         for _ in chosen:  # store each fetch as it lands, then let it go
             source, outcome = done.get()
             _store_fetch(store, source, outcome, reports[source.name])
-    scored, by_source = score_pending(store, config.rules)
+    scored, by_source = score_pending(store, Judge.of(config))
     for name, count in by_source.items():
         if name in reports:
             reports[name].flagged += count
@@ -120,7 +119,7 @@ def _store_fetch(store: Store, source: Source,
              report.new, report.edited, report.seconds)
 
 
-def score_pending(store: Store, rules: RuleSet, rescore: bool = False,
+def score_pending(store: Store, judge: Judge, rescore: bool = False,
                   since: datetime | None = None, batch: int = 500) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
 
@@ -132,10 +131,8 @@ def score_pending(store: Store, rules: RuleSet, rescore: bool = False,
     total, flagged, after = 0, Counter[str](), 0
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
                                         since=since):
-        results = []
-        for item in items:
-            score = score_post(item.post)
-            results.append((item, score, rules.evaluate(item.post, score)))
+        judged = judge.judge([item.post for item in items])
+        results = [(item, score, flag) for item, (score, flag) in zip(items, judged, strict=True)]
         for stored, _flag in store.save_scores(results, datetime.now(UTC),
                                                drop_unmatched=rescore):
             flagged[stored.post.source] += 1

@@ -1,4 +1,4 @@
-"""Rule packs (``rules/*.yaml``) compiled once into matchers: (post, score) -> Flag | None.
+"""Rule packs (``rules/*.yaml``) compiled once into matchers: (post, score, context) -> Flag.
 
 A rule file::
 
@@ -7,20 +7,25 @@ A rule file::
         severity: high            # low | medium | high | critical
         category: backlash
         tags: [change]
-        when:                     # all / any / not, words, regex, compound/pos/neu/neg
+        when:                     # all / any / not and the conditions in CONDITIONS
           all:
-            - compound: {max: -0.3}
-            - words: [redesign, "new layout", "bring back the old*"]
+            - any: [{change: {min: 0.5}}, {words: [redesign, "bring back the old*"]}]
+            - any: [{angry: true}, {compound: {max: -0.3}}]
+            - not: {source: [status-page]}
 
 ``words`` match whole words or phrases, case-insensitive; ``*`` stands for any letters.
-Every match says why, so a person can trust (or fix) the flag.
+A post matched by several rules gets the highest severity (on a tie, the category of the rule
+loaded first: files in name order, rules in file order), every rule id and every reason.
+Every match says why, in a sentence a person can check, so they can trust (or fix) the flag.
+Conditions on where a post came from (kind, tags, VIP author) read a ``Subject`` built from
+plain arguments to ``RuleSet.evaluate``, so this module needs nothing but the post and score.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,18 +39,37 @@ Reasons = list[str] | None
 """A condition's verdict: None when it does not match, else the sentences saying why."""
 
 
+MAX_READ_CHARS = 20_000
+"""Rules read at most this much of a post (and of its thread title): a regex over a 1 MB post
+takes most of a second, and what matters is said long before."""
+
+
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """What rules read: the author's own words, and the thread title a reply sits under."""
+    """What rules read: the author's own words, the thread title a reply sits under, and
+    where the post came from (its source's kind and tags, whether its author is a VIP)."""
 
     own: str
     thread: str = ""
+    post: Post | None = None
+    kind: str | None = None
+    tags: tuple[str, ...] = ()
+    vip: bool = False
+    cut: bool = False                                     # own words beyond MAX_READ_CHARS
+    own_lower: str = field(default="", compare=False)     # for ``words``: lowered once
+    thread_lower: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "own_lower", self.own.lower())
+        object.__setattr__(self, "thread_lower", self.thread.lower())
 
     @classmethod
-    def of(cls, post: Post) -> Subject:
-        if post.is_reply:
-            return cls(post.text, post.title or "")
-        return cls(f"{post.title}\n{post.text}" if post.title else post.text)
+    def of(cls, post: Post, kind: str | None = None, tags: Sequence[str] = (),
+           vip: bool = False) -> Subject:
+        own, thread = (post.text, post.title or "") if post.is_reply else (
+            f"{post.title}\n{post.text}" if post.title else post.text, "")
+        return cls(own[:MAX_READ_CHARS], thread[:MAX_READ_CHARS], post, kind, tuple(tags), vip,
+                   len(own) > MAX_READ_CHARS)
 
 
 Check = Callable[[Subject, Score], Reasons]
@@ -70,25 +94,51 @@ class Rule:
     check: Check
     file: str
 
+    @property
+    def labels(self) -> frozenset[str]:
+        """What a match says about a post: its category and tags (used by ``rules test``)."""
+        return frozenset(self.tags) | ({self.category} if self.category else set())
+
+
+@dataclass(frozen=True)
+class VipList:
+    """The authors who matter most (config ``vip_authors``): ``author in vips``, case ignored."""
+
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> VipList:
+        return cls(frozenset(n.strip().casefold() for n in names if n.strip()))
+
+    def __contains__(self, author: object) -> bool:
+        return isinstance(author, str) and author.strip().casefold() in self.names
+
 
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
 
-    def evaluate(self, post: Post, score: Score) -> Flag | None:
-        """The flag for ``post``: the highest severity and every matching rule's reasons."""
-        subject = Subject.of(post)
-        matched = [(rule, why) for rule in self.rules if (why := rule.check(subject, score))
-                   is not None]
+    def evaluate(self, post: Post, score: Score, *, kind: str | None = None,
+                 tags: Sequence[str] = (), vip: bool = False) -> Flag | None:
+        """The flag for ``post``: the highest severity and every matching rule's reasons.
+
+        ``kind`` and ``tags`` are the post's source's; ``vip`` says its author is on the VIP
+        list (``post.author in VipList.of(config.main.vip_authors)``). Conditions on what is
+        not given do not match (``kind: [rss]`` without ``kind``, ``vip: true`` by default).
+        """
+        subject = Subject.of(post, kind, tags, vip)
+        matched = [(rule, why) for rule in self.rules
+                   if (why := rule.check(subject, score)) is not None]
         if not matched:
             return None
         top = max(matched, key=lambda m: SEVERITIES.index(m[0].severity))[0]
-        reasons = tuple(f"{rule.id}: {'; '.join(why) or 'matched'}" for rule, why in matched)
-        if score.truncated:
+        reasons = tuple(f"{rule.id}: {'; '.join(dict.fromkeys(why)) or 'matched'}"
+                        for rule, why in matched)
+        if score.truncated or subject.cut:
             reasons += ("only the first part of this long post was scored",)
-        tags = tuple(dict.fromkeys(t for rule, _ in matched for t in rule.tags))
+        tags_ = tuple(dict.fromkeys(t for rule, _ in matched for t in rule.tags))
         return Flag(severity=top.severity, rules=tuple(r.id for r, _ in matched),
-                    reasons=reasons, category=top.category, tags=tags)
+                    reasons=reasons, category=top.category, tags=tags_)
 
 
 def load_rules(folder: Path, base: Path) -> RuleSet:
@@ -150,48 +200,81 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
     return rules
 
 
-_SCORES = ("compound", "pos", "neu", "neg")
-_KNOWN = ("all", "any", "not", "words", "regex", *_SCORES)
+_SENTIMENT = ("compound", "pos", "neu", "neg")   # VADER's; never match unknown sentiment
+_SIGNALS = ("anger", "change", "churn")          # ours, 0..1, explained by Score.evidence
+_NAMES = ("source", "kind", "tag", "author")     # where the post came from
+CONDITIONS = ("all", "any", "not", "words", "regex", *_SENTIMENT, *_SIGNALS, "angry",
+              "language", *_NAMES, "vip", "reach")
+
+
+_TEXT_COST = 1  # reading the text (words, regex) costs far more than comparing a number
+
+
+def _cost(check: Check) -> int:
+    return getattr(check, "cost", 0)
+
+
+def _costs(check: Check, cost: int) -> Check:
+    check.cost = cost  # type: ignore[attr-defined]
+    return check
 
 
 def _compile(node: Any, file: str, key: str) -> Check:
     if not isinstance(node, dict) or len(node) != 1:
-        raise ConfigError(f"a condition is a mapping with one key, one of: {', '.join(_KNOWN)}",
-                          file, key)
+        raise ConfigError(
+            f"a condition is a mapping with one key, one of: {', '.join(CONDITIONS)}", file, key)
     (name, value), = node.items()
     key = f"{key}.{name}"
     if name in ("all", "any"):
         if not isinstance(value, list) or not value:
             raise ConfigError("must be a non-empty list of conditions", file, key)
         parts = [_compile(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
-        return _all(parts) if name == "all" else _any(parts)
+        return _costs(_all(parts) if name == "all" else _any(parts), max(map(_cost, parts)))
     if name == "not":
-        return _not(_compile(value, file, key))
+        part = _compile(value, file, key)
+        return _costs(_not(part), _cost(part))
     if name == "words":
-        return _words(value, file, key)
+        return _costs(_words(value, file, key), _TEXT_COST)
     if name == "regex":
-        return _regex(value, file, key)
-    if name in _SCORES:
-        return _threshold(name, value, file, key)
-    raise ConfigError(f"unknown condition {name!r} (known: {', '.join(_KNOWN)})", file, key)
+        return _costs(_regex(value, file, key), _TEXT_COST)
+    if name in _SENTIMENT:
+        return _sentiment(name, value, file, key)
+    if name in _SIGNALS:
+        return _signal(name, value, file, key)
+    if name in ("angry", "vip"):
+        return _flag(name, value, file, key)
+    if name == "language":
+        return _language(value, file, key)
+    if name in _NAMES:
+        return _names(name, value, file, key)
+    if name == "reach":
+        return _reach(value, file, key)
+    raise ConfigError(f"unknown condition {name!r} (known: {', '.join(CONDITIONS)})", file, key)
 
 
 def _all(parts: Sequence[Check]) -> Check:
+    """Every part must match. Cheap parts (numbers, names) are tried before the ones that read
+    the text, so most posts are turned away early; the reasons keep the written order."""
+    order = sorted(range(len(parts)), key=lambda i: _cost(parts[i]))
+
     def check(subject: Subject, score: Score) -> Reasons:
-        reasons: list[str] = []
-        for part in parts:
-            why = part(subject, score)
+        found: list[Reasons] = [None] * len(parts)
+        for i in order:
+            why = parts[i](subject, score)
             if why is None:
                 return None
-            reasons += why
-        return reasons
+            found[i] = why
+        return [reason for why in found for reason in why or ()]
     return check
 
 
 def _any(parts: Sequence[Check]) -> Check:
+    """The first alternative that matches says why; the rest are not even tried."""
     def check(subject: Subject, score: Score) -> Reasons:
-        found = [why for part in parts if (why := part(subject, score)) is not None]
-        return [r for why in found for r in why] if found else None
+        for part in parts:
+            if (why := part(subject, score)) is not None:
+                return why
+        return None
     return check
 
 
@@ -200,9 +283,13 @@ def _not(part: Check) -> Check:
 
 
 def word_pattern(term: str) -> str:
-    """A whole-word, case-insensitive pattern for a word or phrase; ``*`` is any letters."""
-    pieces = [re.escape(p).replace(r"\*", r"\w*") for p in term.split()]
-    return r"(?<!\w)" + r"\s+".join(pieces) + r"(?!\w)"
+    """A whole-word pattern for a word or phrase; ``*`` is any letters."""
+    return r"(?<!\w)" + _term(term) + r"(?!\w)"
+
+
+def _term(term: str) -> str:
+    pieces = [re.escape(p).replace(r"\*", r"\w*") for p in term.lower().split()]
+    return r"\s+".join(pieces)
 
 
 def _words(value: Any, file: str, key: str) -> Check:
@@ -210,11 +297,13 @@ def _words(value: Any, file: str, key: str) -> Check:
     if not isinstance(terms, list) or not terms or not all(
             isinstance(t, str) and t.strip() for t in terms):
         raise ConfigError("must be a word or a list of words and phrases", file, key)
-    pattern = re.compile("|".join(f"({word_pattern(t)})" for t in terms), re.IGNORECASE)
+    # one pattern, with the word boundaries outside the alternatives (checked once per
+    # position, not once per term), over the lowercased text (no IGNORECASE needed)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(_term(t) for t in terms) + r")(?!\w)")
 
     def check(subject: Subject, score: Score) -> Reasons:
-        own = _hits(pattern, subject.own)
-        thread = [h for h in _hits(pattern, subject.thread) if h not in own]
+        own = _hits(pattern, subject.own_lower)
+        thread = [h for h in _hits(pattern, subject.thread_lower) if h not in own]
         reasons = [f"mentions {_listed(own)}"] * bool(own)
         reasons += [f"thread title mentions {_listed(thread)}"] * bool(thread)
         return reasons or None
@@ -222,8 +311,7 @@ def _words(value: Any, file: str, key: str) -> Check:
 
 
 def _hits(pattern: re.Pattern[str], text: str) -> list[str]:
-    return list(dict.fromkeys(" ".join(m.group(0).lower().split())
-                              for m in pattern.finditer(text)))
+    return list(dict.fromkeys(" ".join(m.group(0).split()) for m in pattern.finditer(text)))
 
 
 def _listed(hits: list[str]) -> str:
@@ -247,15 +335,156 @@ def _regex(value: Any, file: str, key: str) -> Check:
     return check
 
 
-def _threshold(name: str, value: Any, file: str, key: str) -> Check:
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    low: float
+    high: float
+    text: str          # "at least +0.30 and at most +0.90", as the reasons say it
+    has_min: bool
+
+
+def _bounds(value: Any, file: str, key: str, lowest: float, highest: float,
+            shown: Callable[[float], str]) -> _Bounds:
+    """``{min: x}`` and/or ``{max: y}`` (inclusive), both within [lowest, highest]."""
     if not isinstance(value, dict) or not value or set(value) - {"min", "max"} or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()):
         raise ConfigError("must be {min: NUMBER} and/or {max: NUMBER}", file, key)
+    if not all(lowest <= v <= highest for v in value.values()):
+        raise ConfigError(f"min and max must lie between {lowest:g} and {highest:g}"
+                          if highest < float("inf") else f"min and max must be at least "
+                          f"{lowest:g}", file, key)
     low, high = value.get("min", float("-inf")), value.get("max", float("inf"))
-    bound = " and ".join([f"at least {low:+.2f}"] * ("min" in value)
-                         + [f"at most {high:+.2f}"] * ("max" in value))
+    if low > high:
+        raise ConfigError("min is above max: nothing could match", file, key)
+    text = " and ".join([f"at least {shown(low)}"] * ("min" in value)
+                        + [f"at most {shown(high)}"] * ("max" in value))
+    return _Bounds(low, high, text, "min" in value)
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def _plain(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _count(value: float) -> str:
+    return f"{value:g}"
+
+
+def _sentiment(name: str, value: Any, file: str, key: str) -> Check:
+    """VADER's numbers. A post whose sentiment is unknown (not English) is not "neutral":
+    no threshold matches it. Where the negative side matched, the worst sentence is cited."""
+    bounds = _bounds(value, file, key, -1.0 if name == "compound" else 0.0, 1.0, _signed)
+    negative_side = name == "neg" and bounds.has_min or name == "compound" and not bounds.has_min
 
     def check(subject: Subject, score: Score) -> Reasons:
         number = getattr(score, name)
-        return [f"{name} {number:+.2f} ({bound})"] if low <= number <= high else None
+        if not score.sentiment_known or not bounds.low <= number <= bounds.high:
+            return None
+        reasons = [f"{name} {number:+.2f} ({bounds.text})"]
+        if negative_side and score.worst_sentence:
+            reasons.append(f"worst sentence '{shorten(score.worst_sentence, 100)}'")
+        return reasons
     return check
+
+
+def _signal(name: str, value: Any, file: str, key: str) -> Check:
+    """Our 0..1 signals; a match cites the scorer's evidence for that signal."""
+    bounds = _bounds(value, file, key, 0.0, 1.0, _plain)
+
+    def check(subject: Subject, score: Score) -> Reasons:
+        number = getattr(score, name)
+        if not bounds.low <= number <= bounds.high:
+            return None
+        evidence = [phrase for signal, phrase in score.evidence if signal == name]
+        why = "; ".join(evidence) if bounds.has_min and evidence else bounds.text
+        return [f"{name} {number:.2f} ({why})"]
+    return check
+
+
+def _flag(name: str, value: Any, file: str, key: str) -> Check:
+    """``angry: true|false`` (the scorer's verdict) and ``vip: true|false`` (the author)."""
+    if not isinstance(value, bool):
+        raise ConfigError("must be true or false", file, key)
+
+    def check(subject: Subject, score: Score) -> Reasons:
+        found = score.angry if name == "angry" else subject.vip
+        if found != value:
+            return None
+        if not value:
+            return []
+        if name == "angry":
+            evidence = [phrase for signal, phrase in score.evidence if signal == "anger"]
+            return [f"anger {score.anger:.2f} ({'; '.join(evidence) or 'angry'})"]
+        author = subject.post.author if subject.post else None
+        return [f"by VIP '{author}'" if author else "by a VIP"]
+    return check
+
+
+_LANGUAGE = re.compile(r"^([a-z]{2,3}|unknown)$")
+
+
+def _language(value: Any, file: str, key: str) -> Check:
+    """ISO 639-1 codes as the scorer reports them; ``unknown`` for posts too short to tell."""
+    codes = [value] if isinstance(value, str) else value
+    if not isinstance(codes, list) or not codes or not all(
+            isinstance(c, str) and _LANGUAGE.match(c) for c in codes):
+        raise ConfigError("must be a language code or a list of them, e.g. [en, de] "
+                          "(or unknown)", file, key)
+    wanted = frozenset(codes)
+
+    def check(subject: Subject, score: Score) -> Reasons:
+        code = score.language or "unknown"
+        return [f"language {code}"] if code in wanted else None
+    return check
+
+
+_NAME_REASON = {"source": "from source '{}'", "kind": "from a {} source",
+                "tag": "source tagged '{}'", "author": "by '{}'"}
+
+
+def _names(name: str, value: Any, file: str, key: str) -> Check:
+    """Source names, source kinds, source tags or authors, case ignored, ``*`` = anything
+    (``reddit-*``). A post without one (no author, no kind given) matches none."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError("must be a name or a list of names", file, key)
+    wanted = re.compile("|".join(re.escape(n.strip()).replace(r"\*", ".*") for n in names),
+                        re.IGNORECASE)
+
+    def found(subject: Subject) -> Sequence[str | None]:
+        post = subject.post
+        if name == "kind":
+            return [subject.kind]
+        if name == "tag":
+            return subject.tags
+        return [(post.source if name == "source" else post.author) if post else None]
+
+    def check(subject: Subject, score: Score) -> Reasons:
+        hits = [have for have in found(subject) if have and wanted.fullmatch(have)]
+        return [_NAME_REASON[name].format(h) for h in hits] or None
+    return check
+
+
+def _reach(value: Any, file: str, key: str) -> Check:
+    """Upvotes, replies or points, as the source counts them; unknown reach never matches."""
+    bounds = _bounds(value, file, key, 0, float("inf"), _count)
+
+    def check(subject: Subject, score: Score) -> Reasons:
+        reach = subject.post.reach if subject.post else None
+        if reach is None or not bounds.low <= reach <= bounds.high:
+            return None
+        return [f"reach {reach} ({bounds.text})"]
+    return check
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit - 1].rsplit(" ", 1)[0] if " " in flat[:limit - 1] else flat[:limit - 1]
+    return cut.rstrip(" ,;:") + "…"

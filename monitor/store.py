@@ -369,7 +369,8 @@ class Store:
         return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["compound"] or 0.0))
 
     def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        query = (select(posts, *_SCORE_COLUMNS, flags.c.severity, flags.c.rules, flags.c.reasons)
+        query = (select(posts, *_SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
+                        flags.c.category, flags.c.tags, flags.c.rules, flags.c.reasons)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .outerjoin(flags, flags.c.post_id == posts.c.id).order_by(posts.c.id))
         if since is not None:

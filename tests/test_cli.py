@@ -34,8 +34,9 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     html = next((tmp_path / "demo" / "reports").glob("*.html"))
     assert str(html) in result.stdout
     text = html.read_text()
-    assert "This redesign is a disaster" in text  # the furious comment is in the digest
-    assert "Love the dark mode" not in text       # the happy one is not
+    furious, fan = text.find("This redesign is a disaster"), text.find("Love the dark mode")
+    assert 0 <= furious < fan  # both are in the digest, the furious comment first, ...
+    assert "praise-thanks" in text[fan:]  # ... the fan last, to be thanked (rules/praise.yaml)
     assert "<script>" not in text
     exported = sh("export", "cases", "--config", str(tmp_path / "demo" / "config.yaml"))
     assert exported.returncode == 0 and exported.stdout.count("\n") >= 5

@@ -1,0 +1,49 @@
+"""Score a batch of posts and run the rules over them, as one config says.
+
+Built once per pass (compiling word lists, cues and rules is the slow part), and shared by the
+pipeline, ``monitor rescore``, ``monitor score`` and ``monitor rules test``, so a rule author
+sees exactly what the pass would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from monitor.config import Config, Source
+from monitor.model import Flag, Post, Score
+from monitor.rules import RuleSet, VipList
+from monitor.scoring import Scorer, load_word_file
+
+PROFANITY_FILE = "profanity.txt"
+"""In the rules folder: the user's own swear words and insults (``-word`` removes one)."""
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The scorer, the rules, the VIP list and the sources of one config."""
+
+    scorer: Scorer
+    rules: RuleSet
+    vips: VipList
+    sources: Mapping[str, Source]
+
+    @classmethod
+    def of(cls, config: Config) -> Judge:
+        """The config's launch keywords count as change talk; ``rules/profanity.txt`` adjusts
+        the built-in swear words."""
+        added, removed = load_word_file(config.path.parent / config.main.rules / PROFANITY_FILE)
+        launch_words = [word for event in config.main.events for word in event.keywords]
+        return cls(Scorer(added, removed, launch_words), config.rules,
+                   VipList.of(config.main.vip_authors), {s.name: s for s in config.sources})
+
+    def judge(self, posts: Sequence[Post]) -> list[tuple[Score, Flag | None]]:
+        """(score, flag or None) per post, in order; the rules see each post's source kind and
+        tags and whether its author is a VIP."""
+        out = []
+        for post, score in zip(posts, self.scorer.score_posts(posts), strict=True):
+            source = self.sources.get(post.source)
+            out.append((score, self.rules.evaluate(
+                post, score, kind=source.kind if source else None,
+                tags=source.tags if source else (), vip=post.author in self.vips)))
+        return out
