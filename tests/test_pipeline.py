@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def test_a_pass_stores_scores_flags_and_queues(project: Path, server: LoopbackSe
     assert marco["url"] == server.url("/our-new-look/#comment-1")  # relative link resolved
     assert marco["published_at"] == "2026-11-02T08:00:00Z"
     assert marco["flagged"] and marco["severity"] == "critical"
+    assert marco["category"] == "backlash" and "change" in marco["tags"]
+    assert marco["change"] >= 0.5 and "change: mentions 'redesign'" in marco["evidence"]
     assert any("mentions 'redesign'" in r for r in marco["reasons"])
     priya = next(p for p in posts if p["external_id"] == "comment-2")
     assert not priya["flagged"] and priya["compound"] > 0
@@ -117,6 +120,8 @@ def test_digest_lists_the_flagged_posts_and_escapes_them(project: Path) -> None:
     markdown = md_path.read_text()
     assert "This redesign is a disaster" in markdown and "<script>" not in markdown
     assert "Why it was flagged" in markdown
+    assert re.search(r"\*\*Scores:\*\* (angry, )?anger \d\.\d\d, change \d\.\d\d, "
+                     r"churn \d\.\d\d; compound [-+]\d\.\d\d", markdown)
 
 
 def test_an_empty_day_has_a_calm_digest(project: Path) -> None:
