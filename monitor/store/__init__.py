@@ -10,26 +10,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
     Column,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
     create_engine,
     event,
-    false,
     func,
     inspect,
     select,
@@ -40,141 +28,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Fetch, Flag, Post, Score
-
-SCHEMA_VERSION = 2
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC everywhere, read back as timezone-aware UTC."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-metadata = MetaData()
-
-meta = Table("meta", metadata, Column("key", String(64), primary_key=True),
-             Column("value", Text, nullable=False))
-
-sources = Table(
-    "sources", metadata,
-    Column("name", String(200), primary_key=True),
-    Column("kind", String(64), nullable=False),
-    Column("cursor", JSON),
-    Column("last_attempt_at", UTCDateTime),
-    Column("last_success_at", UTCDateTime),
-    Column("last_new_at", UTCDateTime),
-    Column("last_error", Text),
-    Column("last_error_at", UTCDateTime),
-    Column("failures", Integer, nullable=False, default=0),
+from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    cases,
+    flags,
+    meta,
+    metadata,
+    post_edits,
+    posts,
+    runs,
+    scores,
+    sources,
 )
-
-posts = Table(
-    "posts", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(200), nullable=False, index=True),
-    Column("external_id", String(1000), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("author", Text),
-    Column("title", Text),
-    Column("text", Text, nullable=False),
-    Column("published_at", UTCDateTime, nullable=False, index=True),
-    Column("first_seen_at", UTCDateTime, nullable=False, index=True),
-    Column("changed_at", UTCDateTime, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("version", Integer, nullable=False, default=1),
-    Column("thread_id", Text),
-    Column("parent_id", Text),
-    Column("reach", Integer),
-    UniqueConstraint("source", "external_id", name="uq_posts_source_external_id"),
-)
-
-post_edits = Table(
-    "post_edits", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
-           index=True),
-    Column("version", Integer, nullable=False),
-    Column("title", Text),
-    Column("text", Text, nullable=False),
-    Column("content_hash", String(64), nullable=False),
-    Column("replaced_at", UTCDateTime, nullable=False),
-)
-
-scores = Table(
-    "scores", metadata,
-    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
-    Column("content_hash", String(64), nullable=False),
-    Column("compound", Float, nullable=False),
-    Column("pos", Float, nullable=False),
-    Column("neu", Float, nullable=False),
-    Column("neg", Float, nullable=False),
-    Column("truncated", Boolean, nullable=False, default=False),
-    Column("scored_at", UTCDateTime, nullable=False),
-    # schema 2: our own signals
-    Column("anger", Float, nullable=False, server_default="0"),
-    Column("change", Float, nullable=False, server_default="0"),
-    Column("churn", Float, nullable=False, server_default="0"),
-    Column("angry", Boolean, nullable=False, server_default=false()),
-    Column("language", String(16)),
-    Column("worst_sentence", Text),
-    Column("evidence", JSON),
-)
-
-flags = Table(
-    "flags", metadata,
-    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
-    Column("severity", String(16), nullable=False),
-    Column("category", String(100)),
-    Column("rules", JSON, nullable=False),
-    Column("reasons", JSON, nullable=False),
-    Column("tags", JSON, nullable=False),
-    Column("flagged_at", UTCDateTime, nullable=False, index=True),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
-cases = Table(
-    "cases", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
-           unique=True),
-    Column("state", String(16), nullable=False, default="open"),
-    Column("severity", String(16), nullable=False),
-    Column("opened_at", UTCDateTime, nullable=False, index=True),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-
-runs = Table(
-    "runs", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("finished_at", UTCDateTime, nullable=False),
-    Column("report", JSON, nullable=False),
-)
-
-
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 1 -> 2: the scorer's own signals (old rows keep 0 until `monitor rescore`)
-    1: ("ALTER TABLE scores ADD COLUMN anger FLOAT DEFAULT 0 NOT NULL",
-        "ALTER TABLE scores ADD COLUMN change FLOAT DEFAULT 0 NOT NULL",
-        "ALTER TABLE scores ADD COLUMN churn FLOAT DEFAULT 0 NOT NULL",
-        "ALTER TABLE scores ADD COLUMN angry BOOLEAN DEFAULT false NOT NULL",
-        "ALTER TABLE scores ADD COLUMN language VARCHAR(16)",
-        "ALTER TABLE scores ADD COLUMN worst_sentence TEXT",
-        "ALTER TABLE scores ADD COLUMN evidence JSON"),
-}
-"""Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
-
 
 _SCORE_COLUMNS = (scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg, scores.c.anger,
                   scores.c.change, scores.c.churn, scores.c.angry, scores.c.language,
