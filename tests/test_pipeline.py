@@ -68,7 +68,7 @@ def test_a_pass_stores_scores_flags_and_queues(project: Path, server: LoopbackSe
     assert not priya["flagged"] and priya["compound"] > 0
     cases = exported(project, "cases")
     assert {c["posts"][0]["external_id"] for c in cases} == {"comment-1", "comment-3"}
-    assert all(c["state"] == "open" for c in cases)
+    assert all(c["state"] == "new" for c in cases)
 
 
 def test_rerun_adds_nothing_and_honours_304(project: Path, server: LoopbackServer) -> None:

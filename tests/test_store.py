@@ -97,7 +97,7 @@ def test_scoring_queue_and_one_case_per_flagged_post(store: Store) -> None:
     again = store.save_scores([(pending[0], score, FLAG)], NOW)
     assert again == []
     cases = list(store.export_cases())
-    assert len(cases) == 1 and cases[0]["state"] == "open" and cases[0]["severity"] == "high"
+    assert len(cases) == 1 and cases[0]["state"] == "new" and cases[0]["severity"] == "high"
     # An edit puts the post back in the scoring queue, and still no second case.
     store.save_fetch("blog", "rss", Fetch((post("a", "changed"),), None), NOW)
     assert [p.post.text for p in store.posts_to_score()] == ["changed"]
@@ -113,7 +113,7 @@ def test_flagged_lists_worst_first_within_a_window(store: Store) -> None:
                        (c, Score(-0.5, 0, 1, 0), FLAG)], NOW)
     rows = store.flagged(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert [r["external_id"] for r in rows] == ["b", "c", "a"]
-    assert rows[0]["case_state"] == "open" and rows[0]["reasons"] == list(FLAG.reasons)
+    assert rows[0]["case_state"] == "new" and rows[0]["reasons"] == list(FLAG.reasons)
     assert store.flagged(NOW + timedelta(hours=1), NOW + timedelta(hours=2)) == []
     assert store.count_posts_seen(NOW, NOW + timedelta(seconds=1)) == 3
 
@@ -125,6 +125,9 @@ def test_unreachable_database_is_a_clear_error() -> None:
 
 
 SCHEMA_2_COLUMNS = ("anger", "change", "churn", "angry", "language", "worst_sentence", "evidence")
+SCHEMA_3_COLUMNS = ("group_key", "category", "priority", "assignee", "due_at",
+                    "first_response_at", "resolved_at", "reason", "reminded_at")
+SCHEMA_3_TABLES = ("case_posts", "case_events", "deliveries", "silences")
 
 
 def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
@@ -134,17 +137,27 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
     stored = store.posts_to_score()[0]
     store.save_scores([(stored, Score(-0.8, 0.0, 0.5, 0.5), FLAG)], NOW)
     with store.engine.begin() as db:  # turn it back into what version 1 wrote
+        for table in SCHEMA_3_TABLES:
+            db.execute(text(f"DROP TABLE {table}"))
+        db.execute(text("DROP INDEX ix_cases_group_key"))
+        for column in SCHEMA_3_COLUMNS:
+            db.execute(text(f"ALTER TABLE cases DROP COLUMN {column}"))
+        db.execute(text("UPDATE cases SET state = 'open'"))
         for column in SCHEMA_2_COLUMNS:
             db.execute(text(f"ALTER TABLE scores DROP COLUMN {column}"))
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 2
+    assert migrated.schema_version == SCHEMA_VERSION == 3
     with migrated.engine.connect() as db:
-        columns = {c["name"] for c in inspect(db).get_columns("scores")}
-    assert set(SCHEMA_2_COLUMNS) <= columns
+        assert set(SCHEMA_2_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("scores")}
+        assert set(SCHEMA_3_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("cases")}
+        case = db.execute(text("SELECT state, group_key, category FROM cases")).one()
+        members = db.execute(text("SELECT case_id, post_id FROM case_posts")).all()
     row = next(migrated.export_posts())
     assert (row["compound"], row["anger"], row["angry"]) == (-0.8, 0.0, False)
+    assert tuple(case) == ("new", f"post:{stored.id}", FLAG.category)
+    assert [tuple(m) for m in members] == [(1, stored.id)]
     assert len(list(migrated.export_cases())) == 1
     migrated.close()
 

@@ -93,10 +93,10 @@ class Store:
             if version is not None and int(version) > SCHEMA_VERSION:
                 raise StoreError(f"the store has schema version {version}, newer than this "
                                  f"monitor's {SCHEMA_VERSION}: upgrade feedback-monitor")
+            metadata.create_all(db)  # new tables first: a migration may fill them
             for step in range(int(version or SCHEMA_VERSION), SCHEMA_VERSION):
                 for statement in MIGRATIONS[step]:
                     db.execute(text(statement))
-            metadata.create_all(db)
             if version is None:
                 db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif int(version) < SCHEMA_VERSION:
@@ -203,7 +203,7 @@ class Store:
                 if gone:
                     db.execute(flags.delete().where(flags.c.post_id.in_(gone)))
             # Otherwise an edit that calms a post down keeps the flag (and case) it earned.
-            case_rows = [{"post_id": r["post_id"], "state": "open", "severity": r["severity"],
+            case_rows = [{"post_id": r["post_id"], "state": "new", "severity": r["severity"],
                           "opened_at": now, "updated_at": now} for r in flag_rows]
             if case_rows:
                 db.execute(_insert_ignoring(db, cases, ["post_id"]), case_rows)

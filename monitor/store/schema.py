@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -124,15 +124,71 @@ flags = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-cases = Table(
+cases = Table(  # one per thread (or author) that needs a person: the outreach queue
     "cases", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
-           unique=True),
-    Column("state", String(16), nullable=False, default="open"),
+           unique=True),                                   # the post that opened it
+    Column("state", String(16), nullable=False, default="new"),
     Column("severity", String(16), nullable=False),
     Column("opened_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # schema 3: the outreach queue
+    Column("group_key", String(300), index=True),          # "thread:<source>:<thread id>"
+    Column("category", String(100)),
+    Column("priority", Float, nullable=False, server_default="0"),
+    Column("assignee", String(100)),
+    Column("due_at", UTCDateTime),
+    Column("first_response_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("reason", Text),                                # why it was dismissed
+    Column("reminded_at", UTCDateTime),
+)
+
+case_posts = Table(  # the flagged posts of a case (a post is in at most one case)
+    "case_posts", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+case_events = Table(  # every change to a case: who, when, what
+    "case_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100)),                          # None: the monitor itself
+    Column("action", String(32), nullable=False),          # opened, assigned, note, ...
+    Column("detail", JSON),
+)
+
+deliveries = Table(  # the outbox: written with the flag, marked sent after sending
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),  # "flag:<post id>:<receiver>"
+    Column("receiver", String(100), nullable=False),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE")),
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="SET NULL")),
+    Column("group_key", String(300), nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # pending, sent, dead, silenced
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_until", UTCDateTime),                  # a sender holds it until then
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+)
+
+silences = Table(  # "don't notify about these until then" (a known outage, a troll)
+    "silences", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False, index=True),
 )
 
 runs = Table(
@@ -153,5 +209,22 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE scores ADD COLUMN language VARCHAR(16)",
         "ALTER TABLE scores ADD COLUMN worst_sentence TEXT",
         "ALTER TABLE scores ADD COLUMN evidence JSON"),
+    # 2 -> 3: the outreach queue (new tables are created before these run)
+    2: ("ALTER TABLE cases ADD COLUMN group_key VARCHAR(300)",
+        "ALTER TABLE cases ADD COLUMN category VARCHAR(100)",
+        "ALTER TABLE cases ADD COLUMN priority FLOAT DEFAULT 0 NOT NULL",
+        "ALTER TABLE cases ADD COLUMN assignee VARCHAR(100)",
+        "ALTER TABLE cases ADD COLUMN due_at TIMESTAMP",
+        "ALTER TABLE cases ADD COLUMN first_response_at TIMESTAMP",
+        "ALTER TABLE cases ADD COLUMN resolved_at TIMESTAMP",
+        "ALTER TABLE cases ADD COLUMN reason TEXT",
+        "ALTER TABLE cases ADD COLUMN reminded_at TIMESTAMP",
+        "CREATE INDEX ix_cases_group_key ON cases (group_key)",
+        "UPDATE cases SET state = 'new' WHERE state = 'open'",
+        "UPDATE cases SET group_key = 'post:' || CAST(post_id AS VARCHAR(20))",
+        "UPDATE cases SET category = (SELECT category FROM flags WHERE flags.post_id = "
+        "cases.post_id)",
+        "INSERT INTO case_posts (case_id, post_id, added_at) SELECT id, post_id, opened_at "
+        "FROM cases"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
