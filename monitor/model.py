@@ -89,3 +89,35 @@ class Flag:
     reasons: tuple[str, ...]
     category: str | None = None
     tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    """One flagged post as a receiver sees it."""
+
+    post: Post
+    score: Score
+    flag: Flag
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification for one receiver: the flagged posts of one group (a thread, or an
+    author) that arrived within ``group_wait``, with the case they belong to.
+
+    ``key`` is stable across retries (the outbox row's key), so a receiver can pass it on as an
+    idempotency key (a webhook header, an e-mail Message-ID). ``reminder``: an untouched
+    critical case is being repeated (``repeat_interval``), not new posts.
+    """
+
+    key: str
+    receiver: str
+    group: str
+    items: tuple[Flagged, ...]
+    case_id: int | None = None
+    reminder: bool = False
+
+    @property
+    def severity(self) -> str:
+        """The highest severity among the items."""
+        return max((i.flag.severity for i in self.items), key=SEVERITIES.index)

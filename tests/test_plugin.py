@@ -18,7 +18,7 @@ from conftest import REPO
 from loopback import LoopbackServer
 
 from monitor.cli import main
-from monitor.registry import collector_kinds
+from monitor.registry import kinds
 
 
 def readme_example() -> str:
@@ -39,11 +39,11 @@ def guestbook_plugin(tmp_path: Path) -> Iterator[None]:
     (dist / "entry_points.txt").write_text(
         "[monitor.collectors]\nguestbook = my_guestbook:GuestbookCollector\n")
     sys.path.insert(0, str(tmp_path / "site"))
-    collector_kinds.cache_clear()
+    kinds.cache_clear()
     yield
     sys.path.remove(str(tmp_path / "site"))
     sys.modules.pop("my_guestbook", None)
-    collector_kinds.cache_clear()
+    kinds.cache_clear()
 
 
 def test_readme_collector_runs_as_a_plugin(guestbook_plugin: None, server: LoopbackServer,
