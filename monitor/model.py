@@ -121,3 +121,16 @@ class Notice:
     def severity(self) -> str:
         """The highest severity among the items."""
         return max((i.flag.severity for i in self.items), key=SEVERITIES.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Where a newly flagged post goes (decided by the route tree): its receivers, the group
+    it is notified with, how long a group waits for more posts, and whether a silence mutes it.
+    """
+
+    receivers: tuple[str, ...]
+    group_key: str
+    group_wait: float = 0.0
+    silenced: bool = False
+    vip: bool = False

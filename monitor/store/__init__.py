@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,10 +27,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.model import Fetch, Flag, Post, Score
+from monitor.model import Fetch, Flag, Post, Routing, Score
+from monitor.store.deliveries import DeliveryQueries, enqueue
 from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
     MIGRATIONS,
     SCHEMA_VERSION,
+    case_posts,
     cases,
     flags,
     meta,
@@ -67,7 +69,7 @@ class StoredPost:
     content_hash: str
 
 
-class Store:
+class Store(DeliveryQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:
@@ -171,8 +173,12 @@ class Store:
             return [StoredPost(r.id, _post_from(r), r.content_hash) for r in db.execute(query)]
 
     def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
-                    now: datetime, drop_unmatched: bool = False) -> list[tuple[StoredPost, Flag]]:
-        """Save scores and flags, and open one case per newly flagged post, in one transaction.
+                    now: datetime, drop_unmatched: bool = False,
+                    routes: Mapping[int, Routing] | None = None,
+                    ) -> list[tuple[StoredPost, Flag]]:
+        """Save scores and flags and hand newly flagged posts on, in one transaction: to the
+        outreach queue (a case) and to the outbox (a row per other receiver), as ``routes``
+        (by post id) says; without a route a post goes to the queue alone, as its own group.
 
         Returns the posts that got a flag they did not have before.
         """
@@ -203,12 +209,14 @@ class Store:
                 if gone:
                     db.execute(flags.delete().where(flags.c.post_id.in_(gone)))
             # Otherwise an edit that calms a post down keeps the flag (and case) it earned.
-            case_rows = [{"post_id": r["post_id"], "state": "new", "severity": r["severity"],
-                          "opened_at": now, "updated_at": now} for r in flag_rows]
-            if case_rows:
-                db.execute(_insert_ignoring(db, cases, ["post_id"]), case_rows)
             newly = [(stored, flag) for stored, _, flag in scored
                      if flag is not None and stored.id not in had_flag]
+            for stored, flag in newly:
+                routing = (routes or {}).get(stored.id) or Routing(("queue",),
+                                                                   f"post:{stored.id}")
+                if "queue" in routing.receivers and not routing.silenced:
+                    _file_case(db, stored.id, flag, routing, now)
+                enqueue(db, stored.id, routing, now)
         return newly
 
     # --- reading -----------------------------------------------------------------------------
@@ -287,6 +295,20 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparsable URL>"
+
+
+def _file_case(db: Connection, post_id: int, flag: Flag, routing: Routing,
+               now: datetime) -> None:
+    """Open a case for the post's group, or add the post to the group's open case."""
+    found = db.execute(select(cases.c.id).where(cases.c.group_key == routing.group_key,
+                                                cases.c.state.not_in(("resolved", "dismissed")))
+                       .order_by(cases.c.id.desc()).limit(1)).scalar()
+    if found is None:
+        found = db.execute(cases.insert().values(
+            post_id=post_id, state="new", severity=flag.severity, category=flag.category,
+            group_key=routing.group_key, opened_at=now, updated_at=now)).inserted_primary_key[0]
+    _insert_ignore(db, case_posts, {"case_id": found, "post_id": post_id, "added_at": now},
+                   ["post_id"])
 
 
 def _known_posts(db: Connection, source: str, external_ids: Sequence[str]) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""The outbox: one row per (flagged post, receiver), written in the flag's transaction.
+
+A sender claims due rows (``claimed_until``: another monitor sharing the database skips them),
+sends them, and marks them sent; a failure schedules the next attempt with backoff, and after
+``max_attempts`` (or a failure that retrying cannot fix) the row is *dead* and shown by
+``monitor status``. A sender killed between sending and marking leaves a claim that expires,
+so the row is sent again: at least once, with the same key, which receivers pass on as an
+idempotency key (webhook header, e-mail Message-ID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.model import Flag, Flagged, Routing, Score
+from monitor.store.schema import case_posts, deliveries, flags, posts, scores, silences
+
+CLAIM = timedelta(minutes=10)  # a sender that died frees its rows after this long
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Due outbox rows of one receiver and group: sent as one notification."""
+
+    receiver: str
+    group_key: str
+    ids: tuple[int, ...]
+    key: str                      # the first row's key: stable across retries
+    case_id: int | None
+    items: tuple[Flagged, ...]
+    attempts: int
+
+
+def enqueue(db: Connection, post_id: int, routing: Routing, now: datetime) -> None:
+    """Outbox rows for a newly flagged post, in the caller's transaction (queue excluded: it
+    is filed at once). A silenced post's rows are kept, marked silenced, never sent."""
+    rows = [{"key": f"flag:{post_id}:{name}", "receiver": name, "post_id": post_id,
+             "group_key": routing.group_key,
+             "state": "silenced" if routing.silenced else "pending", "attempts": 0,
+             "next_attempt_at": now + timedelta(seconds=routing.group_wait), "created_at": now}
+            for name in routing.receivers if name != "queue"]
+    if rows:
+        from monitor.store import _insert_ignoring
+
+        db.execute(_insert_ignoring(db, deliveries, ["key"]), rows)
+
+
+class DeliveryQueries:
+    """Outbox and silences queries, mixed into Store."""
+
+    engine: Engine
+
+    def claim_due(self, now: datetime, flush: bool = False, limit: int = 200) -> list[Batch]:
+        """Claim the pending rows of every group with at least one row due (all of them with
+        ``flush``: a cron pass has already gathered its flags), grouped per receiver and group.
+        """
+        with self.engine.begin() as db:
+            free = or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
+            due = select(deliveries.c.receiver, deliveries.c.group_key).where(
+                deliveries.c.state == "pending", free)
+            if not flush:
+                due = due.where(deliveries.c.next_attempt_at <= now)
+            groups = db.execute(due.distinct().limit(limit)).all()
+            batches = []
+            for receiver, group_key in groups:
+                rows = db.execute(select(deliveries.c.id, deliveries.c.key,
+                                         deliveries.c.attempts, deliveries.c.post_id)
+                                  .where(deliveries.c.receiver == receiver,
+                                         deliveries.c.group_key == group_key,
+                                         deliveries.c.state == "pending", free)
+                                  .order_by(deliveries.c.id)
+                                  .with_for_update(skip_locked=True)).all()
+                ids = [r.id for r in rows]
+                claimed = db.execute(deliveries.update().where(
+                    deliveries.c.id.in_(ids), free).values(claimed_until=now + CLAIM)).rowcount
+                if not ids or claimed != len(ids):
+                    continue
+                batches.append(Batch(receiver, group_key, tuple(ids), rows[0].key,
+                                     _case_of(db, [r.post_id for r in rows]),
+                                     tuple(_flagged(db, [r.post_id for r in rows])),
+                                     max(r.attempts for r in rows)))
+            return batches
+
+    def mark_sent(self, batch: Batch, now: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(
+                state="sent", sent_at=now, claimed_until=None, last_error=None,
+                attempts=deliveries.c.attempts + 1))
+
+    def mark_failed(self, batch: Batch, error: str, now: datetime, *, retry_at: datetime | None,
+                    ) -> None:
+        """Schedule the next attempt at ``retry_at``, or give up (dead) when it is None."""
+        values: dict[str, Any] = {"attempts": deliveries.c.attempts + 1, "claimed_until": None,
+                                  "last_error": error[:1000]}
+        values.update(state="dead") if retry_at is None else values.update(
+            next_attempt_at=retry_at)
+        with self.engine.begin() as db:
+            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(**values))
+
+    def delivery_counts(self) -> dict[str, int]:
+        """How many outbox rows are in each state."""
+        with self.engine.connect() as db:
+            return dict(db.execute(select(deliveries.c.state, func.count())
+                                   .group_by(deliveries.c.state)).all())
+
+    def dead_deliveries(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(
+                select(deliveries).where(deliveries.c.state == "dead")
+                .order_by(deliveries.c.id.desc()).limit(limit))]
+
+    def retry_dead(self, now: datetime, receiver: str | None = None) -> int:
+        """Give dead rows (of one receiver, or all) a fresh start; returns how many."""
+        where = [deliveries.c.state == "dead"]
+        if receiver:
+            where.append(deliveries.c.receiver == receiver)
+        with self.engine.begin() as db:
+            return db.execute(deliveries.update().where(and_(*where)).values(
+                state="pending", attempts=0, next_attempt_at=now, last_error=None)).rowcount
+
+    # --- silences ----------------------------------------------------------------------------
+
+    def add_silence(self, matchers: dict[str, str], reason: str, ends_at: datetime,
+                    now: datetime, created_by: str | None = None) -> int:
+        with self.engine.begin() as db:
+            return db.execute(silences.insert().values(
+                matchers=matchers, reason=reason, ends_at=ends_at, created_at=now,
+                created_by=created_by)).inserted_primary_key[0]
+
+    def silences(self, now: datetime, include_expired: bool = False) -> list[dict[str, Any]]:
+        query = select(silences).order_by(silences.c.ends_at)
+        if not include_expired:
+            query = query.where(silences.c.ends_at > now)
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(query)]
+
+    def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        """End a silence now; False when there is no such active silence."""
+        with self.engine.begin() as db:
+            return bool(db.execute(silences.update().where(
+                silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now))
+                .rowcount)
+
+
+def _case_of(db: Connection, post_ids: Sequence[int]) -> int | None:
+    return db.execute(select(case_posts.c.case_id).where(case_posts.c.post_id.in_(post_ids))
+                      .order_by(case_posts.c.case_id.desc()).limit(1)).scalar()
+
+
+def _flagged(db: Connection, post_ids: Sequence[int]) -> list[Flagged]:
+    from monitor.store import _post_from
+
+    query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
+                    scores.c.truncated, scores.c.anger, scores.c.change, scores.c.churn,
+                    scores.c.angry, scores.c.language, scores.c.worst_sentence,
+                    scores.c.evidence, flags.c.severity, flags.c.rules, flags.c.reasons,
+                    flags.c.category, flags.c.tags)
+             .join(flags, flags.c.post_id == posts.c.id)
+             .outerjoin(scores, scores.c.post_id == posts.c.id)
+             .where(posts.c.id.in_(post_ids)).order_by(posts.c.id))
+    out = []
+    for r in db.execute(query):
+        score = Score(r.compound or 0.0, r.pos or 0.0, r.neu or 0.0, r.neg or 0.0,
+                      bool(r.truncated), r.anger or 0.0, r.change or 0.0, r.churn or 0.0,
+                      bool(r.angry), r.language, r.worst_sentence,
+                      tuple(tuple(p) for p in r.evidence or ()))
+        flag = Flag(r.severity, tuple(r.rules), tuple(r.reasons), r.category, tuple(r.tags))
+        out.append(Flagged(_post_from(r), score, flag))
+    return out
