@@ -211,6 +211,10 @@ class Replay:
             for name, value in answer.headers.items():
                 handler.send_header(name, value)
             handler.send_header("Content-Length", str(len(answer.body)))
+            # A new connection per request: a kept-alive one that the server drops while the
+            # client reuses it makes prawcore retry after a pause, which made timings flaky.
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
             handler.end_headers()
             handler.wfile.write(answer.body)
         except (BrokenPipeError, ConnectionResetError):
