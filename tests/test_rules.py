@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,11 +14,12 @@ import yaml
 from click.testing import CliRunner, Result
 from conftest import REPO
 
+import monitor.rules as rules_module
 from monitor.cli import main
 from monitor.config import load
 from monitor.errors import ConfigError
 from monitor.model import Flag, Post, Score
-from monitor.rules import MAX_READ_CHARS, RuleSet, VipList, compile_rules
+from monitor.rules import MAX_READ_CHARS, RuleSet, VipList, compile_rules, load_rules
 from monitor.scoring import MAX_SCORED_CHARS, score_post, score_text
 
 NEUTRAL = Score(compound=0.0, pos=0.0, neu=1.0, neg=0.0)
@@ -183,10 +185,11 @@ def test_demo_ships_the_same_rule_packs() -> None:
     from importlib.resources import files
 
     bundled = {p.name: p.read_text() for p in (files("monitor.demo") / "rules").iterdir()
-               if p.name.endswith(".yaml")}
-    shipped = {p.name: p.read_text() for p in (REPO / "rules").glob("*.yaml")}
-    assert {"backlash.yaml", "angry.yaml", "churn.yaml", "abuse.yaml", "praise.yaml"} <= \
-        shipped.keys()
+               if p.name.endswith((".yaml", ".txt"))}
+    shipped = {p.name: p.read_text() for p in (REPO / "rules").iterdir()
+               if p.name.endswith((".yaml", ".txt"))}
+    assert {"backlash.yaml", "angry.yaml", "churn.yaml", "abuse.yaml", "praise.yaml",
+            "profanity.txt"} <= shipped.keys()
     assert bundled == shipped
 
 
@@ -479,3 +482,185 @@ def test_shipped_packs_keep_their_measured_quality(shipped: RuleSet) -> None:
     assert found["praise"].precision >= 0.65 and found["praise"].recall >= 0.2
     assert found["angry"].f1 >= 0.4
     assert found["none"].recall >= 0.9  # at most 1 in 10 neutral comments is flagged
+
+
+# ------------------------------------- the shortcuts of words and regex never change an answer
+# `words` and `regex` first look for a piece every match must contain (plain substring tests,
+# far faster than the patterns). These tests compare them with the straightforward matchers
+# they replaced, kept here as the reference: any text the shortcut wrongly turned away shows.
+
+def _reference_words(value: object, file: str, key: str) -> rules_module.Check:
+    """``words`` as it was: the whole pattern over the lowercased own words and thread title."""
+    terms = [value] if isinstance(value, str) else value
+    assert isinstance(terms, list)
+    alternatives = [r"\s+".join(re.escape(p).replace(r"\*", r"\w*") for p in t.lower().split())
+                    for t in terms]
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+    def hits(text: str) -> list[str]:
+        return list(dict.fromkeys(" ".join(m.group(0).split()) for m in pattern.finditer(text)))
+
+    def listed(hits: list[str]) -> str:
+        return ", ".join(f"'{h}'" for h in hits)
+
+    def check(subject: rules_module.Subject, score: Score) -> list[str] | None:
+        own = hits(subject.own.lower())
+        thread = [h for h in hits(subject.thread.lower()) if h not in own]
+        reasons = [f"mentions {listed(own)}"] * bool(own)
+        reasons += [f"thread title mentions {listed(thread)}"] * bool(thread)
+        return reasons or None
+    return check
+
+
+def _reference_regex(value: object, file: str, key: str) -> rules_module.Check:
+    """``regex`` as it was: search the own words, then the thread title."""
+    assert isinstance(value, str)
+    pattern = re.compile(value, re.IGNORECASE)
+
+    def check(subject: rules_module.Subject, score: Score) -> list[str] | None:
+        if match := pattern.search(subject.own):
+            return [f"says '{match.group(0)[:80]}'"]
+        if match := pattern.search(subject.thread):
+            return [f"thread title says '{match.group(0)[:80]}'"]
+        return None
+    return check
+
+
+def _both(make: Callable[[], RuleSet]) -> tuple[RuleSet, RuleSet]:
+    """The rules ``make`` builds, with the shortcuts and with the reference matchers."""
+    fast = make()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rules_module, "_words", _reference_words)
+        patch.setattr(rules_module, "_regex", _reference_regex)
+        return fast, make()
+
+
+def _shipped_text_conditions() -> list[tuple[str, object]]:
+    """Every ``words`` and ``regex`` condition in rules/*.yaml, once each."""
+    found: list[tuple[str, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name in ("words", "regex"):
+                    if (name, value) not in found:
+                        found.append((name, value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    for path in sorted((REPO / "rules").glob("*.yaml")):
+        walk((yaml.safe_load(path.read_text()) or {}).get("rules"))   # replies.yaml has none
+    return found
+
+
+SHIPPED_CONDITIONS = _shipped_text_conditions()
+SHIPPED_TERMS = [(term, value) for name, value in SHIPPED_CONDITIONS if name == "words"
+                 for term in ([value] if isinstance(value, str) else value)]
+TRICKY_TERMS = ["1-star", "don't", "don’t", "*ing", "c++", "e-mail", "**", "*", "naïve",
+                "straße", "ΟΔΟΣ", "İstanbul", "a.b", "$5", "x*y", "5 stars", "new   editor",
+                "bring back the old*", "re-*", "ok!"]
+
+
+def _one_rule(name: str, value: object) -> RuleSet:
+    return rules(f"rules:\n  - {{id: r, when: {{{name}: {json.dumps(value)}}}}}\n")
+
+
+def _samples(term: str) -> list[str]:
+    """Texts that hold ``term`` (or nearly): cases, edges, punctuation, wildcards filled,
+    phrases across newlines and tabs; each on its own and glued to letters on either side."""
+    filled = {term.replace("*", fill) for fill in ("", "s", "ing", "ED", "é", "1")}
+    spaced = {f.replace(" ", gap) for f in filled for gap in (" ", "\n", "  \t", "\u00a0")}
+    texts = []
+    for s in sorted(spaced):
+        for form in (s, s.upper(), s.title(), s.capitalize()):
+            texts += [form, f"{form} at the start", f"at the end {form}", f"Well, {form}!",
+                      f"({form})", f"“{form}”", f"x{form}", f"{form}x", f"1{form}", f"_{form}",
+                      f"…{form}…", f"line one\n{form}\nline three", f"{form} and {form}"]
+    return texts
+
+
+def _agree(fast: RuleSet, slow: RuleSet, texts: Iterable[str], score: Score = NEUTRAL) -> int:
+    """Assert both agree on each text as a post and as a reply's thread title; count matches."""
+    matched = 0
+    for text in texts:
+        for sample in (post(text), post("a reply", title=text, parent_id="t"),
+                       post(text, title=text.upper(), parent_id="t")):
+            flag = fast.evaluate(sample, score)
+            assert flag == slow.evaluate(sample, score), (text, sample.title)
+            matched += flag is not None
+    return matched
+
+
+@pytest.mark.parametrize(("term", "condition"), SHIPPED_TERMS + [(t, t) for t in TRICKY_TERMS])
+def test_words_shortcut_finds_every_term_the_pattern_finds(term: str, condition: object) -> None:
+    """Each term, alone and within its condition's list, in many texts that hold it."""
+    for value in ([term], condition):
+        fast, slow = _both(lambda value=value: _one_rule("words", value))
+        assert _agree(fast, slow, _samples(term)) > 0   # the samples do hold matches
+
+
+def test_words_shortcut_needs_one_piece_of_each_term() -> None:
+    assert rules_module.word_needs(["thank*", "thanks", "revert* the redesign"]) == (
+        "thank", "redesign")
+    assert rules_module.word_needs(["new\neditor", "1-star"]) == ("1-star", "editor")
+    assert rules_module.word_needs(["ok", "**"]) is None       # "**" holds no sure piece
+
+
+REGEX_PATTERNS = [value for name, value in SHIPPED_CONDITIONS if name == "regex"] + [
+    r"^$", r"a|", r"(?:ab)?c", r"(?-i:AB)c", r"\bkill\b", r"(?=abc)", r"ſcum", r"x{0,3}",
+    r"(?x) a b \  c", r"\x41BC", r"k+ill", r"(a)(?(1)b|c)", r"(?>new)\s+(?:ui|layout)++",
+    r"(?:new|old)\s+(?:editor|ui)", r"\d+ stars?", r"[A-Z]{4,}", r"(?s)end.start", r"é+",
+    r"1-star", r"(?:ab|cd)*ef", r"x(?:yz){2,}", r"\bu\b",
+]
+REGEX_TEXTS = ["", "ABC", "ab c", "abc", "ab", "c", "AB c", "Abc", "KILL", "\u212aILL", "kill",
+               "you \u017fcum", "you scum", "YOU SCUM", "xx", "newlayout", "NEW  UI", "NeW\nEditor",
+               "5 stars", "10 STAR", "WHAT NOW", "end\nstart", "éé", "1-STAR", "abcdef", "ef",
+               "xyzyz", "u", "I'LL KILL YOU", "i'll find u", "you idiots", "these  MORONS",
+               "fuck you", "SCREW Y'ALL", "great app", "Awesome new UPDATE", "go to hell",
+               "Thank you", "thx", "I know where you live", "kys", "Bring back the OLD editor"]
+
+
+@pytest.mark.parametrize("pattern", REGEX_PATTERNS)
+def test_regex_shortcut_never_turns_a_match_away(pattern: str) -> None:
+    fast, slow = _both(lambda: _one_rule("regex", pattern))
+    texts = [t for text in REGEX_TEXTS for t in (text, f"Well, {text}!", f"{text}\u00e9")]
+    _agree(fast, slow, texts)
+
+
+def test_regex_shortcut_needs_what_every_match_holds() -> None:
+    def needs(pattern: str) -> tuple[str, ...] | None:
+        return rules_module.regex_needs(re.compile(pattern, re.IGNORECASE))
+    assert needs(r"\b(?:fuck|screw|damn)\s+(?:you|u)\b") == ("damn", "fuck", "screw")
+    assert needs(r"(?:ab)?C") == ("c",)
+    assert needs(r"ok(?:ay)+\s+THEN") == ("then",)
+    assert needs(r"a|") is None              # the empty alternative holds nothing
+    assert needs(r"x{0,3}") is None          # nor does an optional part
+    assert needs(r"ſcum") is None            # "ſ" matches "s": only ASCII pieces are used
+    assert needs(r"[a-z]+") is None
+
+
+def test_shortcuts_agree_with_the_reference_on_real_comments() -> None:
+    """Every shipped words/regex condition, as its own rule (so that no cheaper condition
+    hides it), and the shipped packs on their real scores: over 2,000 GoEmotions comments,
+    as posts, as replies under another comment's title, and shouted."""
+    from monitor.scoring import default_scorer
+
+    labelled = REPO / "tests" / "fixtures" / "labelled" / "goemotions-dev-2000.jsonl"
+    texts = [json.loads(line)["text"] for line in labelled.read_text().splitlines() if line]
+    samples = [post(t) for t in texts] + [post(t.upper()) for t in texts] + [
+        post(t, title=texts[i - 1], parent_id="t") for i, t in enumerate(texts)] + [
+        post(t) for t in REGEX_TEXTS]   # threats are rare in GoEmotions: add some
+    for name, value in SHIPPED_CONDITIONS:
+        fast, slow = _both(lambda name=name, value=value: _one_rule(name, value))
+        found = [fast.evaluate(s, NEUTRAL) for s in samples]
+        assert found == [slow.evaluate(s, NEUTRAL) for s in samples], (name, value)
+        assert any(found), (name, value)   # each condition matches somewhere in the sample
+    fast, slow = _both(lambda: load_rules(REPO / "rules", REPO))
+    scores = default_scorer().score_posts(samples)
+    for context in ({}, {"vip": True}):
+        pairs = list(zip(samples, scores, strict=True))
+        found = [fast.evaluate(s, score, **context) for s, score in pairs]
+        assert found == [slow.evaluate(s, score, **context) for s, score in pairs]
+        assert sum(f is not None for f in found) > 100
