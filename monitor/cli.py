@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
@@ -58,7 +59,7 @@ def main(verbose: int) -> None:
 @click.option("--source", "only", multiple=True, help="Collect only this source (repeatable).")
 @_errors_to_exit_codes
 def run(config_path: Path, only: tuple[str, ...]) -> None:
-    """One pass: collect every source, store, score, flag and queue (for cron)."""
+    """One pass: collect every source, store, score, flag, queue and notify (for cron)."""
     from monitor import config as configuration
     from monitor.pipeline import run_once
     from monitor.store import Store
@@ -90,6 +91,10 @@ def _summary(report: Any) -> str:
     lines.append(f"{len(report.sources)} sources: {len(report.sources) - failed} ok, "
                  f"{failed} failed; {sum(s.new for s in report.sources)} new posts, "
                  f"{report.flagged} flagged; {report.seconds:.1f}s")
+    if report.deliveries:
+        lines.append("notifications: " + ", ".join(
+            f"{n} {what}" for what, n in sorted(report.deliveries.items()))
+            + ("  (see monitor status)" if report.deliveries.get("dead") else ""))
     return "\n".join(lines)
 
 
@@ -138,7 +143,8 @@ def rescore(config_path: Path, since: str | None) -> None:
     start = _since(since, config.timezone) if since else None
     store = Store(config.store_url)
     try:
-        scored, flagged = score_pending(store, Judge.of(config), rescore=True, since=start)
+        scored, flagged = score_pending(store, Judge.of(config), rescore=True, since=start,
+                                        policy=config.policy)
     finally:
         store.close()
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")
@@ -150,7 +156,9 @@ def rescore(config_path: Path, since: str | None) -> None:
 def status(config_path: Path) -> None:
     """Each source's health: ok, quiet (nothing new for a while) or broken (failing).
 
-    Exits 1 when a source is broken, so it can drive an alert.
+    Also the outbox: how many deliveries are pending, sent, silenced or dead (gave up after
+    too many failures). Exits 1 when a source is broken or a delivery is dead, so it can
+    drive an alert.
     """
     from collections import Counter
 
@@ -162,6 +170,7 @@ def status(config_path: Path) -> None:
     store = Store(config.store_url)
     try:
         found = assess(config.sources, store.source_health(), datetime.now(UTC))
+        outbox, dead = store.delivery_counts(), store.dead_deliveries(limit=5)
     finally:
         store.close()
     width = max([len(h.name) for h in found] + [6])
@@ -173,7 +182,15 @@ def status(config_path: Path) -> None:
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
         if states[s] or s != "never run"))
-    sys.exit(1 if states["broken"] else 0)
+    if outbox:
+        click.echo("deliveries: " + ", ".join(f"{n} {state}" for state, n in sorted(
+            outbox.items())))
+    for row in dead:
+        click.echo(f"  dead: {row['receiver']} {row['key']} after {row['attempts']} attempts: "
+                   f"{row['last_error']}")
+    if dead:
+        click.echo("  (monitor deliveries retry sends them again once the receiver is fixed)")
+    sys.exit(1 if states["broken"] or dead else 0)
 
 
 @main.command()
@@ -318,6 +335,111 @@ def _rule_tools(config_path: Path) -> tuple[Any, Any, Any]:
     judge = Judge.of(configuration.load(config_path))
     return judge.rules, judge.scorer, judge.vips
 
+
+# --- silences and the outbox ------------------------------------------------------------------
+
+@main.group()
+def silence() -> None:
+    """Mute notifications for matching flags for a while (a known outage, a troll)."""
+
+
+@silence.command("add")
+@click.option("--match", "matchers", multiple=True, required=True, metavar="KEY=VALUE",
+              help="source, kind, author, category, severity, tag or rule; * is a wildcard; "
+              "repeat to require several.")
+@click.option("--for", "lasting", required=True, help="How long: 30m, 2d ...")
+@click.option("--reason", required=True, help="Why, for whoever reads the list later.")
+@click.option("--by", "who", envvar="MONITOR_USER", help="Who set it. [env: MONITOR_USER]")
+@config_option
+@_errors_to_exit_codes
+def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str | None,
+                config_path: Path) -> None:
+    """Mute matching flags: they are stored and listed in the digest, but neither open a case
+    nor notify anyone until the silence ends."""
+    from monitor.route import parse_matchers
+    from monitor.units import parse_duration
+
+    try:
+        parsed = parse_matchers(list(matchers))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--match") from None
+    try:
+        seconds = parse_duration(lasting)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--for") from None
+    now = datetime.now(UTC)
+    with _store(config_path) as store:
+        sid = store.add_silence(parsed, reason, now + timedelta(seconds=seconds), now, who)
+    click.echo(f"silence {sid} until {now + timedelta(seconds=seconds):%Y-%m-%d %H:%M} UTC")
+
+
+@silence.command("list")
+@click.option("--all", "everything", is_flag=True, help="Include expired silences.")
+@config_option
+@_errors_to_exit_codes
+def silence_list(everything: bool, config_path: Path) -> None:
+    """The active silences (with --all, the expired ones too)."""
+    now = datetime.now(UTC)
+    with _store(config_path) as store:
+        found = store.silences(now, include_expired=everything)
+    for s in found:
+        state = "active" if s["ends_at"] > now else "expired"
+        match = " ".join(f"{k}={v}" for k, v in s["matchers"].items())
+        click.echo(f"{s['id']:>4}  {state:<7}  until {s['ends_at']:%Y-%m-%d %H:%M}  {match}  "
+                   f"({s['reason']}{', by ' + s['created_by'] if s['created_by'] else ''})")
+    if not found:
+        click.echo("no silences")
+
+
+@silence.command("expire")
+@click.argument("silence_id", type=int)
+@config_option
+@_errors_to_exit_codes
+def silence_expire(silence_id: int, config_path: Path) -> None:
+    """End a silence now."""
+    with _store(config_path) as store:
+        if not store.expire_silence(silence_id, datetime.now(UTC)):
+            click.echo(f"error: no active silence {silence_id}", err=True)
+            sys.exit(1)
+    click.echo(f"silence {silence_id} expired")
+
+
+@main.group()
+def deliveries() -> None:
+    """The outbox: notifications waiting, sent, or given up on."""
+
+
+@deliveries.command("retry")
+@click.option("--receiver", help="Only this receiver's dead deliveries.")
+@config_option
+@_errors_to_exit_codes
+def deliveries_retry(receiver: str | None, config_path: Path) -> None:
+    """Send dead deliveries again (after fixing the receiver); the next pass sends them."""
+    with _store(config_path) as store:
+        count = store.retry_dead(datetime.now(UTC), receiver)
+    click.echo(f"{count} dead deliveries will be sent again")
+
+
+@contextmanager
+def _store(config_path: Path) -> Iterator[Any]:
+    from monitor import config as configuration
+    from monitor.store import Store
+
+    store = Store(configuration.load(config_path).store_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+
+def _add_queue_commands() -> None:
+    from monitor.queue_cli import queue
+
+    main.add_command(queue)
+
+
+_add_queue_commands()
 
 if __name__ == "__main__":
     main()

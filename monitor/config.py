@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
+from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team
+from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
+from monitor.route import RouteTree, RoutingSpec
 from monitor.rules import RuleSet, load_rules
 from monitor.units import Duration, TimeZoneName
 from monitor.yamlfile import read_yaml, shown_path
@@ -55,6 +58,15 @@ class Event(BaseModel):
         return value
 
 
+class DeliverySettings(BaseModel):
+    """How the outbox retries: ``backoff`` before the second attempt, doubling (at most 6 h);
+    dead after ``max_attempts``."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff: Duration = 60.0
+
+
 class MainConfig(BaseModel):
     """The keys of ``config.yaml``."""
 
@@ -70,6 +82,12 @@ class MainConfig(BaseModel):
     http: HttpSettings = HttpSettings()
     events: list[Event] = []
     vip_authors: list[str] = []
+    team: Team = []
+    sla: SlaTimes = SlaTimes()
+    assignment: Assignment | None = None
+    routing: RoutingSpec = RoutingSpec()
+    receivers: dict[str, dict[str, Any]] = {}
+    delivery: DeliverySettings = DeliverySettings()
 
 
 class SourceCommon(BaseModel):
@@ -104,6 +122,9 @@ class Config:
     sources: tuple[Source, ...]
     rules: RuleSet
     reports_dir: Path
+    routes: RouteTree
+    receivers: dict[str, Receiver]
+    policy: QueuePolicy
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -129,10 +150,31 @@ def load(path: str | Path = "config.yaml") -> Config:
     except ConfigError as error:
         problems.append(error)
         rules = RuleSet(())
+    routes = RouteTree.of(main.routing)
+    receivers = _receivers(main, path.name, problems)
+    policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
     if problems:
         raise ConfigError.combine(problems)
     return Config(path=path, main=main, store_url=store_url, sources=tuple(sources),
-                  rules=rules, reports_dir=base / main.reports)
+                  rules=rules, reports_dir=base / main.reports, routes=routes,
+                  receivers=receivers, policy=policy)
+
+
+def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict[str, Receiver]:
+    """Build every configured receiver (checking its options) and check that the routing
+    tree names only receivers that exist (``queue`` always does)."""
+    built: dict[str, Receiver] = {}
+    for name, spec in main.receivers.items():
+        try:
+            built[name] = build_receiver(name, spec, file)
+        except ConfigError as error:
+            problems.append(error)
+    for key, name in RouteTree.of(main.routing).receiver_uses():
+        if name != "queue" and name not in main.receivers:
+            known = ", ".join(["queue", *main.receivers])
+            problems.append(ConfigError(f"unknown receiver {name!r} (known: {known})", file,
+                                        key))
+    return built
 
 
 def _expand(value: Any, file: str, key: str) -> Any:

@@ -31,9 +31,12 @@ def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[s
 def case_records(store: Store, since: datetime | None = None) -> Iterator[dict[str, Any]]:
     for row in store.export_cases(since):
         yield {"id": row["id"], "state": row["state"], "severity": row["severity"],
-               "category": row["category"], "opened_at": row["opened_at"],
+               "category": row["category"], "priority": row["priority"],
+               "assignee": row["assignee"], "opened_at": row["opened_at"],
+               "due_at": row["due_at"], "first_response_at": row["first_response_at"],
+               "resolved_at": row["resolved_at"], "group": row["group_key"],
                "rules": row["rules"] or [], "reasons": row["reasons"] or [],
-               "posts": [{k: row[k] for k in POST_FIELDS}]}
+               "posts": [{k: member[k] for k in POST_FIELDS} for member in row["members"]]}
 
 
 def write(records: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
@@ -51,11 +54,13 @@ def write(records: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
 
 
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
-    """One CSV row: lists become ``; ``-joined text, a case's post its ``post_*`` columns."""
+    """One CSV row: lists become ``; ``-joined text; a case's first post its ``post_*``
+    columns, and ``post_count`` how many it has."""
     flat: dict[str, Any] = {}
     for key, value in record.items():
         if key == "posts":
-            for pkey, pvalue in value[0].items():
+            flat["post_count"] = len(value)
+            for pkey, pvalue in (value[0] if value else {}).items():
                 flat[f"post_{pkey}"] = _iso(pvalue) if isinstance(pvalue, datetime) else pvalue
         elif isinstance(value, list):
             flat[key] = "; ".join(map(str, value))

@@ -1,4 +1,4 @@
-"""Score a batch of posts and run the rules over them, as one config says.
+"""Score a batch of posts, run the rules over them and route the flags, as one config says.
 
 Built once per pass (compiling word lists, cues and rules is the slow part), and shared by the
 pipeline, ``monitor rescore``, ``monitor score`` and ``monitor rules test``, so a rule author
@@ -7,11 +7,12 @@ sees exactly what the pass would do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config, Source
-from monitor.model import Flag, Post, Score
+from monitor.model import Flag, Post, Routing, Score
+from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
 from monitor.scoring import Scorer, load_word_file
 
@@ -21,12 +22,13 @@ PROFANITY_FILE = "profanity.txt"
 
 @dataclass(frozen=True)
 class Judge:
-    """The scorer, the rules, the VIP list and the sources of one config."""
+    """The scorer, the rules, the VIP list, the sources and the route tree of one config."""
 
     scorer: Scorer
     rules: RuleSet
     vips: VipList
     sources: Mapping[str, Source]
+    routes: RouteTree = RouteTree.of()
 
     @classmethod
     def of(cls, config: Config) -> Judge:
@@ -35,7 +37,8 @@ class Judge:
         added, removed = load_word_file(config.path.parent / config.main.rules / PROFANITY_FILE)
         launch_words = [word for event in config.main.events for word in event.keywords]
         return cls(Scorer(added, removed, launch_words), config.rules,
-                   VipList.of(config.main.vip_authors), {s.name: s for s in config.sources})
+                   VipList.of(config.main.vip_authors), {s.name: s for s in config.sources},
+                   config.routes)
 
     def judge(self, posts: Sequence[Post]) -> list[tuple[Score, Flag | None]]:
         """(score, flag or None) per post, in order; the rules see each post's source kind and
@@ -47,3 +50,17 @@ class Judge:
                 post, score, kind=source.kind if source else None,
                 tags=source.tags if source else (), vip=post.author in self.vips)))
         return out
+
+    def route(self, post: Post, score: Score, flag: Flag,
+              silences: Iterable[Mapping[str, str]] = ()) -> Routing:
+        """Where a newly flagged post goes: the receivers of every route it reaches, grouped
+        as the first of them says, muted when an active silence (its matchers) matches."""
+        source = self.sources.get(post.source)
+        labels = Labels.of(post, score, flag, source.kind if source else None,
+                           post.author in self.vips)
+        reached = self.routes.route(labels)
+        receivers = tuple(name for routed in reached for name in routed.receivers)
+        first = reached[0] if reached else self.routes.settings
+        return Routing(receivers, group_key(labels, first.group_by),
+                       min((r.group_wait for r in reached), default=first.group_wait),
+                       any(silenced(labels, m) for m in silences), labels.vip)

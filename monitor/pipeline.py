@@ -1,4 +1,4 @@
-"""One pass: collect every source -> store -> score -> flag -> open cases.
+"""One pass: collect every source -> store -> score -> flag -> route (queue, outbox) -> send.
 
 The only module that imports every stage. Sources are fetched in parallel (bounded), but all
 database writes happen on this thread, one transaction per source, so SQLite is never
@@ -17,9 +17,11 @@ from queue import Queue
 
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
+from monitor.deliver import RetryPolicy, deliver_due
 from monitor.errors import MonitorError
 from monitor.judge import Judge
 from monitor.model import Cursor, Fetch
+from monitor.queue import QueuePolicy
 from monitor.registry import collector_class
 from monitor.store import Store
 
@@ -47,6 +49,7 @@ class RunReport:
     sources: list[SourceReport]
     scored: int = 0
     flagged: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)  # sent / retry / dead batches
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -75,14 +78,19 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
         for _ in chosen:  # store each fetch as it lands, then let it go
             source, outcome = done.get()
             _store_fetch(store, source, outcome, reports[source.name])
-    scored, by_source = score_pending(store, Judge.of(config))
+    scored, by_source = score_pending(store, Judge.of(config), policy=config.policy)
+    sent = deliver_due(store, config.receivers, datetime.now(UTC), _retry(config), flush=True)
     for name, count in by_source.items():
         if name in reports:
             reports[name].flagged += count
     report = RunReport(started, time.monotonic() - clock, list(reports.values()), scored,
-                       sum(by_source.values()))
+                       sum(by_source.values()), dict(sent))
     store.record_run(started, datetime.now(UTC), report.as_dict())
     return report
+
+
+def _retry(config: Config) -> RetryPolicy:
+    return RetryPolicy(config.main.delivery.max_attempts, config.main.delivery.backoff)
 
 
 def _collect(source: Source, cursor: Cursor | None,
@@ -120,7 +128,8 @@ def _store_fetch(store: Store, source: Source,
 
 
 def score_pending(store: Store, judge: Judge, rescore: bool = False,
-                  since: datetime | None = None, batch: int = 500) -> tuple[int, Counter[str]]:
+                  since: datetime | None = None, batch: int = 500,
+                  policy: QueuePolicy | None = None) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
 
     Works from the store, not from this pass's fetches, so posts saved by a pass that was
@@ -129,12 +138,16 @@ def score_pending(store: Store, judge: Judge, rescore: bool = False,
     rules as they are now, and a newly flagged post opens its one case.
     """
     total, flagged, after = 0, Counter[str](), 0
+    muted = [s["matchers"] for s in store.silences(datetime.now(UTC))]
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
                                         since=since):
         judged = judge.judge([item.post for item in items])
         results = [(item, score, flag) for item, (score, flag) in zip(items, judged, strict=True)]
+        routes = {item.id: judge.route(item.post, score, flag, muted)
+                  for item, score, flag in results if flag is not None}
         for stored, _flag in store.save_scores(results, datetime.now(UTC),
-                                               drop_unmatched=rescore):
+                                               drop_unmatched=rescore, routes=routes,
+                                               policy=policy):
             flagged[stored.post.source] += 1
         total += len(items)
         after = items[-1].id

@@ -66,9 +66,9 @@ def test_a_pass_stores_scores_flags_and_queues(project: Path, server: LoopbackSe
     assert any("mentions 'redesign'" in r for r in marco["reasons"])
     priya = next(p for p in posts if p["external_id"] == "comment-2")
     assert not priya["flagged"] and priya["compound"] > 0
-    cases = exported(project, "cases")
-    assert {c["posts"][0]["external_id"] for c in cases} == {"comment-1", "comment-3"}
-    assert all(c["state"] == "new" for c in cases)
+    case, = exported(project, "cases")  # the two flagged comments of one thread: one case
+    assert [p["external_id"] for p in case["posts"]] == ["comment-1", "comment-3"]
+    assert case["state"] == "new" and case["group"].startswith("thread:blog-comments:")
 
 
 def test_rerun_adds_nothing_and_honours_304(project: Path, server: LoopbackServer) -> None:
@@ -80,7 +80,7 @@ def test_rerun_adds_nothing_and_honours_304(project: Path, server: LoopbackServe
         assert "unchanged" in line_for(again, "guardian")
     assert server.hits("/guardian.rss")[-1].headers.get("If-None-Match") == '"g1"'
     assert len(exported(project)) == 58
-    assert len(exported(project, "cases")) == 2  # a flagged post is one case, however many runs
+    assert len(exported(project, "cases")) == 1  # a thread's flags are one case, however many runs
 
 
 def test_same_body_without_conditional_get_is_skipped(
@@ -219,13 +219,13 @@ def test_a_pass_on_postgresql(server: LoopbackServer, make_project, pg_url: str)
     assert run(config).exit_code == 0
     assert run(config).exit_code == 0
     assert len(exported(config)) == 3
-    assert {c["posts"][0]["external_id"] for c in exported(config, "cases")} == {
-        "comment-1", "comment-3"}
+    case, = exported(config, "cases")
+    assert [p["external_id"] for p in case["posts"]] == ["comment-1", "comment-3"]
 
 
 def test_rescore_applies_fixed_rules_to_stored_posts(project: Path) -> None:
     run(project)
-    assert len(exported(project, "cases")) == 2
+    assert len(exported(project, "cases")) == 1
     rules = project.parent / "rules"
     for pack in rules.glob("*.yaml"):
         pack.unlink()
@@ -238,6 +238,7 @@ def test_rescore_applies_fixed_rules_to_stored_posts(project: Path) -> None:
     posts = {p["external_id"]: p for p in exported(project)}
     assert posts["comment-2"]["rules"] == ["looks-fresh"]
     assert not posts["comment-1"]["flagged"]           # the old rule is gone, and so its flag
-    assert len(exported(project, "cases")) == 3        # the new flag opened one case; none lost
+    case, = exported(project, "cases")  # the new flag joined its thread's open case; none lost
+    assert [p["external_id"] for p in case["posts"]] == ["comment-1", "comment-3", "comment-2"]
     again = monitor("rescore", "--config", str(project), "--since", "1d")
     assert again.output.strip() == "rescored 58 posts; 0 newly flagged"

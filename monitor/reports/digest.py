@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.health import Health
+from monitor.quoting import quote
 from monitor.store import Store
 
-QUOTE_CHARS = 280
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 
 
@@ -69,15 +69,6 @@ def write(digest: Digest, folder: Path) -> list[Path]:
         tmp.replace(path)  # a reader never sees half a digest
         written.append(path)
     return written
-
-
-def quote(text: str, limit: int = QUOTE_CHARS) -> str:
-    """``text`` cut at a word boundary near ``limit``, with an ellipsis when cut."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
-    return cut.rstrip(",.;:") + " …"
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")

@@ -28,6 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Fetch, Flag, Post, Routing, Score
+from monitor.queue import QueuePolicy
+from monitor.store.casework import CaseQueries, file_flag
 from monitor.store.deliveries import DeliveryQueries, enqueue
 from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
     MIGRATIONS,
@@ -69,7 +71,7 @@ class StoredPost:
     content_hash: str
 
 
-class Store(DeliveryQueries):
+class Store(DeliveryQueries, CaseQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:
@@ -175,10 +177,11 @@ class Store(DeliveryQueries):
     def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
                     now: datetime, drop_unmatched: bool = False,
                     routes: Mapping[int, Routing] | None = None,
-                    ) -> list[tuple[StoredPost, Flag]]:
+                    policy: QueuePolicy | None = None) -> list[tuple[StoredPost, Flag]]:
         """Save scores and flags and hand newly flagged posts on, in one transaction: to the
         outreach queue (a case) and to the outbox (a row per other receiver), as ``routes``
         (by post id) says; without a route a post goes to the queue alone, as its own group.
+        ``policy``: the queue's team, SLA and assignment (default: no team).
 
         Returns the posts that got a flag they did not have before.
         """
@@ -215,7 +218,9 @@ class Store(DeliveryQueries):
                 routing = (routes or {}).get(stored.id) or Routing(("queue",),
                                                                    f"post:{stored.id}")
                 if "queue" in routing.receivers and not routing.silenced:
-                    _file_case(db, stored.id, flag, routing, now)
+                    file_flag(db, post_id=stored.id, post=stored.post, flag=flag,
+                              group_key=routing.group_key, vip=routing.vip, now=now,
+                              policy=policy or QueuePolicy.of())
                 enqueue(db, stored.id, routing, now)
         return newly
 
@@ -254,14 +259,19 @@ class Store(DeliveryQueries):
                 yield dict(row._mapping)
 
     def export_cases(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        query = (select(cases, posts, flags.c.rules, flags.c.reasons, flags.c.category)
-                 .join(posts, posts.c.id == cases.c.post_id)
+        """Cases with the opening post's rules and reasons, and ``members``: every post of
+        the case (the opening one first)."""
+        query = (select(cases, flags.c.rules, flags.c.reasons)
                  .outerjoin(flags, flags.c.post_id == cases.c.post_id).order_by(cases.c.id))
         if since is not None:
             query = query.where(cases.c.opened_at >= since)
         with self.engine.connect() as db:
-            for row in db.execute(query):
-                yield dict(row._mapping)
+            for row in db.execute(query).all():
+                members = db.execute(
+                    select(posts).join(case_posts, case_posts.c.post_id == posts.c.id)
+                    .where(case_posts.c.case_id == row.id)
+                    .order_by(posts.c.id != row.post_id, case_posts.c.added_at, posts.c.id))
+                yield {**row._mapping, "members": [dict(m._mapping) for m in members]}
 
     def record_run(self, started_at: datetime, finished_at: datetime,
                    report: dict[str, Any]) -> None:
@@ -295,20 +305,6 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparsable URL>"
-
-
-def _file_case(db: Connection, post_id: int, flag: Flag, routing: Routing,
-               now: datetime) -> None:
-    """Open a case for the post's group, or add the post to the group's open case."""
-    found = db.execute(select(cases.c.id).where(cases.c.group_key == routing.group_key,
-                                                cases.c.state.not_in(("resolved", "dismissed")))
-                       .order_by(cases.c.id.desc()).limit(1)).scalar()
-    if found is None:
-        found = db.execute(cases.insert().values(
-            post_id=post_id, state="new", severity=flag.severity, category=flag.category,
-            group_key=routing.group_key, opened_at=now, updated_at=now)).inserted_primary_key[0]
-    _insert_ignore(db, case_posts, {"case_id": found, "post_id": post_id, "added_at": now},
-                   ["post_id"])
 
 
 def _known_posts(db: Connection, source: str, external_ids: Sequence[str]) -> dict[str, Any]:

@@ -164,6 +164,14 @@ case_events = Table(  # every change to a case: who, when, what
     Column("detail", JSON),
 )
 
+people = Table(  # the outreach team's runtime state: away/back, and whose turn it is
+    "people", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("away", Boolean),                               # None: as config.yaml says
+    Column("last_auto_event", Integer),                    # case_events.id of their last
+    Column("updated_at", UTCDateTime, nullable=False),     # automatic assignment
+)
+
 deliveries = Table(  # the outbox: written with the flag, marked sent after sending
     "deliveries", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -225,6 +233,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE cases SET category = (SELECT category FROM flags WHERE flags.post_id = "
         "cases.post_id)",
         "INSERT INTO case_posts (case_id, post_id, added_at) SELECT id, post_id, opened_at "
+        "FROM cases",
+        # severity weight alone (reach is unknown here); due_at stays NULL: never overdue
+        "UPDATE cases SET priority = CASE severity WHEN 'critical' THEN 8 WHEN 'high' THEN 4 "
+        "WHEN 'medium' THEN 2 ELSE 1 END",
+        "INSERT INTO case_events (case_id, at, action) SELECT id, opened_at, 'opened' "
         "FROM cases"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""

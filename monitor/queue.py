@@ -1,0 +1,329 @@
+"""The outreach queue's rules, without SQL: who gets a case, how urgent it is, what may happen
+to it next, and which reply templates fit. ``monitor.store.casework`` applies them to rows.
+
+Every function that depends on the time takes ``now``, so tests drive the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from monitor.errors import ConfigError, MonitorError
+from monitor.model import SEVERITIES
+from monitor.units import Duration
+from monitor.yamlfile import read_yaml
+
+STATES = ("new", "assigned", "responded", "resolved", "dismissed")
+OPEN_STATES = ("new", "assigned", "responded")
+CLOSED_STATES = ("resolved", "dismissed")
+SEVERITY_WEIGHT = {"low": 1, "medium": 2, "high": 4, "critical": 8}
+
+
+class CaseError(MonitorError):
+    """A queue command that cannot be done (unknown case or person, illegal transition)."""
+
+
+# --- config: what the lead puts in config.yaml ---------------------------------------------
+
+class TeamMember(BaseModel):
+    """One person who answers cases: ``{name: ana, skills: [billing, backlash], away: false}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    skills: list[str] = []
+    away: bool = False
+
+
+def _unique_names(team: list[TeamMember]) -> list[TeamMember]:
+    names = [m.name for m in team]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise ValueError(f"team member named twice: {', '.join(doubled)}")
+    return team
+
+
+Team = Annotated[list[TeamMember], AfterValidator(_unique_names)]
+
+
+class SlaTimes(BaseModel):
+    """How soon each severity should get its first response (``2h``, ``1d``...)."""
+
+    model_config = ConfigDict(extra="forbid")
+    critical: Duration = Field(2 * 3600.0, gt=0)
+    high: Duration = Field(8 * 3600.0, gt=0)
+    medium: Duration = Field(86400.0, gt=0)
+    low: Duration = Field(3 * 86400.0, gt=0)
+
+    def due(self, severity: str, start: datetime) -> datetime:
+        return start + timedelta(seconds=getattr(self, severity))
+
+
+Assignment = Literal["round-robin", "skills", "none"]
+
+
+class _PolicyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    team: Team = []
+    sla: SlaTimes = SlaTimes()
+    assignment: Assignment | None = None
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    """The team, the SLA and how new cases are assigned; ``none`` leaves them all ``new``."""
+
+    team: tuple[TeamMember, ...] = ()
+    sla: SlaTimes = field(default_factory=SlaTimes)
+    assignment: Assignment = "none"
+
+    @classmethod
+    def of(cls, team: Any = None, sla: Any = None, assignment: str | None = None,
+           file: str = "config.yaml") -> QueuePolicy:
+        """From config values (raw or validated). Assignment defaults to round-robin when a
+        team is configured, else none."""
+        raw = {"team": [m.model_dump() if isinstance(m, BaseModel) else m for m in team or []],
+               "sla": sla.model_dump() if isinstance(sla, BaseModel) else (sla or {}),
+               "assignment": assignment}
+        try:
+            model = _PolicyModel.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigError.combine([ConfigError(
+                str(e["msg"]).removeprefix("Value error, "), file,
+                ".".join(str(p) for p in e["loc"])) for e in error.errors()]) from None
+        chosen = model.assignment or ("round-robin" if model.team else "none")
+        return cls(tuple(model.team), model.sla, chosen)
+
+    def member(self, name: str) -> TeamMember | None:
+        return next((m for m in self.team if m.name == name), None)
+
+    def check_person(self, name: str) -> None:
+        """Only team members get cases (anyone does when no team is configured)."""
+        if self.team and self.member(name) is None:
+            names = ", ".join(m.name for m in self.team)
+            raise CaseError(f"{name!r} is not on the team ({names})")
+
+
+def is_away(policy: QueuePolicy, name: str, overrides: Mapping[str, bool]) -> bool:
+    """``monitor queue away/back`` (``overrides``) wins over the config's ``away``."""
+    if name in overrides:
+        return overrides[name]
+    member = policy.member(name)
+    return bool(member and member.away)
+
+
+def choose_assignee(policy: QueuePolicy, category: str | None, away: Mapping[str, bool],
+                    last_turn: Mapping[str, int]) -> str | None:
+    """Who gets a new case: the present candidate whose last automatic assignment is the
+    oldest (never assigned first, then team order). That is round-robin, stays fair when the
+    team changes, and someone back from leave gets the next case, not a backlog."""
+    if policy.assignment == "none":
+        return None
+    present = [m for m in policy.team if not is_away(policy, m.name, away)]
+    if policy.assignment == "skills" and category:
+        skilled = [m for m in present if category in m.skills]
+        present = skilled or present
+    if not present:
+        return None
+    order = {m.name: i for i, m in enumerate(policy.team)}
+    return min(present, key=lambda m: (last_turn.get(m.name, -1), order[m.name])).name
+
+
+# --- urgency ---------------------------------------------------------------------------------
+
+def priority(severity: str, reach: int | None, vip: bool) -> float:
+    """``weight(severity) * (1 + log10(1 + reach)) * (2 if vip else 1)``, weights critical 8,
+    high 4, medium 2, low 1: one critical post outranks a high one seen by ~10x as many."""
+    spread = 1.0 + math.log10(1 + max(reach or 0, 0))
+    return round(SEVERITY_WEIGHT[severity] * spread * (2.0 if vip else 1.0), 3)
+
+
+def higher(a: str, b: str) -> str:
+    return max(a, b, key=SEVERITIES.index)
+
+
+def is_overdue(state: str, due_at: datetime | None, first_response_at: datetime | None,
+               now: datetime) -> bool:
+    """Overdue: still open, past its due time, and nobody has answered yet. Once someone
+    responded the SLA is met, however long resolving takes."""
+    return (state in OPEN_STATES and due_at is not None and first_response_at is None
+            and now > due_at)
+
+
+# --- the state machine -----------------------------------------------------------------------
+
+_ALLOWED = {"assign": OPEN_STATES, "claim": OPEN_STATES, "respond": ("new", "assigned"),
+            "resolve": OPEN_STATES, "dismiss": OPEN_STATES, "reopen": CLOSED_STATES}
+_DOING = {"assign": "assigning it", "claim": "claiming it", "respond": "responding",
+          "resolve": "resolving it", "dismiss": "dismissing it"}
+
+
+def next_state(case_id: int, state: str, action: str, assignee: str | None) -> str:
+    """The state after ``action``, or CaseError saying why not (and what to do instead)."""
+    if state not in _ALLOWED[action]:
+        if action == "reopen":
+            raise CaseError(f"case {case_id} is {state}, still open: nothing to reopen")
+        if state in CLOSED_STATES:
+            raise CaseError(f"case {case_id} is {state}: reopen it before {_DOING[action]}")
+        raise CaseError(f"case {case_id} is already responded: resolve it when done")
+    if action in ("assign", "claim"):
+        return "responded" if state == "responded" else "assigned"
+    if action == "reopen":
+        return "assigned" if assignee else "new"
+    return {"respond": "responded", "resolve": "resolved", "dismiss": "dismissed"}[action]
+
+
+# --- what the store hands back ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One case as listed: its state, urgency and opening post."""
+
+    id: int
+    state: str
+    severity: str
+    category: str | None
+    priority: float
+    assignee: str | None
+    group_key: str | None
+    opened_at: datetime
+    updated_at: datetime
+    due_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    reason: str | None
+    overdue: bool
+    posts: int
+    source: str
+    author: str | None
+    title: str | None
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDetail:
+    """A case with its posts (with flags and scores), history and notes."""
+
+    case: Case
+    posts: tuple[dict[str, Any], ...]
+    events: tuple[dict[str, Any], ...]
+
+    @property
+    def notes(self) -> tuple[dict[str, Any], ...]:
+        return tuple(e for e in self.events if e["action"] == "note")
+
+
+# --- reply guidance --------------------------------------------------------------------------
+
+PLACEHOLDERS = ("author", "thread", "source", "event")
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+class Reply(BaseModel):
+    """A reply template (``rules/replies.yaml``); nothing is ever posted automatically."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(min_length=1)
+    category: str | None = None
+    categories: list[str] = []
+    title: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+
+    def fits(self, category: str | None) -> bool:
+        return (category or "default") in ({self.category} | set(self.categories))
+
+
+def load_replies(path: Path, shown: str | None = None) -> tuple[Reply, ...]:
+    """The templates in ``path``; any mistake is a ConfigError naming the file and key."""
+    shown = shown or str(path)
+    entries = read_yaml(path, shown).get("replies")
+    if not isinstance(entries, list):
+        raise ConfigError("must hold a list of reply templates", shown, "replies")
+    replies, problems, seen = [], [], set()
+    for i, entry in enumerate(entries):
+        key = f"replies[{i}]"
+        try:
+            reply = Reply.model_validate(entry)
+        except ValidationError as error:
+            problems += [ConfigError(e["msg"], shown, ".".join([key, *map(str, e["loc"])]))
+                         for e in error.errors()]
+            continue
+        unknown = [n for n in _PLACEHOLDER.findall(reply.text) if n not in PLACEHOLDERS]
+        if unknown:
+            problems.append(ConfigError(f"unknown placeholder {{{unknown[0]}}} (use "
+                                        f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)})",
+                                        shown, f"{key}.text"))
+        if not (reply.category or reply.categories):
+            problems.append(ConfigError("needs a category or categories", shown, key))
+        if reply.id in seen:
+            problems.append(ConfigError(f"duplicate reply id {reply.id!r}", shown, f"{key}.id"))
+        seen.add(reply.id)
+        replies.append(reply)
+    if problems:
+        raise ConfigError.combine(problems)
+    return tuple(replies)
+
+
+def replies_for(detail: CaseDetail, replies: Sequence[Reply],
+                event: str | None = None) -> list[dict[str, str]]:
+    """The templates that fit the case's category (else the default ones), filled in."""
+    fitting = [r for r in replies if r.fits(detail.case.category)] or \
+        [r for r in replies if r.fits(None)]
+    opening = detail.posts[0] if detail.posts else {}
+    values = {"author": detail.case.author or opening.get("author") or "there",
+              "thread": detail.case.title or "your post",
+              "source": detail.case.source or "there", "event": event or "the latest update"}
+    return [{"id": r.id, "title": r.title,
+             "text": _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), r.text)}
+            for r in fitting]
+
+
+# --- stats -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class SeverityStats:
+    """Per severity: open and overdue counts, and first-response and resolution times in
+    seconds (median and 90th percentile; None when no case got that far)."""
+
+    severity: str
+    open: int
+    overdue: int
+    first_response_median: float | None
+    first_response_p90: float | None
+    resolution_median: float | None
+    resolution_p90: float | None
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """Nearest rank: the smallest value at least 90% of the values do not exceed."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[math.ceil(0.9 * len(ordered)) - 1]
+
+
+def queue_stats(rows: Iterable[Mapping[str, Any]], now: datetime) -> list[SeverityStats]:
+    """Stats from case rows (state, severity, opened_at, due_at, first_response_at,
+    resolved_at), worst severity first."""
+    found: list[SeverityStats] = []
+    rows = list(rows)
+    for severity in reversed(SEVERITIES):
+        mine = [r for r in rows if r["severity"] == severity]
+        first = [(r["first_response_at"] - r["opened_at"]).total_seconds()
+                 for r in mine if r["first_response_at"]]
+        done = [(r["resolved_at"] - r["opened_at"]).total_seconds()
+                for r in mine if r["state"] == "resolved" and r["resolved_at"]]
+        found.append(SeverityStats(
+            severity, sum(r["state"] in OPEN_STATES for r in mine),
+            sum(is_overdue(r["state"], r["due_at"], r["first_response_at"], now) for r in mine),
+            statistics.median(first) if first else None, p90(first),
+            statistics.median(done) if done else None, p90(done)))
+    return found

@@ -1,0 +1,313 @@
+"""``monitor queue``: the outreach team's commands (list, show, assign, respond, resolve...).
+
+Who you are comes from ``--as``, else $MONITOR_USER, else the OS user name; it is the actor in
+a case's history. Tables for people, ``--json`` for scripts (stable keys, UTC ISO 8601 times).
+Exit codes: 0 done, 1 the command cannot be done (unknown case or person, illegal transition:
+nothing changed), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.errors import ConfigError, StoreError
+from monitor.model import SEVERITIES
+from monitor.queue import STATES, CaseDetail, CaseError, QueuePolicy, load_replies, replies_for
+
+_REPLIES = "replies.yaml"
+
+
+def _options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--config and --as on every command, and errors turned into exit codes."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            for problem in error.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+        except (CaseError, StoreError) as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+    wrapper = click.option(  # the same option as the rest of `monitor` (cli.config_option)
+        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+        default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
+        help="The config file. [env: MONITOR_CONFIG]")(wrapper)
+    return click.option("--as", "actor", envvar="MONITOR_USER", metavar="NAME",
+                        help="Who you are (default: $MONITOR_USER, else your OS user name).")(
+        wrapper)
+
+
+@dataclasses.dataclass
+class _Session:
+    store: Any
+    policy: QueuePolicy
+    config: Any
+    me: str
+    now: datetime
+
+
+@contextmanager
+def _session(config_path: Path, actor: str | None) -> Iterator[_Session]:
+    from monitor import config as configuration
+    from monitor.store import Store
+    from monitor.store.casework import CaseQueries
+
+    config = configuration.load(config_path)
+    main = config.main  # team/sla/assignment: read defensively until config.py has them
+    policy = QueuePolicy.of(getattr(main, "team", None), getattr(main, "sla", None),
+                            getattr(main, "assignment", None), file=config_path.name)
+    kind = Store if issubclass(Store, CaseQueries) else type("QueueStore", (Store, CaseQueries),
+                                                             {})
+    store = kind(config.store_url)
+    try:
+        yield _Session(store, policy, config, actor or getpass.getuser(), datetime.now(UTC))
+    finally:
+        store.close()
+
+
+@click.group("queue")
+def queue() -> None:
+    """The outreach queue: one case per thread that needs a person. Nothing is ever posted
+    for you: answer by hand, then record it here (respond, resolve)."""
+
+
+@queue.command("list")
+@click.option("--mine", is_flag=True, help="Only cases assigned to you.")
+@click.option("--assignee", metavar="NAME", help="Only cases assigned to NAME.")
+@click.option("--state", "states", multiple=True, type=click.Choice([*STATES, "all"]),
+              help="Only cases in this state (repeatable; default: the open ones).")
+@click.option("--overdue", is_flag=True, help="Only open cases past due with no response.")
+@click.option("--severity", type=click.Choice(SEVERITIES))
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@_options
+def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bool,
+          severity: str | None, as_json: bool, config_path: Path, actor: str | None) -> None:
+    """Cases, most urgent first."""
+    if mine and assignee:
+        raise click.UsageError("give --mine or --assignee, not both")
+    with _session(config_path, actor) as s:
+        found = s.store.list_cases(now=s.now, assignee=s.me if mine else assignee,
+                                   states=STATES if "all" in states else states or None,
+                                   overdue=overdue, severity=severity)
+    if as_json:
+        return _print_json([_plain(c) for c in found])
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("id", "severity", "state", "prio", "assignee", "due", "posts", "author",
+                 "title"):
+        table.add_column(name, justify="right" if name in ("id", "prio", "posts") else "left",
+                         overflow="fold" if name == "title" else "ellipsis")
+    for c in found:
+        table.add_row(str(c.id), c.severity, c.state, f"{c.priority:.1f}", c.assignee or "-",
+                      _due(c, s.now), str(c.posts), c.author or "-", c.title or c.url)
+    _console().print(table if found else "no cases")
+
+
+@queue.command()
+@click.argument("case_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@_options
+def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> None:
+    """One case: its posts and why they were flagged, its history, notes and fitting replies."""
+    from monitor.yamlfile import shown_path
+
+    with _session(config_path, actor) as s:
+        detail = s.store.get_case(case_id, s.now)
+        base = s.config.path.parent
+        path = base / s.config.main.rules / _REPLIES
+        if not path.exists():  # the shipped templates until the project has its own
+            path = Path(__file__).parent / "demo" / "rules" / _REPLIES
+        replies = replies_for(detail, load_replies(path, shown_path(path, base)),
+                              _latest_event(s.config, s.now))
+    if as_json:
+        return _print_json({"case": _plain(detail.case), "posts": list(detail.posts),
+                            "events": list(detail.events), "notes": list(detail.notes),
+                            "replies": replies})
+    _show(detail, replies, s.now)
+
+
+def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime) -> None:
+    c, out = detail.case, _console()
+    line = (f"case {c.id}  {c.severity}  {c.state}"
+            + (f" ({c.assignee})" if c.assignee else "") + f"  priority {c.priority:.1f}")
+    out.print(line, style="bold", markup=False)
+    out.print(f"opened {_time(c.opened_at)}  due {_due(c, now)}  group {c.group_key}"
+              + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""), markup=False)
+    out.print("\nPosts", style="bold")
+    for p in detail.posts:
+        out.print(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
+                  f"{_time(p['published_at'])}  {p['severity'] or '-'} "
+                  f"{p['category'] or ''}\n  {p['url']}", markup=False)
+        quote = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
+        out.print("\n".join("    > " + q for q in quote.splitlines()), markup=False)
+        for reason in p["reasons"] or ():
+            out.print(f"    why: {reason}", markup=False)
+    out.print("\nHistory", style="bold")
+    for e in detail.events:
+        what = e["detail"] or {}
+        extra = ", ".join(f"{k}={v}" for k, v in what.items() if k != "text")
+        out.print(f"  {_time(e['at'])}  {e['actor'] or 'monitor'}  {e['action']}"
+                  + (f"  {extra}" if extra else "")
+                  + (f": {what['text']}" if "text" in what else ""), markup=False)
+    out.print("\nReply templates (adapt them, post by hand; nothing is posted for you)",
+              style="bold")
+    for r in replies:
+        out.print(f"  [{r['id']}] {r['title']}", markup=False)
+        out.print("\n".join("    " + t for t in r["text"].splitlines()), markup=False)
+
+
+def _command(action: str, help_text: str, person: bool = False) -> None:
+    """Define one transition command: ``monitor queue ACTION ID [PERSON]``."""
+    def run(case_id: int, config_path: Path, actor: str | None,
+            person_name: str | None = None, reason: str | None = None) -> None:
+        with _session(config_path, actor) as s:
+            if action == "assign":
+                case = s.store.assign(case_id, person_name, actor=s.me, now=s.now,
+                                      policy=s.policy)
+            elif action == "claim":
+                case = s.store.claim(case_id, actor=s.me, now=s.now, policy=s.policy)
+            elif action == "dismiss":
+                case = s.store.dismiss(case_id, reason or "", actor=s.me, now=s.now)
+            elif action == "reopen":
+                case = s.store.reopen(case_id, actor=s.me, now=s.now, policy=s.policy)
+            else:
+                case = getattr(s.store, action)(case_id, actor=s.me, now=s.now)
+        click.echo(f"case {case.id}: {case.state}"
+                   + (f", assigned to {case.assignee}" if case.assignee else ""))
+
+    command = _options(run)
+    if action == "dismiss":
+        command = click.option("--reason", required=True, help="Why no outreach is needed "
+                               "(spam, a duplicate, nothing to answer).")(command)
+    if person:
+        command = click.argument("person_name", metavar="PERSON")(command)
+    queue.command(action, help=help_text)(click.argument("case_id", type=int)(command))
+
+
+_command("assign", "Give case ID to PERSON (a team member who is not away).", person=True)
+_command("claim", "Take case ID yourself.")
+_command("respond", "Record that someone answered the author (posted by hand).")
+_command("resolve", "Close case ID: the conversation is done.")
+_command("dismiss", "Close case ID without outreach; --reason says why.")
+_command("reopen", "Open a resolved or dismissed case again.")
+
+
+@queue.command()
+@click.argument("case_id", type=int)
+@click.argument("text")
+@_options
+def note(case_id: int, text: str, config_path: Path, actor: str | None) -> None:
+    """Add a note for the team to case ID."""
+    with _session(config_path, actor) as s:
+        s.store.note(case_id, text, actor=s.me, now=s.now)
+    click.echo(f"case {case_id}: note added")
+
+
+@queue.command()
+@click.argument("person")
+@_options
+def away(person: str, config_path: Path, actor: str | None) -> None:
+    """PERSON gets no new cases until `back` (their open cases stay theirs)."""
+    with _session(config_path, actor) as s:
+        s.store.set_away(person, True, now=s.now, policy=s.policy)
+    click.echo(f"{person} is away")
+
+
+@queue.command()
+@click.argument("person")
+@_options
+def back(person: str, config_path: Path, actor: str | None) -> None:
+    """PERSON gets new cases again."""
+    with _session(config_path, actor) as s:
+        s.store.set_away(person, False, now=s.now, policy=s.policy)
+    click.echo(f"{person} is back")
+
+
+@queue.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts (seconds).")
+@_options
+def stats(as_json: bool, config_path: Path, actor: str | None) -> None:
+    """Open and overdue cases, and time to first response and to resolution (median, p90),
+    by severity."""
+    with _session(config_path, actor) as s:
+        rows = s.store.queue_stats(s.now)
+    if as_json:
+        return _print_json([dataclasses.asdict(r) for r in rows])
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("severity", "open", "overdue", "reply p50", "reply p90", "resolve p50",
+                 "resolve p90"):  # to the first response, and to resolution
+        table.add_column(name, justify="left" if name == "severity" else "right")
+    for r in rows:
+        table.add_row(r.severity, str(r.open), str(r.overdue), *(
+            _span(v) for v in (r.first_response_median, r.first_response_p90,
+                               r.resolution_median, r.resolution_p90)))
+    _console().print(table)
+
+
+# --- output helpers --------------------------------------------------------------------------
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, no_color=not sys.stdout.isatty())
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def _print_json(value: Any) -> None:
+    def default(item: Any) -> Any:
+        if isinstance(item, datetime):
+            return item.astimezone(UTC).isoformat()
+        raise TypeError(type(item).__name__)
+
+    click.echo(json.dumps(value, default=default, indent=2, sort_keys=True))
+
+
+def _time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def _span(seconds: float | None) -> str:
+    """90061 -> "1d 1h"; a short, readable duration."""
+    if seconds is None:
+        return "-"
+    seconds = int(abs(seconds))
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"),
+             (seconds % 3600 // 60, "m")]
+    shown = [f"{n}{unit}" for n, unit in parts if n][:2]
+    return " ".join(shown) or f"{seconds}s"
+
+
+def _due(case: Any, now: datetime) -> str:
+    if case.due_at is None or case.state not in ("new", "assigned"):
+        return "-"
+    left = (case.due_at - now).total_seconds()
+    return f"OVERDUE {_span(left)}" if case.overdue else f"in {_span(left)}"
+
+
+def _latest_event(config: Any, now: datetime) -> str | None:
+    """The latest launch in config ``events`` that has happened: the {event} of replies."""
+    past = []
+    for event in getattr(config.main, "events", []):
+        when = event.date if event.date.tzinfo else event.date.replace(tzinfo=config.timezone)
+        if when <= now:
+            past.append((when, event.name))
+    return max(past)[1] if past else None

@@ -1,0 +1,304 @@
+"""The outreach queue's SQL: filing flagged posts into cases, and the team's commands on them.
+
+The rules (states, priority, SLA, assignment) live in ``monitor.queue``; this module only
+applies them to rows. Every change is one transaction that re-reads the case as locked in it
+(SELECT ... FOR UPDATE on PostgreSQL; SQLite has a single writer), and writes a case_events
+row, so an illegal or failed command changes nothing and history is complete.
+
+Not named ``cases.py``: importing ``monitor.store.cases`` would rebind the package's ``cases``
+(the table that Store's queries use) to this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.model import Flag, Post
+from monitor.queue import (
+    OPEN_STATES,
+    Case,
+    CaseDetail,
+    CaseError,
+    QueuePolicy,
+    SeverityStats,
+    choose_assignee,
+    higher,
+    is_away,
+    is_overdue,
+    next_state,
+    priority,
+    queue_stats,
+)
+from monitor.store.schema import case_events, case_posts, cases, flags, people, posts, scores
+
+QUEUE_LOCK = 4242002  # PostgreSQL advisory lock: one monitor files into the queue at a time
+
+
+def file_flag(db: Connection, *, post_id: int, post: Post, flag: Flag, group_key: str,
+              vip: bool, now: datetime, policy: QueuePolicy) -> int:
+    """Put a newly flagged post into its group's open case, or open (and assign) a new case;
+    returns the case id. Runs in the caller's transaction; filing the same post twice is a
+    no-op. A thread that keeps flaring updates its one open case instead of opening more."""
+    _lock_queue(db)
+    known = db.execute(select(case_posts.c.case_id).where(case_posts.c.post_id == post_id))
+    found = known.scalar()
+    if found is not None:
+        return int(found)
+    weight = priority(flag.severity, post.reach, vip)
+    row = db.execute(select(cases).where(cases.c.group_key == group_key,
+                                         cases.c.state.in_(OPEN_STATES))
+                     .order_by(cases.c.id.desc()).limit(1).with_for_update()).first()
+    if row is not None:
+        db.execute(case_posts.insert().values(case_id=row.id, post_id=post_id, added_at=now))
+        severity = higher(row.severity, flag.severity)
+        values: dict[str, Any] = {"updated_at": now, "priority": max(row.priority, weight),
+                                  "severity": severity}
+        if severity != row.severity:  # escalated: the tighter SLA counts from now
+            due = policy.sla.due(severity, now)
+            values["due_at"] = min(row.due_at, due) if row.due_at else due
+        db.execute(cases.update().where(cases.c.id == row.id).values(**values))
+        _event(db, row.id, now, None, "post added", {"post_id": post_id,
+                                                     "severity": flag.severity})
+        return int(row.id)
+    case_id = int(db.execute(cases.insert().values(
+        post_id=post_id, state="new", severity=flag.severity, category=flag.category,
+        group_key=group_key, priority=weight, opened_at=now, updated_at=now,
+        due_at=policy.sla.due(flag.severity, now))).inserted_primary_key[0])
+    db.execute(case_posts.insert().values(case_id=case_id, post_id=post_id, added_at=now))
+    _event(db, case_id, now, None, "opened", {"post_id": post_id, "severity": flag.severity,
+                                              "category": flag.category})
+    rows = db.execute(select(people)).all()
+    away = {r.name: r.away for r in rows if r.away is not None}
+    turns = {r.name: r.last_auto_event for r in rows if r.last_auto_event is not None}
+    assignee = choose_assignee(policy, flag.category, away, turns)
+    if assignee is not None:
+        db.execute(cases.update().where(cases.c.id == case_id)
+                   .values(state="assigned", assignee=assignee))
+        event = _event(db, case_id, now, None, "assigned", {"assignee": assignee, "auto": True})
+        _set_person(db, assignee, now, last_auto_event=event)
+    return case_id
+
+
+class CaseQueries:
+    """The queue's reads and commands, mixed into Store (they use ``self.engine``)."""
+
+    engine: Engine
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def list_cases(self, *, now: datetime, assignee: str | None = None,
+                   states: Sequence[str] | None = None, overdue: bool = False,
+                   severity: str | None = None) -> list[Case]:
+        """Cases (open ones unless ``states`` says otherwise), most urgent first."""
+        query = _case_query().where(cases.c.state.in_(states or OPEN_STATES))
+        if assignee is not None:
+            query = query.where(cases.c.assignee == assignee)
+        if severity is not None:
+            query = query.where(cases.c.severity == severity)
+        if overdue:
+            query = query.where(cases.c.state.in_(OPEN_STATES), cases.c.due_at < now,
+                                cases.c.first_response_at.is_(None))
+        query = query.order_by(cases.c.priority.desc(), cases.c.opened_at, cases.c.id)
+        with self.engine.connect() as db:
+            return [_case(r, now) for r in db.execute(query)]
+
+    def get_case(self, case_id: int, now: datetime) -> CaseDetail:
+        """A case with its posts (flag, reasons, scores), its history and its notes."""
+        with self.engine.connect() as db:
+            row = db.execute(_case_query().where(cases.c.id == case_id)).first()
+            if row is None:
+                raise CaseError(f"no case {case_id}")
+            found = db.execute(
+                select(posts.c.id.label("post_id"), posts.c.source, posts.c.url,
+                       posts.c.author, posts.c.title, posts.c.text, posts.c.published_at,
+                       case_posts.c.added_at, flags.c.severity, flags.c.category,
+                       flags.c.rules, flags.c.reasons, scores.c.compound, scores.c.anger,
+                       scores.c.churn, scores.c.worst_sentence)
+                .join(posts, posts.c.id == case_posts.c.post_id)
+                .outerjoin(flags, flags.c.post_id == posts.c.id)
+                .outerjoin(scores, scores.c.post_id == posts.c.id)
+                .where(case_posts.c.case_id == case_id)
+                .order_by(case_posts.c.added_at, posts.c.id))
+            history = db.execute(select(case_events.c.at, case_events.c.actor,
+                                        case_events.c.action, case_events.c.detail)
+                                 .where(case_events.c.case_id == case_id)
+                                 .order_by(case_events.c.id))
+            return CaseDetail(_case(row, now), tuple(dict(r._mapping) for r in found),
+                              tuple(dict(r._mapping) for r in history))
+
+    def queue_stats(self, now: datetime) -> list[SeverityStats]:
+        """Response and resolution times and open/overdue counts, by severity."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(cases.c.state, cases.c.severity, cases.c.opened_at,
+                                     cases.c.due_at, cases.c.first_response_at,
+                                     cases.c.resolved_at))
+            return queue_stats((r._mapping for r in rows), now)
+
+    def untouched_critical(self, now: datetime, repeat_interval: float) -> list[Case]:
+        """Open critical cases nobody has answered, last reminded (or opened) at least
+        ``repeat_interval`` seconds ago: the reminder logic repeats them."""
+        cutoff = now - timedelta(seconds=repeat_interval)
+        query = _case_query().where(
+            cases.c.state.in_(OPEN_STATES), cases.c.severity == "critical",
+            cases.c.first_response_at.is_(None),
+            or_(cases.c.reminded_at <= cutoff,
+                and_(cases.c.reminded_at.is_(None), cases.c.opened_at <= cutoff)))
+        with self.engine.connect() as db:
+            return [_case(r, now) for r in db.execute(query.order_by(cases.c.id))]
+
+    def mark_reminded(self, case_id: int, now: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
+
+    def away_overrides(self) -> dict[str, bool]:
+        """Who was marked away or back with ``monitor queue away/back``."""
+        with self.engine.connect() as db:
+            return {r.name: r.away for r in db.execute(select(people.c.name, people.c.away))
+                    if r.away is not None}
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def assign(self, case_id: int, person: str, *, actor: str | None, now: datetime,
+               policy: QueuePolicy, action: str = "assign") -> Case:
+        """Give the case to ``person`` (a team member who is not away)."""
+        policy.check_person(person)
+        with self.engine.begin() as db:
+            row = _locked(db, case_id)
+            state = next_state(case_id, row.state, action, row.assignee)
+            away = {r.name: r.away for r in db.execute(select(people)) if r.away is not None}
+            if is_away(policy, person, away):
+                raise CaseError(f"{person} is away: give it to someone present, or run "
+                                f"`monitor queue back {person}` first")
+            if row.assignee != person or row.state != state:
+                _update(db, case_id, now, state=state, assignee=person)
+                _event(db, case_id, now, actor, "assigned",
+                       {"assignee": person, "previous": row.assignee})
+            return _reload(db, case_id, now)
+
+    def claim(self, case_id: int, *, actor: str, now: datetime, policy: QueuePolicy) -> Case:
+        """Take the case yourself."""
+        return self.assign(case_id, actor, actor=actor, now=now, policy=policy, action="claim")
+
+    def note(self, case_id: int, note: str, *, actor: str | None, now: datetime) -> Case:
+        """A note for the team, on a case in any state."""
+        if not note.strip():
+            raise CaseError("a note needs some text")
+        with self.engine.begin() as db:
+            _locked(db, case_id)
+            _update(db, case_id, now)
+            _event(db, case_id, now, actor, "note", {"text": note.strip()})
+            return _reload(db, case_id, now)
+
+    def respond(self, case_id: int, *, actor: str | None, now: datetime) -> Case:
+        """Someone answered the author (by hand, where they wrote): the SLA is met."""
+        with self.engine.begin() as db:
+            row = _locked(db, case_id)
+            state = next_state(case_id, row.state, "respond", row.assignee)
+            _update(db, case_id, now, state=state,
+                    first_response_at=row.first_response_at or now)
+            _event(db, case_id, now, actor, "responded", None)
+            return _reload(db, case_id, now)
+
+    def resolve(self, case_id: int, *, actor: str | None, now: datetime) -> Case:
+        with self.engine.begin() as db:
+            row = _locked(db, case_id)
+            state = next_state(case_id, row.state, "resolve", row.assignee)
+            _update(db, case_id, now, state=state, resolved_at=now)
+            _event(db, case_id, now, actor, "resolved", None)
+            return _reload(db, case_id, now)
+
+    def dismiss(self, case_id: int, reason: str, *, actor: str | None, now: datetime) -> Case:
+        """Close without outreach (spam, a duplicate, nothing to answer); says why."""
+        if not reason.strip():
+            raise CaseError("dismissing a case needs a reason")
+        with self.engine.begin() as db:
+            row = _locked(db, case_id)
+            state = next_state(case_id, row.state, "dismiss", row.assignee)
+            _update(db, case_id, now, state=state, resolved_at=now, reason=reason.strip())
+            _event(db, case_id, now, actor, "dismissed", {"reason": reason.strip()})
+            return _reload(db, case_id, now)
+
+    def reopen(self, case_id: int, *, actor: str | None, now: datetime,
+               policy: QueuePolicy) -> Case:
+        """Back to its assignee (or to new); never answered yet: a fresh SLA from now."""
+        with self.engine.begin() as db:
+            row = _locked(db, case_id)
+            state = next_state(case_id, row.state, "reopen", row.assignee)
+            values: dict[str, Any] = {"state": state, "resolved_at": None, "reason": None}
+            if row.first_response_at is None:
+                values["due_at"] = policy.sla.due(row.severity, now)
+            _update(db, case_id, now, **values)
+            _event(db, case_id, now, actor, "reopened", {"previous": row.state})
+            return _reload(db, case_id, now)
+
+    def set_away(self, person: str, away: bool, *, now: datetime, policy: QueuePolicy) -> None:
+        """Away people get no new cases (their open ones stay theirs until reassigned)."""
+        policy.check_person(person)
+        with self.engine.begin() as db:
+            _set_person(db, person, now, away=away)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _lock_queue(db: Connection) -> None:
+    """Serialise filing (grouping and the assignment rotation are shared state)."""
+    if db.dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
+    else:  # an empty write takes SQLite's write lock now, not at the first real write
+        db.execute(people.update().where(people.c.name.is_(None)).values(name=people.c.name))
+
+
+def _locked(db: Connection, case_id: int) -> Any:
+    if db.dialect.name == "sqlite":  # take the write lock before reading
+        db.execute(cases.update().where(cases.c.id == case_id).values(id=cases.c.id))
+    row = db.execute(select(cases).where(cases.c.id == case_id).with_for_update()).first()
+    if row is None:
+        raise CaseError(f"no case {case_id}")
+    return row
+
+
+def _update(db: Connection, case_id: int, now: datetime, **values: Any) -> None:
+    db.execute(cases.update().where(cases.c.id == case_id).values(updated_at=now, **values))
+
+
+def _event(db: Connection, case_id: int, now: datetime, actor: str | None, action: str,
+           detail: dict[str, Any] | None) -> int:
+    return int(db.execute(case_events.insert().values(
+        case_id=case_id, at=now, actor=actor, action=action, detail=detail))
+        .inserted_primary_key[0])
+
+
+def _set_person(db: Connection, name: str, now: datetime, **values: Any) -> None:
+    if not db.execute(people.update().where(people.c.name == name)
+                      .values(updated_at=now, **values)).rowcount:
+        db.execute(people.insert().values(name=name, updated_at=now, **values))
+
+
+def _case_query() -> Any:
+    count = (select(func.count()).select_from(case_posts)
+             .where(case_posts.c.case_id == cases.c.id).scalar_subquery())
+    return (select(cases, count.label("post_count"), posts.c.source, posts.c.author,
+                   posts.c.title, posts.c.url)
+            .join(posts, posts.c.id == cases.c.post_id))
+
+
+def _reload(db: Connection, case_id: int, now: datetime) -> Case:
+    return _case(db.execute(_case_query().where(cases.c.id == case_id)).one(), now)
+
+
+def _case(row: Any, now: datetime) -> Case:
+    return Case(
+        id=row.id, state=row.state, severity=row.severity, category=row.category,
+        priority=row.priority, assignee=row.assignee, group_key=row.group_key,
+        opened_at=row.opened_at, updated_at=row.updated_at, due_at=row.due_at,
+        first_response_at=row.first_response_at, resolved_at=row.resolved_at,
+        reason=row.reason,
+        overdue=is_overdue(row.state, row.due_at, row.first_response_at, now),
+        posts=row.post_count, source=row.source, author=row.author, title=row.title,
+        url=row.url)
+

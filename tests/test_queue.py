@@ -1,0 +1,463 @@
+"""The outreach queue on SQLite and (when reachable) PostgreSQL: the state machine, grouping,
+SLA, priority, assignment, replies, stats, and ``monitor queue`` end to end."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from monitor import config as configuration
+from monitor.errors import ConfigError
+from monitor.model import Fetch, Flag, Post
+from monitor.queue import (
+    Assignment,
+    CaseError,
+    QueuePolicy,
+    SlaTimes,
+    Team,
+    load_replies,
+    p90,
+    priority,
+    replies_for,
+)
+from monitor.queue_cli import queue
+from monitor.store import Store
+from monitor.store.casework import CaseQueries, file_flag
+from monitor.store.schema import case_events, cases, flags
+
+REPO = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+TEAM = [{"name": "ana", "skills": ["billing", "churn"]}, {"name": "bo", "skills": ["backlash"]},
+        {"name": "cy", "skills": []}]
+NOBODY = QueuePolicy.of()
+ROUND = QueuePolicy.of(team=TEAM)
+
+
+class QStore(Store, CaseQueries):
+    """Store with the queue mixed in, as the lead will wire it."""
+
+
+@pytest.fixture
+def store(store_url: str):
+    opened = QStore(store_url)
+    yield opened
+    opened.close()
+
+
+def file(store: QStore, external_id: str, *, thread: str = "t1", severity: str = "high",
+         category: str | None = "backlash", now: datetime = NOW, policy: QueuePolicy = NOBODY,
+         author: str | None = "ann", reach: int | None = None, vip: bool = False) -> int:
+    """Save a post, flag it and file it, as Store.save_scores will; returns the case id."""
+    post = Post(source="forum", external_id=external_id, url=f"https://f.test/{external_id}",
+                author=author, title=f"Thread {thread}", text=f"post {external_id}\nline 2",
+                published_at=now - timedelta(minutes=5), thread_id=thread, reach=reach)
+    post_id = store.save_fetch("forum", "forum", Fetch((post,), None), now).new[0]
+    flag = Flag(severity=severity, rules=("r1",), reasons=(f"r1: says {external_id}",),
+                category=category)
+    with store.engine.begin() as db:
+        db.execute(flags.insert().values(post_id=post_id, severity=severity, category=category,
+                                         rules=["r1"], reasons=list(flag.reasons), tags=[],
+                                         flagged_at=now, updated_at=now))
+        return file_flag(db, post_id=post_id, post=post, flag=flag, vip=vip, now=now,
+                         group_key=f"thread:forum:{thread}", policy=policy)
+
+
+def snapshot(store: QStore, case_id: int) -> tuple:
+    with store.engine.connect() as db:
+        row = db.execute(select(cases).where(cases.c.id == case_id)).one()
+        events = db.execute(select(func.count()).select_from(case_events)
+                            .where(case_events.c.case_id == case_id)).scalar_one()
+    return tuple(row), events
+
+
+# --- the state machine -----------------------------------------------------------------------
+
+def into(store: QStore, state: str, n: int) -> int:
+    """A fresh case in ``state`` (resolved ones have an assignee, dismissed ones do not)."""
+    case_id = file(store, f"p{state}{n}", thread=f"{state}{n}")
+    later = NOW + timedelta(minutes=1)
+    if state in ("assigned", "responded", "resolved"):
+        store.assign(case_id, "ana", actor="lead", now=later, policy=NOBODY)
+    if state in ("responded", "resolved"):
+        store.respond(case_id, actor="ana", now=later)
+    if state == "resolved":
+        store.resolve(case_id, actor="ana", now=later)
+    if state == "dismissed":
+        store.dismiss(case_id, "spam", actor="ana", now=later)
+    return case_id
+
+
+ALLOWED = {  # (state, action) -> the state after it; missing: illegal
+    ("new", "assign"): "assigned", ("assigned", "assign"): "assigned",
+    ("responded", "assign"): "responded",
+    ("new", "claim"): "assigned", ("assigned", "claim"): "assigned",
+    ("responded", "claim"): "responded",
+    ("new", "respond"): "responded", ("assigned", "respond"): "responded",
+    ("new", "resolve"): "resolved", ("assigned", "resolve"): "resolved",
+    ("responded", "resolve"): "resolved",
+    ("new", "dismiss"): "dismissed", ("assigned", "dismiss"): "dismissed",
+    ("responded", "dismiss"): "dismissed",
+    ("resolved", "reopen"): "assigned", ("dismissed", "reopen"): "new",
+}
+
+
+def act(store: QStore, case_id: int, action: str, now: datetime) -> object:
+    if action == "assign":
+        return store.assign(case_id, "bo", actor="lead", now=now, policy=NOBODY)
+    if action == "claim":
+        return store.claim(case_id, actor="cy", now=now, policy=NOBODY)
+    if action == "dismiss":
+        return store.dismiss(case_id, "duplicate", actor="cy", now=now)
+    if action == "reopen":
+        return store.reopen(case_id, actor="cy", now=now, policy=NOBODY)
+    return getattr(store, action)(case_id, actor="cy", now=now)
+
+
+def test_state_machine_allows_exactly_the_table(store: QStore) -> None:
+    later = NOW + timedelta(hours=1)
+    for n, (state, action) in enumerate((s, a) for s in ("new", "assigned", "responded",
+                                                         "resolved", "dismissed")
+                                        for a in ("assign", "claim", "respond", "resolve",
+                                                  "dismiss", "reopen")):
+        case_id = into(store, state, n)
+        before = snapshot(store, case_id)
+        expected = ALLOWED.get((state, action))
+        if expected is None:
+            with pytest.raises(CaseError, match=f"case {case_id} is "):
+                act(store, case_id, action, later)
+            assert snapshot(store, case_id) == before, (state, action)  # nothing changed
+        else:
+            assert act(store, case_id, action, later).state == expected, (state, action)
+            assert snapshot(store, case_id)[1] == before[1] + 1  # one event, who and when
+            last = store.get_case(case_id, later).events[-1]
+            assert last["at"] == later and last["actor"] in ("lead", "cy")
+
+
+def test_illegal_transitions_explain_what_to_do(store: QStore) -> None:
+    case_id = into(store, "dismissed", 0)
+    with pytest.raises(CaseError, match=f"^case {case_id} is dismissed: reopen it before "
+                                        "resolving it$"):
+        store.resolve(case_id, actor="x", now=NOW)
+    with pytest.raises(CaseError, match="no case 999"):
+        store.respond(999, actor="x", now=NOW)
+    with pytest.raises(CaseError, match="needs a reason"):
+        store.dismiss(into(store, "new", 1), "  ", actor="x", now=NOW)
+
+
+def test_respond_sets_first_response_once_and_reopen_keeps_the_assignee(store: QStore) -> None:
+    case_id = into(store, "responded", 0)
+    first = store.get_case(case_id, NOW).case.first_response_at
+    store.resolve(case_id, actor="ana", now=NOW + timedelta(hours=1))
+    reopened = store.reopen(case_id, actor="ana", now=NOW + timedelta(hours=2), policy=NOBODY)
+    assert (reopened.state, reopened.assignee, reopened.resolved_at) == ("assigned", "ana", None)
+    again = store.respond(case_id, actor="ana", now=NOW + timedelta(hours=3))
+    assert again.first_response_at == first
+    store.note(case_id, "called them back", actor="ana", now=NOW + timedelta(hours=4))
+    assert [n["detail"]["text"] for n in store.get_case(case_id, NOW).notes] == \
+        ["called them back"]
+
+
+# --- grouping, SLA, priority -----------------------------------------------------------------
+
+def test_a_thread_that_keeps_flaring_updates_its_open_case(store: QStore) -> None:
+    first = file(store, "a", severity="high")
+    second = file(store, "b", severity="critical", now=NOW + timedelta(minutes=30))
+    assert first == second
+    detail = store.get_case(first, NOW)
+    assert [p["post_id"] for p in detail.posts] and len(detail.posts) == 2
+    assert detail.case.severity == "critical"  # raised, and the tighter SLA counts from now
+    assert detail.case.due_at == NOW + timedelta(minutes=30, hours=2)
+    assert [e["action"] for e in detail.events] == ["opened", "post added"]
+    assert file(store, "c", thread="other") != first  # another thread, another case
+    with store.engine.begin() as db:  # filing a post again changes nothing
+        post = Post("forum", "a", "u", None, None, "t", NOW)
+        again = file_flag(db, post_id=detail.posts[0]["post_id"], post=post,
+                          flag=Flag("low", (), ()), group_key="thread:forum:t1", vip=False,
+                          now=NOW, policy=NOBODY)
+    assert again == first and len(store.get_case(first, NOW).events) == 2
+    store.resolve(first, actor="ana", now=NOW + timedelta(hours=1))
+    assert file(store, "d", now=NOW + timedelta(hours=2)) != first  # closed: a new case
+
+
+def test_filing_at_once_from_many_monitors_opens_one_case(store: QStore) -> None:
+    found: list[int] = []
+    errors: list[BaseException] = []
+    posts = []
+    for i in range(6):
+        post = Post("forum", f"x{i}", "u", "bo", "T", "angry", NOW, thread_id="hot")
+        posts.append((store.save_fetch("forum", "forum", Fetch((post,), None), NOW).new[0],
+                      post))
+    barrier = threading.Barrier(len(posts))
+
+    def run(post_id: int, post: Post) -> None:
+        try:
+            barrier.wait()
+            with store.engine.begin() as db:
+                found.append(file_flag(db, post_id=post_id, post=post,
+                                       flag=Flag("high", ("r",), ("why",)), vip=False,
+                                       group_key="thread:forum:hot", now=NOW, policy=ROUND))
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in posts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(found)) == 1
+    assert store.get_case(found[0], NOW).case.posts == 6
+
+
+def test_sla_due_and_overdue_follow_the_clock(store: QStore) -> None:
+    critical = file(store, "a", severity="critical")
+    low = file(store, "b", thread="t2", severity="low")
+    assert store.get_case(critical, NOW).case.due_at == NOW + timedelta(hours=2)
+    assert store.get_case(low, NOW).case.due_at == NOW + timedelta(days=3)
+    at = NOW + timedelta(hours=3)
+    assert [c.id for c in store.list_cases(now=at, overdue=True)] == [critical]
+    assert store.list_cases(now=at, severity="critical")[0].overdue
+    assert not store.list_cases(now=NOW + timedelta(hours=1), overdue=True)
+    store.respond(critical, actor="ana", now=at)  # late, but answered: no longer overdue
+    assert not store.list_cases(now=at, overdue=True)
+    custom = QueuePolicy.of(sla={"low": "1h"})
+    assert store.get_case(file(store, "c", thread="t3", severity="low", policy=custom),
+                          NOW).case.due_at == NOW + timedelta(hours=1)
+
+
+def test_priority_orders_the_list(store: QStore) -> None:
+    assert priority("critical", None, False) == 8
+    assert priority("high", 99, False) == 12  # 4 * (1 + log10(100))
+    assert priority("low", 0, True) == 2
+    low_vip = file(store, "a", thread="1", severity="low", vip=True)
+    high = file(store, "b", thread="2", severity="high")
+    viral = file(store, "c", thread="3", severity="medium", reach=9999)  # 2 * 5 = 10
+    critical = file(store, "d", thread="4", severity="critical")
+    assert [c.id for c in store.list_cases(now=NOW)] == [viral, critical, high, low_vip]
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+def counts(store: QStore) -> dict[str | None, int]:
+    found: dict[str | None, int] = {}
+    for case in store.list_cases(now=NOW):
+        found[case.assignee] = found.get(case.assignee, 0) + 1
+    return found
+
+
+def test_round_robin_is_fair_and_skips_people_away(store: QStore) -> None:
+    for i in range(20):
+        file(store, f"p{i}", thread=str(i), policy=ROUND)
+    assert counts(store) == {"ana": 7, "bo": 7, "cy": 6}
+    assert all(c.state == "assigned" for c in store.list_cases(now=NOW))
+    store.set_away("bo", True, now=NOW, policy=ROUND)
+    for i in range(20, 26):
+        file(store, f"p{i}", thread=str(i), policy=ROUND)
+    assert counts(store) == {"ana": 10, "bo": 7, "cy": 9}
+    store.set_away("bo", False, now=NOW, policy=ROUND)
+    assert store.get_case(file(store, "back", thread="b", policy=ROUND), NOW).case.assignee \
+        == "bo"  # back: the next case, not a backlog
+    config_away = QueuePolicy.of(team=[*TEAM[:2], {"name": "cy", "away": True}])
+    assert {store.get_case(file(store, f"q{i}", thread=f"q{i}", policy=config_away),
+                           NOW).case.assignee for i in range(4)} == {"ana", "bo"}
+    with pytest.raises(CaseError, match="'zed' is not on the team"):
+        store.assign(1, "zed", actor="lead", now=NOW, policy=ROUND)
+    with pytest.raises(CaseError, match="cy is away"):
+        store.assign(1, "cy", actor="lead", now=NOW, policy=config_away)
+    with pytest.raises(CaseError, match="not on the team"):
+        store.set_away("zed", True, now=NOW, policy=ROUND)
+
+
+def test_skills_mode_prefers_people_with_the_category(store: QStore) -> None:
+    skills = QueuePolicy.of(team=TEAM, assignment="skills")
+    churn = [file(store, f"c{i}", thread=f"c{i}", category="churn", policy=skills)
+             for i in range(3)]
+    assert {store.get_case(c, NOW).case.assignee for c in churn} == {"ana"}
+    other = [file(store, f"o{i}", thread=f"o{i}", category="praise", policy=skills)
+             for i in range(3)]  # nobody has the skill: everyone present, in turn
+    assert sorted(store.get_case(c, NOW).case.assignee for c in other) == ["ana", "bo", "cy"]
+    store.set_away("ana", True, now=NOW, policy=skills)
+    assert store.get_case(file(store, "c9", thread="c9", category="churn", policy=skills),
+                          NOW).case.assignee in ("bo", "cy")
+    none = QueuePolicy.of(team=TEAM, assignment="none")
+    assert store.get_case(file(store, "n", thread="n", policy=none), NOW).case.state == "new"
+
+
+def test_importing_the_queue_leaves_the_stores_cases_table_alone() -> None:
+    import monitor.store
+    from monitor.store import schema
+
+    assert monitor.store.cases is schema.cases
+
+
+def test_policy_config_mistakes_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="config.yaml: team.*named twice: ana"):
+        QueuePolicy.of(team=[{"name": "ana"}, {"name": "ana"}])
+    with pytest.raises(ConfigError, match="sla.high: not a duration"):
+        QueuePolicy.of(sla={"high": "soon"})
+    assert QueuePolicy.of(team=TEAM).assignment == "round-robin"
+    assert NOBODY.assignment == "none" and NOBODY.sla.critical == 7200
+
+
+# --- reminders, stats ------------------------------------------------------------------------
+
+def test_untouched_critical_cases_are_repeated(store: QStore) -> None:
+    critical = file(store, "a", severity="critical")
+    file(store, "b", thread="2", severity="high")
+    answered = file(store, "c", thread="3", severity="critical")
+    store.respond(answered, actor="ana", now=NOW)
+    assert not store.untouched_critical(NOW + timedelta(minutes=59), 3600)
+    assert [c.id for c in store.untouched_critical(NOW + timedelta(hours=1), 3600)] == \
+        [critical]
+    store.mark_reminded(critical, NOW + timedelta(hours=1))
+    assert not store.untouched_critical(NOW + timedelta(hours=1, minutes=30), 3600)
+    assert store.untouched_critical(NOW + timedelta(hours=2), 3600)
+
+
+def test_stats_on_known_durations(store: QStore) -> None:
+    for i, minutes in enumerate([10, 20, 30, 40, 50, 60, 70, 80, 90, 600]):
+        case_id = file(store, f"h{i}", thread=f"h{i}", severity="high")
+        store.respond(case_id, actor="ana", now=NOW + timedelta(minutes=minutes))
+        if i < 4:
+            store.resolve(case_id, actor="ana", now=NOW + timedelta(hours=i + 1))
+    file(store, "late", thread="late", severity="critical")
+    rows = {r.severity: r for r in store.queue_stats(NOW + timedelta(hours=5))}
+    high = rows["high"]
+    assert (high.open, high.overdue) == (6, 0)
+    assert high.first_response_median == 55 * 60 and high.first_response_p90 == 90 * 60
+    assert high.resolution_median == 2.5 * 3600 and high.resolution_p90 == 4 * 3600
+    assert (rows["critical"].open, rows["critical"].overdue) == (1, 1)
+    assert rows["critical"].first_response_median is None
+    assert p90([1.0]) == 1.0 and p90([]) is None
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+def test_replies_fit_the_category_and_are_filled(store: QStore) -> None:
+    replies = load_replies(REPO / "rules" / "replies.yaml")
+    assert (REPO / "monitor/demo/rules/replies.yaml").read_text() == \
+        (REPO / "rules/replies.yaml").read_text()
+    detail = store.get_case(file(store, "a", author=None), NOW)
+    filled = replies_for(detail, replies, "the new editor")
+    assert filled and {r["id"] for r in filled} <= {"backlash-own-it", "backlash-workaround"}
+    assert filled[0]["text"].startswith("Hi there,") and "the new editor" in filled[0]["text"]
+    assert "{" not in "".join(r["text"] for r in filled)
+    abuse = replies_for(store.get_case(file(store, "b", thread="2", category="abuse"), NOW),
+                        replies)
+    assert [r["id"] for r in abuse] == ["abuse-moderation"]
+    assert "Do not answer" in abuse[0]["text"] and "Thread 2" in abuse[0]["text"]
+    other = replies_for(store.get_case(file(store, "c", thread="3", category=None), NOW),
+                        replies)
+    assert [r["id"] for r in other] == ["default-acknowledge"]
+
+
+def test_a_broken_replies_file_names_the_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "replies.yaml"
+    bad.write_text("replies:\n  - id: x\n    category: angry\n    title: T\n"
+                   "    text: 'Hi {name}'\n  - id: y\n    title: T\n")
+    with pytest.raises(ConfigError) as caught:
+        load_replies(bad, "rules/replies.yaml")
+    message = str(caught.value)
+    assert "rules/replies.yaml: replies[0].text: unknown placeholder {name}" in message
+    assert "rules/replies.yaml: replies[1].text: Field required" in message
+    bad.write_text("replies: nope\n")
+    with pytest.raises(ConfigError, match="replies.yaml: replies: must hold a list"):
+        load_replies(bad, "replies.yaml")
+
+
+# --- monitor queue ... -----------------------------------------------------------------------
+
+class WithQueue(configuration.MainConfig):
+    """config.yaml's keys as the lead will add them."""
+
+    team: Team = []
+    sla: SlaTimes = SlaTimes()
+    assignment: Assignment | None = None
+
+
+@pytest.fixture
+def project(make_project, store_url: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(configuration, "MainConfig", WithQueue)
+    monkeypatch.delenv("MONITOR_USER", raising=False)
+    path = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}],
+                        store=store_url, team=TEAM)
+    opened = QStore(configuration.load(path).store_url)
+    yield path, opened
+    opened.close()
+
+
+def cli(path: Path, *args: str) -> object:
+    return CliRunner().invoke(queue, [args[0], "--config", str(path), *args[1:]])
+
+
+def test_cli_end_to_end(project) -> None:
+    path, store = project
+    old = datetime.now(UTC) - timedelta(hours=3)
+    first = file(store, "a", severity="critical", now=old, policy=ROUND)
+    second = file(store, "b", thread="2", severity="low", policy=ROUND, now=datetime.now(UTC))
+    listed = cli(path, "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["id"] for r in rows] == [first, second]
+    assert rows[0]["overdue"] and rows[0]["assignee"] == "ana" and rows[0]["posts"] == 1
+    assert rows[0]["opened_at"] == old.isoformat()
+    assert "OVERDUE" in cli(path, "list").stdout
+    assert json.loads(cli(path, "list", "--json", "--overdue").stdout)[0]["id"] == first
+    mine = cli(path, "list", "--mine", "--as", "bo", "--json")
+    assert [r["id"] for r in json.loads(mine.stdout)] == [second]
+
+    assert cli(path, "claim", str(first), "--as", "cy").stdout == \
+        f"case {first}: assigned, assigned to cy\n"
+    assert cli(path, "note", str(first), "asked them for a screenshot", "--as", "cy") \
+        .exit_code == 0
+    assert cli(path, "respond", str(first), "--as", "cy").exit_code == 0
+    shown = cli(path, "show", str(first), "--as", "cy")
+    assert shown.exit_code == 0
+    for expected in ("https://f.test/a", "> post a", "why: r1: says a", "asked them for a",
+                     "backlash-own-it", "Hi ann,"):
+        assert expected in shown.stdout, expected
+    detail = json.loads(cli(path, "show", str(first), "--json").stdout)
+    assert [e["action"] for e in detail["events"]] == ["opened", "assigned", "assigned",
+                                                       "note", "responded"]
+    assert detail["events"][1]["actor"] is None and detail["events"][2]["actor"] == "cy"
+    assert detail["notes"][0]["detail"]["text"] == "asked them for a screenshot"
+    assert detail["case"]["state"] == "responded" and detail["replies"]
+
+    assert cli(path, "resolve", str(first)).exit_code == 0
+    wrong = cli(path, "dismiss", str(first), "--reason", "spam")
+    assert wrong.exit_code == 1
+    assert wrong.stderr == f"error: case {first} is resolved: reopen it before dismissing it\n"
+    assert cli(path, "dismiss", str(second)).exit_code == 2  # --reason is required
+    assert cli(path, "show", "999").stderr == "error: no case 999\n"
+    assert cli(path, "assign", str(second), "zed").exit_code == 1
+    assert cli(path, "away", "bo").stdout == "bo is away\n"
+    assert "bo is away" in cli(path, "assign", str(second), "bo").stderr
+    assert cli(path, "back", "bo").exit_code == 0
+    assert cli(path, "assign", str(second), "bo").exit_code == 0
+    assert cli(path, "reopen", str(first)).stdout == f"case {first}: assigned, assigned to cy\n"
+    stats = json.loads(cli(path, "stats", "--json").stdout)
+    assert [s["severity"] for s in stats] == ["critical", "high", "medium", "low"]
+    assert stats[0]["first_response_median"] is not None
+    assert "reply p50" in cli(path, "stats").stdout
+    everything = json.loads(cli(path, "list", "--state", "all", "--json").stdout)
+    assert len(everything) == 2
+
+
+def test_cli_without_a_team_lets_anyone_take_cases(make_project, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_USER", "dee")
+    path = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    store = QStore(configuration.load(path).store_url)
+    try:
+        case_id = file(store, "a")
+        assert cli(path, "list").stdout.count("\n") >= 2
+        assert cli(path, "claim", str(case_id)).stdout == \
+            f"case {case_id}: assigned, assigned to dee\n"
+        assert cli(path, "list", "--mine", "--assignee", "x").exit_code == 2
+    finally:
+        store.close()
