@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.errors import DeliveryError
+from monitor.judge import Judge
 from monitor.model import Notice
 from monitor.store import Store
 from monitor.store.deliveries import Batch
@@ -46,7 +47,8 @@ def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
     outcome: Counter[str] = Counter()
     for batch in store.claim_due(now, flush=flush):
         notice = Notice(key=batch.key, receiver=batch.receiver, group=batch.group_key,
-                        items=batch.items, case_id=batch.case_id)
+                        items=batch.items, case_id=batch.case_id,
+                        reminder=batch.key.startswith("remind:"))
         receiver = receivers.get(batch.receiver)
         try:
             if receiver is None:
@@ -73,3 +75,18 @@ def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: Retr
     outcome["retry" if retry_at else "dead"] += 1
     log.warning("%s: %s (%s)", batch.receiver, error,
                 f"next attempt {retry_at:%Y-%m-%d %H:%M:%S}Z" if retry_at else "gave up: dead")
+
+
+def remind_untouched(store: Store, judge: Judge, now: datetime) -> int:
+    """Repeat open critical cases nobody has answered for ``repeat_interval`` (of the root
+    route) to the receivers their opening post was routed to; returns how many."""
+    count = 0
+    for case in store.untouched_critical(now, judge.routes.settings.repeat_interval):
+        items = store.case_flagged(case.id)
+        if not items:
+            continue
+        first = items[0]
+        routing = judge.route(first.post, first.score, first.flag)
+        store.remind(case.id, routing.receivers, now)
+        count += 1
+    return count

@@ -17,7 +17,7 @@ from queue import Queue
 
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
-from monitor.deliver import RetryPolicy, deliver_due
+from monitor.deliver import RetryPolicy, deliver_due, remind_untouched
 from monitor.errors import MonitorError
 from monitor.judge import Judge
 from monitor.model import Cursor, Fetch
@@ -78,7 +78,9 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
         for _ in chosen:  # store each fetch as it lands, then let it go
             source, outcome = done.get()
             _store_fetch(store, source, outcome, reports[source.name])
-    scored, by_source = score_pending(store, Judge.of(config), policy=config.policy)
+    judge = Judge.of(config)
+    scored, by_source = score_pending(store, judge, policy=config.policy)
+    remind_untouched(store, judge, datetime.now(UTC))
     sent = deliver_due(store, config.receivers, datetime.now(UTC), _retry(config), flush=True)
     for name, count in by_source.items():
         if name in reports:

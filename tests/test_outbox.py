@@ -137,3 +137,32 @@ def test_silences_are_listed_until_they_expire(store: Store) -> None:
     assert store.silences(NOW + timedelta(hours=2)) == []
     assert len(store.silences(NOW, include_expired=True)) == 1
     assert not store.expire_silence(sid, NOW + timedelta(hours=3))
+
+
+def test_an_untouched_critical_case_is_repeated_every_repeat_interval(store: Store) -> None:
+    from monitor.deliver import remind_untouched
+    from monitor.judge import Judge
+    from monitor.route import RouteTree, RoutingSpec
+    from monitor.rules import RuleSet, VipList
+    from monitor.scoring import Scorer
+
+    routes = RouteTree.of(RoutingSpec(receivers=["queue", "hook"], repeat_interval=3600))
+    judge = Judge(Scorer(anger_model=False), RuleSet(()), VipList(), {}, routes)
+    critical = Flag("critical", ("r",), ("r: furious",), "backlash")
+    post = Post("blog", "a", "https://x.test/a", "ann", "T", "text", NOW, thread_id="t1")
+    store.save_fetch("blog", "rss", Fetch((post,), None), NOW)
+    stored, = store.posts_to_score()
+    store.save_scores([(stored, SCORE, critical)], NOW,
+                      routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
+    hook = Recorder()
+    assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": 1}
+    assert remind_untouched(store, judge, NOW + timedelta(minutes=59)) == 0
+    assert remind_untouched(store, judge, NOW + timedelta(hours=1)) == 1
+    assert remind_untouched(store, judge, NOW + timedelta(hours=1, minutes=5)) == 0
+    assert deliver_due(store, {"hook": hook}, NOW + timedelta(hours=1)) == {"sent": 1}
+    reminder = hook.sent[-1]
+    assert reminder.reminder and reminder.case_id is not None
+    assert reminder.items[0].post.external_id == "a"
+    case_id = reminder.case_id
+    store.respond(case_id, actor="ana", now=NOW + timedelta(hours=1, minutes=30))
+    assert remind_untouched(store, judge, NOW + timedelta(hours=5)) == 0  # answered: quiet

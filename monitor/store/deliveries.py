@@ -70,7 +70,8 @@ class DeliveryQueries:
             batches = []
             for receiver, group_key in groups:
                 rows = db.execute(select(deliveries.c.id, deliveries.c.key,
-                                         deliveries.c.attempts, deliveries.c.post_id)
+                                         deliveries.c.attempts, deliveries.c.post_id,
+                                         deliveries.c.case_id)
                                   .where(deliveries.c.receiver == receiver,
                                          deliveries.c.group_key == group_key,
                                          deliveries.c.state == "pending", free)
@@ -82,7 +83,7 @@ class DeliveryQueries:
                 if not ids or claimed != len(ids):
                     continue
                 batches.append(Batch(receiver, group_key, tuple(ids), rows[0].key,
-                                     _case_of(db, [r.post_id for r in rows]),
+                                     rows[0].case_id or _case_of(db, [r.post_id for r in rows]),
                                      tuple(_flagged(db, [r.post_id for r in rows])),
                                      max(r.attempts for r in rows)))
             return batches
@@ -102,6 +103,29 @@ class DeliveryQueries:
             next_attempt_at=retry_at)
         with self.engine.begin() as db:
             db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(**values))
+
+    def case_flagged(self, case_id: int) -> list[Flagged]:
+        """The flagged posts of a case, for a reminder."""
+        with self.engine.connect() as db:
+            ids = db.execute(select(case_posts.c.post_id)
+                             .where(case_posts.c.case_id == case_id)).scalars().all()
+            return _flagged(db, ids)
+
+    def remind(self, case_id: int, receivers: Sequence[str], now: datetime) -> None:
+        """Outbox rows repeating an untouched case to ``receivers``, and the case marked
+        reminded, in one transaction (so a crash neither loses nor doubles a reminder)."""
+        from monitor.store import _insert_ignoring
+        from monitor.store.schema import cases
+
+        with self.engine.begin() as db:
+            post_id = db.execute(select(cases.c.post_id).where(cases.c.id == case_id)).scalar()
+            rows = [{"key": f"remind:{case_id}:{now:%Y%m%dT%H%M%S}:{name}", "receiver": name,
+                     "post_id": post_id, "case_id": case_id, "group_key": f"case:{case_id}",
+                     "state": "pending", "attempts": 0, "next_attempt_at": now,
+                     "created_at": now} for name in receivers if name != "queue"]
+            if rows:
+                db.execute(_insert_ignoring(db, deliveries, ["key"]), rows)
+            db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
 
     def delivery_counts(self) -> dict[str, int]:
         """How many outbox rows are in each state."""
