@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import json
 import time
 import zlib
 from collections import Counter
@@ -21,6 +22,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from monitor import anger_model
 from monitor.anger_model import (
     MAX_CHARS,
+    AngerModel,
+    HashedDot,
     anger_probability,
     anger_threshold,
     hashed_features,
@@ -30,6 +33,7 @@ from monitor.anger_model import (
 )
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions" / "dev.tsv"
+LABELLED = Path(__file__).resolve().parent / "fixtures" / "labelled" / "goemotions-dev-2000.jsonl"
 ANGER_LABELS = {"2", "3"}  # anger, annoyance
 
 
@@ -155,3 +159,104 @@ def test_beats_raw_vader_f1_on_a_dev_sample(dev: tuple[list[str], np.ndarray]) -
     model_f1 = _f1(truth, anger_probability(sample, vader) >= anger_threshold())
     vader_f1 = _f1(truth, np.array([v["compound"] <= -0.05 for v in vader]))
     assert model_f1 > vader_f1 + 0.08, (model_f1, vader_f1)
+
+
+# Texts the batch path must treat exactly as hashed_features does: empty and blank ones,
+# odd whitespace, non-ASCII (lower-casing included: final sigma, dotted I, Kelvin sign),
+# emoji, single letters, words longer than the cache keeps, tokens longer than the crc32
+# shift tables, repeated words, and a text longer than MAX_CHARS.
+EDGE_TEXTS = [
+    "", " ", "   \t\n ", "a", "a b c", "ok", "I I I I", "Bad bad  BAD, é!",
+    "tabs\tand\u2003em\u00a0spaces\x1c\x1d here\r\nnext line",
+    "Ça ne marche pas du tout 😡", "😡🔥💩", "😡 😡 😡 angry 😡", "ΟΔΟΣ ΟΔΟΣ. ὈΔΥΣΣΕΎΣ Σ",
+    "İstanbul İSTANBUL", "\u212a Kelvin \u212aELVIN", "日本語のテキスト です", "x" * 45 + " tail",
+    "a" * 100 + " " + "b" * 70 + " c" * 3, "Ünïcödé " * 30, "[NAME] is an idiot.",
+    "THIS IS RIDICULOUS!!! Fix it now.", "x" * (MAX_CHARS * 3), ("word " * 3000).strip(),
+    "mixed ascii and ñon-ascii wörds wörds", "under_score snake_case_word __ _",
+]
+
+
+def _labelled_texts() -> list[str]:
+    with LABELLED.open(encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh]
+
+
+def _reference_margins(model: AngerModel, texts: list[str]) -> np.ndarray:
+    """The straightforward way: hashed_features text by text, dot the weights."""
+    out = []
+    for text in texts:
+        index, value = hashed_features(text, model.settings)
+        out.append(model.weights[index] @ value)
+    return np.array(out)
+
+
+def _fresh_model() -> AngerModel:
+    with _resource().open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+        return load_model(data)
+
+
+def test_batch_path_gives_the_per_text_probabilities() -> None:
+    model = _fresh_model()  # an empty word cache
+    texts = _labelled_texts() + EDGE_TEXTS  # more than one chunk of 1024 texts
+    assert len(texts) > 2000 and all("\uffff" not in t for t in texts)
+    rng = np.random.default_rng(2)
+    vader = [{"compound": float(c), "neg": float(n)}
+             for c, n in zip(rng.uniform(-1, 1, len(texts)), rng.uniform(0, 1, len(texts)),
+                             strict=True)]
+    dense = np.array([[v[name] for name in model.settings["dense"]] for v in vader])
+    reference = _reference_margins(model, texts)
+    expected = 1.0 / (1.0 + np.exp(-(dense @ model.dense_weights + model.intercept + reference)))
+    cold = model.probability(texts, vader)
+    assert np.allclose(cold, expected, rtol=0, atol=1e-12)
+    # again with every word cached, in batches of 256 and one text at a time
+    warm = np.concatenate([model.probability(texts[at:at + 256], vader[at:at + 256])
+                           for at in range(0, len(texts), 256)])
+    assert np.allclose(warm, expected, rtol=0, atol=1e-12)
+    edges = len(EDGE_TEXTS)
+    single = [model.probability([t], [v])[0]
+              for t, v in zip(EDGE_TEXTS, vader[-edges:], strict=True)]
+    assert np.allclose(single, expected[-edges:], rtol=0, atol=1e-12)
+    assert np.allclose(model.hashed_dot(texts), reference, rtol=0, atol=1e-12)
+
+
+def test_batch_path_when_the_word_cache_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(anger_model, "_CACHE_WORDS", 50)
+    model = _fresh_model()
+    texts = _labelled_texts()[:300] + EDGE_TEXTS
+    reference = _reference_margins(model, texts)
+    for at in range(0, len(texts), 40):
+        assert np.allclose(model.hashed_dot(texts[at:at + 40]), reference[at:at + 40],
+                           rtol=0, atol=1e-12)
+    assert len(model.hashed_dot._words) <= 50 + 1000
+
+
+def test_text_holding_the_batch_separator_is_scored_the_plain_way() -> None:
+    model = _fresh_model()
+    texts = ["fine text", "odd \uffff char", "\uffff", "more fine text"]
+    assert np.allclose(model.hashed_dot(texts), _reference_margins(model, texts),
+                       rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("blocks", [
+    # 3-grams of case-kept words, lower-cased char_wb from 2 chars, sizes not powers of two
+    [{"kind": "word", "ngram_range": [1, 3], "n_features": 1000, "lowercase": False},
+     {"kind": "char_wb", "ngram_range": [2, 4], "n_features": 3001, "lowercase": True}],
+    [{"kind": "char_wb", "ngram_range": [4, 6], "n_features": 1 << 12},
+     {"kind": "word", "ngram_range": [1, 1], "n_features": 1 << 10},
+     {"kind": "char_wb", "ngram_range": [1, 1], "n_features": 97}],
+    # what the batch path leaves to hashed_features: another token pattern, no unigrams
+    [{"kind": "word", "ngram_range": [1, 2], "n_features": 512, "token_pattern": r"\S+"}],
+    [{"kind": "word", "ngram_range": [2, 2], "n_features": 512}],
+])
+def test_batch_path_follows_other_settings(blocks: list[dict]) -> None:
+    settings = {"blocks": blocks, "dense": []}
+    width = sum(b["n_features"] for b in blocks)
+    weights = np.random.default_rng(3).normal(size=width)
+    texts = _labelled_texts()[:200] + EDGE_TEXTS
+    expected = []
+    for text in texts:
+        index, value = hashed_features(text, settings)
+        expected.append(weights[index] @ value)
+    dot = HashedDot(settings, weights)
+    assert np.allclose(dot(texts), expected, rtol=0, atol=1e-12)
+    assert np.allclose(dot(texts), expected, rtol=0, atol=1e-12)  # from the cache
