@@ -126,7 +126,9 @@ def main() -> int:
                   f"{base / seconds:12.2f}x")
 
     table(f"{len(texts):,} corpus texts", texts, posts)
-    table(f"{len(long_texts)} long posts", long_texts, [])
+    long_posts = [Post("bench", f"long-{i}", f"https://example.invalid/long/{i}", None, None, t,
+                       now) for i, t in enumerate(long_texts)]
+    table(f"{len(long_texts)} long posts", long_texts, long_posts)
     if with_model.model is None:
         print("(the anger model is not installed: monitor/models/anger.npz)")
 
