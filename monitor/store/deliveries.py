@@ -57,32 +57,45 @@ class DeliveryQueries:
     engine: Engine
 
     def claim_due(self, now: datetime, flush: bool = False, limit: int = 200) -> list[Batch]:
-        """Claim the pending rows of every group with at least one row due (all of them with
-        ``flush``: a cron pass has already gathered its flags), grouped per receiver and group.
+        """Claim, per receiver and group, the rows to send now as one notification.
+
+        A group is due when a row's time has come (its ``group_wait`` passed, or its backoff
+        after a failure); with ``flush`` (a cron pass has already gathered its flags) a row
+        never tried is due at once, but a failed one still waits out its backoff. A batch once
+        tried keeps its key and its rows: a retry sends exactly what the first try did, so a
+        receiver dropping duplicates by key never drops a post that came later.
         """
         with self.engine.begin() as db:
             free = or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
+            ready = deliveries.c.next_attempt_at <= now
+            if flush:
+                ready = or_(ready, deliveries.c.attempts == 0)
             due = select(deliveries.c.receiver, deliveries.c.group_key).where(
-                deliveries.c.state == "pending", free)
-            if not flush:
-                due = due.where(deliveries.c.next_attempt_at <= now)
+                deliveries.c.state == "pending", free, ready)
             groups = db.execute(due.distinct().limit(limit)).all()
             batches = []
             for receiver, group_key in groups:
                 rows = db.execute(select(deliveries.c.id, deliveries.c.key,
                                          deliveries.c.attempts, deliveries.c.post_id,
-                                         deliveries.c.case_id)
+                                         deliveries.c.case_id, deliveries.c.batch_key)
                                   .where(deliveries.c.receiver == receiver,
                                          deliveries.c.group_key == group_key,
-                                         deliveries.c.state == "pending", free)
+                                         deliveries.c.state == "pending", free,
+                                         or_(deliveries.c.batch_key.is_(None), ready))
                                   .order_by(deliveries.c.id)
                                   .with_for_update(skip_locked=True)).all()
+                tried = next((r.batch_key for r in rows if r.batch_key), None)
+                rows = [r for r in rows if r.batch_key == tried]
+                if not rows:
+                    continue
+                key = tried or rows[0].key
                 ids = [r.id for r in rows]
                 claimed = db.execute(deliveries.update().where(
-                    deliveries.c.id.in_(ids), free).values(claimed_until=now + CLAIM)).rowcount
-                if not ids or claimed != len(ids):
+                    deliveries.c.id.in_(ids), free).values(claimed_until=now + CLAIM,
+                                                           batch_key=key)).rowcount
+                if claimed != len(ids):
                     continue
-                batches.append(Batch(receiver, group_key, tuple(ids), rows[0].key,
+                batches.append(Batch(receiver, group_key, tuple(ids), key,
                                      rows[0].case_id or _case_of(db, [r.post_id for r in rows]),
                                      tuple(_flagged(db, [r.post_id for r in rows])),
                                      max(r.attempts for r in rows)))

@@ -184,6 +184,7 @@ deliveries = Table(  # the outbox: written with the flag, marked sent after send
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_until", UTCDateTime),                  # a sender holds it until then
+    Column("batch_key", String(200), index=True),          # the notice it was first sent in
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
