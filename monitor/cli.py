@@ -57,20 +57,39 @@ def main(verbose: int) -> None:
 @main.command()
 @config_option
 @click.option("--source", "only", multiple=True, help="Collect only this source (repeatable).")
+@click.option("--due-only", is_flag=True,
+              help="Collect only sources whose interval has passed since their last attempt "
+              "(for a cron line that runs more often than the sources' intervals).")
+@click.option("--wait", "wait", default="60s", show_default=True,
+              help="How long to wait for an overlapping pass on the same store to finish.")
 @_errors_to_exit_codes
-def run(config_path: Path, only: tuple[str, ...]) -> None:
-    """One pass: collect every source, store, score, flag, queue and notify (for cron)."""
-    from monitor import config as configuration
-    from monitor.pipeline import run_once
-    from monitor.store import Store
+def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> None:
+    """One pass: collect every source, store, score, flag, queue and notify (for cron).
 
+    Only one pass works on a store at a time: an overlapping run waits up to --wait, then
+    exits 1 saying so. Safe to kill at any moment: the next pass finishes the work.
+    """
+    from monitor import config as configuration
+    from monitor.pipeline import due_sources, run_once
+    from monitor.store import Store
+    from monitor.store.passlock import pass_lock
+    from monitor.units import parse_duration
+
+    try:
+        waiting = parse_duration(wait)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--wait") from None
     config = configuration.load(config_path)
     unknown = set(only) - {s.name for s in config.sources}
     if unknown:
         raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
     store = Store(config.store_url)
     try:
-        report = run_once(config, store, list(only) or None)
+        with pass_lock(store.engine, waiting):
+            chosen = list(only) or None
+            if due_only:
+                chosen = due_sources(config, store, datetime.now(UTC), chosen)
+            report = run_once(config, store, chosen)
     finally:
         store.close()
     click.echo(_summary(report))

@@ -91,6 +91,16 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
     return report
 
 
+def due_sources(config: Config, store: Store, now: datetime,
+                only: list[str] | None = None) -> list[str]:
+    """The sources (of ``only``, if given) whose interval has passed since their last
+    attempt, or never tried: what a frequent cron line should collect now."""
+    last = {row["name"]: row["last_attempt_at"] for row in store.source_health()}
+    return [s.name for s in config.sources if (only is None or s.name in only)
+            and (last.get(s.name) is None
+                 or (now - last[s.name]).total_seconds() >= s.interval)]
+
+
 def _retry(config: Config) -> RetryPolicy:
     return RetryPolicy(config.main.delivery.max_attempts, config.main.delivery.backoff)
 

@@ -337,7 +337,9 @@ def test_per_host_delay_spaces_requests(server: LoopbackServer, http: HttpClient
     url = serve_two_pages(server)
     fetch = collect(http, url, engine="vbulletin", delay=0.5, robots=False)
     assert len(fetch.posts) == 40
-    assert len(waits) == 1 and 0.3 < waits[0] <= 0.5  # before page 35; page 34 went first
+    # one wait, before page 35 (page 34 went first), and never longer than the delay (how
+    # much of the delay is left depends on how long page 34 took, so no lower bound)
+    assert len(waits) == 1 and 0 < waits[0] <= 0.5
 
 
 # --- failures -------------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""Cron mode: one pass per store at a time (SQLite and PostgreSQL), `--due-only`."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import fixture_bytes
+from loopback import LoopbackServer
+
+from monitor.cli import main
+from monitor.config import load
+from monitor.store import Store
+from monitor.store.passlock import pass_lock
+
+FEED = "e2e/comments-v1.xml"
+
+
+def monitor(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project(request: pytest.FixtureRequest, server: LoopbackServer, make_project) -> Path:
+    server.serve("/hourly.xml", body=fixture_bytes(FEED), etag='"a"')
+    server.serve("/often.xml", body=fixture_bytes(FEED), etag='"b"')
+    store = {} if request.param == "sqlite" else {"store": request.getfixturevalue("pg_url")}
+    return make_project([
+        {"name": "hourly", "kind": "rss", "url": server.url("/hourly.xml"), "interval": "1h"},
+        {"name": "often", "kind": "rss", "url": server.url("/often.xml"), "interval": "1s"},
+    ], **store)
+
+
+def test_due_only_collects_the_sources_whose_interval_has_passed(project: Path) -> None:
+    first = monitor("run", "--due-only", "--config", str(project))
+    assert first.exit_code == 0 and "2 sources: 2 ok" in first.output  # never tried: both due
+    time.sleep(1.1)
+    again = monitor("run", "--due-only", "--config", str(project))
+    assert again.exit_code == 0, again.output
+    assert "1 sources: 1 ok" in again.output and "often " in again.output
+    assert "hourly " not in again.output
+
+
+def test_an_overlapping_pass_waits_then_says_so(project: Path) -> None:
+    config = load(project)
+    store = Store(config.store_url)
+    try:
+        with pass_lock(store.engine, 0):
+            started = time.monotonic()
+            blocked = monitor("run", "--wait", "0.5s", "--config", str(project))
+            assert time.monotonic() - started >= 0.5
+        assert blocked.exit_code == 1
+        assert "another pass is still working on this store (waited 0.5s)" in blocked.output
+        assert monitor("run", "--wait", "0s", "--config", str(project)).exit_code == 0
+    finally:
+        store.close()
+
+
+def test_a_killed_pass_never_leaves_the_lock_behind(project: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from monitor.config import load\n"
+         "from monitor.store import Store\n"
+         "from monitor.store.passlock import pass_lock\n"
+         f"store = Store(load({str(project)!r}).store_url)\n"
+         "with pass_lock(store.engine, 5):\n"
+         "    print('locked', flush=True)\n"
+         "    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert monitor("run", "--wait", "0s", "--config", str(project)).exit_code == 1
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        result = monitor("run", "--wait", "5s", "--config", str(project))
+        assert result.exit_code == 0, result.output
+    finally:
+        holder.kill()
+        holder.wait(10)
