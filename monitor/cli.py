@@ -175,9 +175,10 @@ def rescore(config_path: Path, since: str | None) -> None:
 def status(config_path: Path) -> None:
     """Each source's health: ok, quiet (nothing new for a while) or broken (failing).
 
-    Also the outbox: how many deliveries are pending, sent, silenced or dead (gave up after
-    too many failures). Exits 1 when a source is broken or a delivery is dead, so it can
-    drive an alert.
+    With each source's next try (later while a failing source backs off), the open and
+    overdue cases, and the outbox: how many deliveries are pending, sent, silenced or dead
+    (gave up after too many failures). Exits 1 when a source is broken or a delivery is
+    dead, so it can drive an alert.
     """
     from collections import Counter
 
@@ -190,17 +191,24 @@ def status(config_path: Path) -> None:
     try:
         found = assess(config.sources, store.source_health(), datetime.now(UTC))
         outbox, dead = store.delivery_counts(), store.dead_deliveries(limit=5)
+        now = datetime.now(UTC)
+        open_cases = len(store.list_cases(now=now))
+        overdue = len(store.list_cases(now=now, overdue=True))
     finally:
         store.close()
     width = max([len(h.name) for h in found] + [6])
-    click.echo(f"{'source':<{width}}  {'kind':<10}  {'state':<9}  last success      detail")
+    click.echo(f"{'source':<{width}}  {'kind':<10}  {'state':<9}  last success      "
+               f"next try          detail")
     for h in found:
         when = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
-        click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {h.detail}")
+        due = h.next_at.strftime("%Y-%m-%d %H:%M") if h.next_at else "now"
+        click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {due:<16}  "
+                   f"{h.detail}")
     states = Counter(h.state for h in found)
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
         if states[s] or s != "never run"))
+    click.echo(f"cases: {open_cases} open, {overdue} overdue")
     if outbox:
         click.echo("deliveries: " + ", ".join(f"{n} {state}" for state, n in sorted(
             outbox.items())))

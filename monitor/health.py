@@ -3,16 +3,22 @@
 *Broken*: its last collection failed (an error, or a page that no longer parses): someone
 must fix the source. *Quiet*: it works but has brought nothing new for longer than its
 ``quiet_after``: perhaps fine, perhaps a feed that moved; worth a look, not an alarm.
+
+A failing source *backs off*: its next attempt waits its interval doubled per failure in a row
+(at most ``MAX_BACKOFF``, or its interval if longer), and returns to its interval by itself
+after the first success.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.config import Source
+
+MAX_BACKOFF = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Health:
     last_success_at: datetime | None
     last_new_at: datetime | None
     failures: int
+    next_at: datetime | None = None     # when it is due again (None: never tried, due now)
 
 
 def assess(configured: Iterable[Source], rows: Iterable[Mapping[str, Any]],
@@ -38,9 +45,21 @@ def assess(configured: Iterable[Source], rows: Iterable[Mapping[str, Any]],
                                 None, None, 0))
             continue
         state, detail = _state(row, source.quiet_after, now)
+        wait = retry_interval(source.interval, row["failures"])
+        if row["failures"]:
+            detail += f"; backing off: next try in {_age(timedelta(seconds=wait))}"
+        next_at = row["last_attempt_at"] + timedelta(seconds=wait) \
+            if row["last_attempt_at"] else None
         found.append(Health(source.name, source.kind, state, detail, row["last_success_at"],
-                            row["last_new_at"], row["failures"]))
+                            row["last_new_at"], row["failures"], next_at))
     return found
+
+
+def retry_interval(interval: float, failures: int) -> float:
+    """Seconds from one attempt to the next: the interval, doubled per failure in a row."""
+    if not failures:
+        return interval
+    return min(interval * 2 ** min(failures, 30), max(interval, MAX_BACKOFF))
 
 
 def _state(row: Mapping[str, Any], quiet_after: float, now: datetime) -> tuple[str, str]:
@@ -56,5 +75,8 @@ def _state(row: Mapping[str, Any], quiet_after: float, now: datetime) -> tuple[s
 
 
 def _age(delta: Any) -> str:
-    hours = delta.total_seconds() / 3600
+    seconds = delta.total_seconds()
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    hours = seconds / 3600
     return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"

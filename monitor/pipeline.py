@@ -19,6 +19,7 @@ from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
 from monitor.deliver import RetryPolicy, deliver_due, remind_untouched
 from monitor.errors import MonitorError
+from monitor.health import assess
 from monitor.judge import Judge
 from monitor.model import Cursor, Fetch
 from monitor.queue import QueuePolicy
@@ -93,12 +94,11 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
 
 def due_sources(config: Config, store: Store, now: datetime,
                 only: list[str] | None = None) -> list[str]:
-    """The sources (of ``only``, if given) whose interval has passed since their last
-    attempt, or never tried: what a frequent cron line should collect now."""
-    last = {row["name"]: row["last_attempt_at"] for row in store.source_health()}
-    return [s.name for s in config.sources if (only is None or s.name in only)
-            and (last.get(s.name) is None
-                 or (now - last[s.name]).total_seconds() >= s.interval)]
+    """The sources (of ``only``, if given) due now: never tried, or their interval (backed
+    off while they keep failing) has passed since their last attempt."""
+    found = assess(config.sources, store.source_health(), now)
+    return [h.name for h in found if (only is None or h.name in only)
+            and (h.next_at is None or h.next_at <= now)]
 
 
 def _retry(config: Config) -> RetryPolicy:

@@ -83,3 +83,19 @@ def test_a_killed_pass_never_leaves_the_lock_behind(project: Path) -> None:
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_due_only_backs_off_a_failing_source(server: LoopbackServer, make_project) -> None:
+    server.serve("/ok.xml", body=fixture_bytes(FEED))
+    server.serve("/down.xml", status=500)
+    project = make_project([
+        {"name": "ok", "kind": "rss", "url": server.url("/ok.xml"), "interval": "1s"},
+        {"name": "down", "kind": "rss", "url": server.url("/down.xml"), "interval": "1s"},
+    ])
+    assert monitor("run", "--due-only", "--config", str(project)).exit_code == 1
+    time.sleep(1.1)  # ok is due again (1 s); down waits 2 s after one failure
+    again = monitor("run", "--due-only", "--config", str(project))
+    assert again.exit_code == 0 and "1 sources: 1 ok" in again.output
+    status = monitor("status", "--config", str(project))
+    assert status.exit_code == 1 and "failed 1 time in a row" in status.output
+    assert "backing off: next try in" in status.output

@@ -47,7 +47,11 @@ def test_ok_quiet_broken_and_never_run(sqlite_url: str) -> None:
         "fresh": "ok", "stale": "quiet", "empty": "quiet", "failing": "broken",
         "new": "never run"}
     assert found["stale"].detail == "nothing new for 3 days"
-    assert found["failing"].detail == "failed 2 times in a row: HTTP 500 from https://x.test/feed"
+    assert found["failing"].detail == ("failed 2 times in a row: HTTP 500 from "
+                                       "https://x.test/feed; backing off: next try in 60 minutes")
+    assert found["failing"].next_at == NOW + timedelta(hours=1)  # 15 min doubled twice
+    assert found["fresh"].next_at == NOW - timedelta(hours=2) + timedelta(minutes=15)
+    assert found["new"].next_at is None
     # A longer quiet_after makes the same silence normal.
     relaxed = assess([source("stale", quiet_after=7 * 86400)], store.source_health(), NOW)
     assert relaxed[0].state == "ok"
@@ -66,11 +70,21 @@ def test_status_and_digest_show_broken_and_quiet(server: LoopbackServer, make_pr
     runner.invoke(main, ["run", "--config", str(config), "--source", "good", "--source", "gone"])
     status = runner.invoke(main, ["status", "--config", str(config)])
     assert status.exit_code == 1
-    lines = {line.split()[0]: line for line in status.output.splitlines()[1:-1]}
+    lines = {line.split()[0]: line for line in status.output.splitlines()[1:4]}
     assert "broken" in lines["gone"] and "HTTP 410" in lines["gone"]
+    assert "backing off: next try in 30 minutes" in lines["gone"]
     assert " ok " in lines["good"] and "never run" in lines["later"]
-    assert status.output.splitlines()[-1] == "3 sources: 1 ok, 0 quiet, 1 broken, 1 never run"
+    assert status.output.splitlines()[4:] == ["3 sources: 1 ok, 0 quiet, 1 broken, 1 never run",
+                                              "cases: 0 open, 0 overdue"]
     digest = runner.invoke(main, ["digest", "--config", str(config)])
     html = Path(digest.output.split()[0]).read_text()
     assert "Sources that need a look" in html and "gone (rss): failed 1 time in a row" in html
     assert "good (rss)" not in html
+
+
+def test_a_failing_source_backs_off_exponentially_up_to_a_cap() -> None:
+    from monitor.health import MAX_BACKOFF, retry_interval
+
+    assert [retry_interval(900, n) for n in range(6)] == [900, 1800, 3600, 7200, 14400, 21600]
+    assert retry_interval(900, 100) == MAX_BACKOFF == 6 * 3600
+    assert retry_interval(86400, 3) == 86400  # a daily source never waits less than a day
