@@ -460,6 +460,20 @@ def _store(config_path: Path) -> Iterator[Any]:
 
 
 
+@main.command()
+@config_option
+@_errors_to_exit_codes
+def daemon(config_path: Path) -> None:
+    """Run unattended: each source on its own interval, the outbox every few seconds.
+
+    SIGTERM or Ctrl-C stops it after the running jobs finish; SIGHUP reloads the config and
+    rules (a broken new config is refused, the old one keeps running). With SQLite, one daemon
+    per database.
+    """
+    from monitor.daemon import Daemon
+
+    Daemon(config_path).run()
+
 def _add_queue_commands() -> None:
     from monitor.queue_cli import queue
 

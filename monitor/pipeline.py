@@ -65,8 +65,11 @@ class RunReport:
         return asdict(self)
 
 
-def run_once(config: Config, store: Store, only: list[str] | None = None) -> RunReport:
-    """Collect the configured sources (or ``only`` these), then score what is new."""
+def run_once(config: Config, store: Store, only: list[str] | None = None,
+             deliver: bool = True) -> RunReport:
+    """Collect the configured sources (or ``only`` these), then score what is new, file and
+    route the flags, and (unless ``deliver`` is False: the daemon sends on its own schedule)
+    send the outbox."""
     started, clock = datetime.now(UTC), time.monotonic()
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
@@ -81,8 +84,11 @@ def run_once(config: Config, store: Store, only: list[str] | None = None) -> Run
             _store_fetch(store, source, outcome, reports[source.name])
     judge = Judge.of(config)
     scored, by_source = score_pending(store, judge, policy=config.policy)
-    remind_untouched(store, judge, datetime.now(UTC))
-    sent = deliver_due(store, config.receivers, datetime.now(UTC), _retry(config), flush=True)
+    sent: Counter[str] = Counter()
+    if deliver:
+        remind_untouched(store, judge, datetime.now(UTC))
+        sent = deliver_due(store, config.receivers, datetime.now(UTC), _retry(config),
+                           flush=True)
     for name, count in by_source.items():
         if name in reports:
             reports[name].flagged += count
