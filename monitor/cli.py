@@ -8,40 +8,17 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor import __version__
-from monitor.errors import ConfigError, StoreError
+from monitor.clikit import config_option, errors_to_exit_codes, opened
+from monitor.queue_cli import queue
 
 log = logging.getLogger("monitor")
-
-config_option = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
-    help="The config file; paths inside it are relative to it. [env: MONITOR_CONFIG]")
-
-
-def _errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            for problem in error.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(2)
-        except StoreError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
-    return wrapper
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="feedback-monitor")
@@ -62,7 +39,7 @@ def main(verbose: int) -> None:
               "(for a cron line that runs more often than the sources' intervals).")
 @click.option("--wait", "wait", default="60s", show_default=True,
               help="How long to wait for an overlapping pass on the same store to finish.")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> None:
     """One pass: collect every source, store, score, flag, queue and notify (for cron).
 
@@ -119,7 +96,7 @@ def _summary(report: Any) -> str:
 
 @main.command()
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def check(config_path: Path) -> None:
     """Validate the config, every source file and every rule file."""
     from collections import Counter
@@ -146,7 +123,7 @@ def _hide_password(url: str) -> str:
 @config_option
 @click.option("--since", help="Only posts first seen from then on: a date, a time or an age "
               "(7d). Default: every stored post.")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def rescore(config_path: Path, since: str | None) -> None:
     """Re-apply the current scorer and rules to stored posts (after a rule was fixed).
 
@@ -171,7 +148,7 @@ def rescore(config_path: Path, since: str | None) -> None:
 
 @main.command()
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def status(config_path: Path) -> None:
     """Each source's health: ok, quiet (nothing new for a while) or broken (failing).
 
@@ -224,7 +201,7 @@ def status(config_path: Path) -> None:
 @config_option
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
               help="The day to report (default: today in the configured time zone).")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def digest(config_path: Path, day: datetime | None) -> None:
     """Write the flagged-posts digest for a day as reports/YYYY-MM-DD.html and .md."""
     from monitor import config as configuration
@@ -252,7 +229,7 @@ def digest(config_path: Path, day: datetime | None) -> None:
               show_default=True)
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
               help="Where to write (default: standard output).")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def export(what: str, config_path: Path, since: str | None, fmt: str, output: Any) -> None:
     """Export stored posts or cases as JSON lines or CSV."""
     from monitor import config as configuration
@@ -292,7 +269,7 @@ def _since(value: str, zone: Any) -> datetime:
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="Where to put the demo's config, database and reports (default: a new "
                    "temporary folder).")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def demo(folder: Path | None) -> None:
     """Run the whole pass offline on bundled sample feeds, then write the digest."""
     from monitor.demo import run_demo
@@ -312,7 +289,7 @@ def demo(folder: Path | None) -> None:
 @click.argument("text", required=False)
 @click.option("--title", help="A title to score with TEXT.")
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def score(text: str | None, title: str | None, config_path: Path) -> None:
     """Why would this be flagged? Scores TEXT, or JSON lines on stdin.
 
@@ -339,7 +316,7 @@ def rules_group() -> None:
 @config_option
 @click.option("--worst", default=5, show_default=True, type=click.IntRange(0),
               help="How many misses to show per label and kind of mistake.")
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def rules_test(file: Path, config_path: Path, worst: int) -> None:
     """Run the rules over labelled JSON lines ({"text", "label"}): precision, recall, F1.
 
@@ -378,7 +355,7 @@ def silence() -> None:
 @click.option("--reason", required=True, help="Why, for whoever reads the list later.")
 @click.option("--by", "who", envvar="MONITOR_USER", help="Who set it. [env: MONITOR_USER]")
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str | None,
                 config_path: Path) -> None:
     """Mute matching flags: they are stored and listed in the digest, but neither open a case
@@ -395,7 +372,7 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
     now = datetime.now(UTC)
-    with _store(config_path) as store:
+    with opened(config_path) as (_config, store):
         sid = store.add_silence(parsed, reason, now + timedelta(seconds=seconds), now, who)
     click.echo(f"silence {sid} until {now + timedelta(seconds=seconds):%Y-%m-%d %H:%M} UTC")
 
@@ -403,11 +380,11 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
 @silence.command("list")
 @click.option("--all", "everything", is_flag=True, help="Include expired silences.")
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def silence_list(everything: bool, config_path: Path) -> None:
     """The active silences (with --all, the expired ones too)."""
     now = datetime.now(UTC)
-    with _store(config_path) as store:
+    with opened(config_path) as (_config, store):
         found = store.silences(now, include_expired=everything)
     for s in found:
         state = "active" if s["ends_at"] > now else "expired"
@@ -421,10 +398,10 @@ def silence_list(everything: bool, config_path: Path) -> None:
 @silence.command("expire")
 @click.argument("silence_id", type=int)
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def silence_expire(silence_id: int, config_path: Path) -> None:
     """End a silence now."""
-    with _store(config_path) as store:
+    with opened(config_path) as (_config, store):
         if not store.expire_silence(silence_id, datetime.now(UTC)):
             click.echo(f"error: no active silence {silence_id}", err=True)
             sys.exit(1)
@@ -439,30 +416,18 @@ def deliveries() -> None:
 @deliveries.command("retry")
 @click.option("--receiver", help="Only this receiver's dead deliveries.")
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def deliveries_retry(receiver: str | None, config_path: Path) -> None:
     """Send dead deliveries again (after fixing the receiver); the next pass sends them."""
-    with _store(config_path) as store:
+    with opened(config_path) as (_config, store):
         count = store.retry_dead(datetime.now(UTC), receiver)
     click.echo(f"{count} dead deliveries will be sent again")
-
-
-@contextmanager
-def _store(config_path: Path) -> Iterator[Any]:
-    from monitor import config as configuration
-    from monitor.store import Store
-
-    store = Store(configuration.load(config_path).store_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 
 @main.command()
 @config_option
-@_errors_to_exit_codes
+@errors_to_exit_codes
 def daemon(config_path: Path) -> None:
     """Run unattended: each source on its own interval, the outbox every few seconds.
 
@@ -474,13 +439,9 @@ def daemon(config_path: Path) -> None:
 
     Daemon(config_path).run()
 
-def _add_queue_commands() -> None:
-    from monitor.queue_cli import queue
 
-    main.add_command(queue)
+main.add_command(queue)
 
-
-_add_queue_commands()
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,6 @@ read again; a broken new config is refused and the old one keeps running.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import signal
 import threading
@@ -25,8 +24,9 @@ from monitor.config import Config
 from monitor.deliver import deliver_due, remind_untouched
 from monitor.errors import ConfigError, StoreError
 from monitor.judge import Judge
-from monitor.pipeline import _retry, due_sources, run_once
+from monitor.pipeline import due_sources, retry_policy, run_once
 from monitor.store import Store
+from monitor.store.passlock import lock_beside
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Daemon:
         config, now = self.config, datetime.now(UTC)
         with self.scoring:
             remind_untouched(self.store, Judge.of(config), now)
-        outcome = deliver_due(self.store, config.receivers, now, _retry(config))
+        outcome = deliver_due(self.store, config.receivers, now, retry_policy(config))
         if outcome:
             log.info("notifications: %s", dict(outcome))
 
@@ -113,11 +113,8 @@ def _single_instance(store: Store) -> Any:
     database = store.engine.url.database
     if store.engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
-    handle = open(Path(database).with_name(Path(database).name + ".daemon"), "a")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+    handle = lock_beside(database, ".daemon")
+    if handle is None:
         store.close()
-        raise StoreError(f"another monitor daemon is running on {database}") from None
+        raise StoreError(f"another monitor daemon is running on {database}")
     return handle  # kept open: the lock lives as long as the process

@@ -87,7 +87,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     sent: Counter[str] = Counter()
     if deliver:
         remind_untouched(store, judge, datetime.now(UTC))
-        sent = deliver_due(store, config.receivers, datetime.now(UTC), _retry(config),
+        sent = deliver_due(store, config.receivers, datetime.now(UTC), retry_policy(config),
                            flush=True)
     for name, count in by_source.items():
         if name in reports:
@@ -107,7 +107,8 @@ def due_sources(config: Config, store: Store, now: datetime,
             and (h.next_at is None or h.next_at <= now)]
 
 
-def _retry(config: Config) -> RetryPolicy:
+def retry_policy(config: Config) -> RetryPolicy:
+    """The outbox's retry schedule from config ``delivery``."""
     return RetryPolicy(config.main.delivery.max_attempts, config.main.delivery.backoff)
 
 

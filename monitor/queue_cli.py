@@ -15,36 +15,21 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
-from monitor.errors import ConfigError, StoreError
+from monitor.clikit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
-from monitor.queue import STATES, CaseDetail, CaseError, QueuePolicy, load_replies, replies_for
+from monitor.queue import STATES, CaseDetail, QueuePolicy, load_replies, replies_for
 
 _REPLIES = "replies.yaml"
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--config and --as on every command, and errors turned into exit codes."""
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            for problem in error.problems:
-                click.echo(f"error: {problem}", err=True)
-            sys.exit(2)
-        except (CaseError, StoreError) as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(1)
-    wrapper = click.option(  # the same option as the rest of `monitor` (cli.config_option)
-        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-        default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
-        help="The config file. [env: MONITOR_CONFIG]")(wrapper)
+    wrapper = config_option(errors_to_exit_codes(command))
     return click.option("--as", "actor", envvar="MONITOR_USER", metavar="NAME",
                         help="Who you are (default: $MONITOR_USER, else your OS user name).")(
         wrapper)
@@ -61,21 +46,9 @@ class _Session:
 
 @contextmanager
 def _session(config_path: Path, actor: str | None) -> Iterator[_Session]:
-    from monitor import config as configuration
-    from monitor.store import Store
-    from monitor.store.casework import CaseQueries
-
-    config = configuration.load(config_path)
-    main = config.main  # team/sla/assignment: read defensively until config.py has them
-    policy = QueuePolicy.of(getattr(main, "team", None), getattr(main, "sla", None),
-                            getattr(main, "assignment", None), file=config_path.name)
-    kind = Store if issubclass(Store, CaseQueries) else type("QueueStore", (Store, CaseQueries),
-                                                             {})
-    store = kind(config.store_url)
-    try:
-        yield _Session(store, policy, config, actor or getpass.getuser(), datetime.now(UTC))
-    finally:
-        store.close()
+    with opened(config_path) as (config, store):
+        yield _Session(store, config.policy, config, actor or getpass.getuser(),
+                       datetime.now(UTC))
 
 
 @click.group("queue")

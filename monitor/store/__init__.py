@@ -31,6 +31,7 @@ from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.queue import QueuePolicy
 from monitor.store.casework import CaseQueries, file_flag
 from monitor.store.deliveries import DeliveryQueries, enqueue
+from monitor.store.rows import SCORE_COLUMNS, insert_ignoring, post_from
 from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -45,10 +46,6 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
     scores,
     sources,
 )
-
-_SCORE_COLUMNS = (scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg, scores.c.anger,
-                  scores.c.change, scores.c.churn, scores.c.angry, scores.c.language,
-                  scores.c.worst_sentence, scores.c.truncated)
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -172,7 +169,7 @@ class Store(DeliveryQueries, CaseQueries):
             query = query.where((scores.c.content_hash.is_(None))
                                 | (scores.c.content_hash != posts.c.content_hash))
         with self.engine.connect() as db:
-            return [StoredPost(r.id, _post_from(r), r.content_hash) for r in db.execute(query)]
+            return [StoredPost(r.id, post_from(r), r.content_hash) for r in db.execute(query)]
 
     def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
                     now: datetime, drop_unmatched: bool = False,
@@ -233,7 +230,7 @@ class Store(DeliveryQueries, CaseQueries):
 
     def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flags raised in [start, end), with their post, score and case, worst first."""
-        query = (select(posts, *_SCORE_COLUMNS,
+        query = (select(posts, *SCORE_COLUMNS,
                         flags.c.severity, flags.c.category, flags.c.rules, flags.c.reasons,
                         flags.c.tags, flags.c.flagged_at, cases.c.id.label("case_id"),
                         cases.c.state.label("case_state"))
@@ -248,7 +245,7 @@ class Store(DeliveryQueries, CaseQueries):
         return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["compound"] or 0.0))
 
     def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-        query = (select(posts, *_SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
+        query = (select(posts, *SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
                         flags.c.category, flags.c.tags, flags.c.rules, flags.c.reasons)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .outerjoin(flags, flags.c.post_id == posts.c.id).order_by(posts.c.id))
@@ -325,12 +322,6 @@ def _post_row(post: Post) -> dict[str, Any]:
             "parent_id": post.parent_id, "reach": post.reach}
 
 
-def _post_from(row: Any) -> Post:
-    return Post(source=row.source, external_id=row.external_id, url=row.url, author=row.author,
-                title=row.title, text=row.text, published_at=row.published_at,
-                thread_id=row.thread_id, parent_id=row.parent_id, reach=row.reach)
-
-
 def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bool,
                   cursor: Any = None, error: str | None = None, found_new: bool = False) -> None:
     values: dict[str, Any] = {"kind": kind, "last_attempt_at": now}
@@ -360,23 +351,14 @@ def _write_rows(db: Connection, table: Table, rows: list[dict[str, Any]], existi
     """Insert the rows whose ``key`` is new (one batch), update the others (keeping ``keep``)."""
     inserts = [r for r in rows if r[key] not in existing]
     if inserts:
-        db.execute(_insert_ignoring(db, table, [key]), inserts)
+        db.execute(insert_ignoring(db, table, [key]), inserts)
     for row in rows:
         if row[key] in existing:
             values = {k: v for k, v in row.items() if k != key and k not in keep}
             db.execute(table.update().where(table.c[key] == row[key]).values(**values))
 
 
-def _insert_ignoring(db: Connection, table: Table, keys: list[str]) -> Any:
-    """An INSERT that skips rows clashing on ``keys`` (SQLite and PostgreSQL agree here)."""
-    if db.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=keys)
-
-
 def _insert_ignore(db: Connection, table: Table, values: dict[str, Any],
                    keys: list[str]) -> bool:
     """INSERT unless a row with the same unique ``keys`` exists; True when inserted."""
-    return bool(db.execute(_insert_ignoring(db, table, keys).values(**values)).rowcount)
+    return bool(db.execute(insert_ignoring(db, table, keys).values(**values)).rowcount)

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.model import Flag, Flagged, Routing, Score
-from monitor.store.schema import case_posts, deliveries, flags, posts, scores, silences
+from monitor.model import Flag, Flagged, Routing
+from monitor.store.rows import SCORE_COLUMNS, insert_ignoring, post_from, score_from
+from monitor.store.schema import case_posts, cases, deliveries, flags, posts, scores, silences
 
 CLAIM = timedelta(minutes=10)  # a sender that died frees its rows after this long
 
@@ -46,9 +47,7 @@ def enqueue(db: Connection, post_id: int, routing: Routing, now: datetime) -> No
              "next_attempt_at": now + timedelta(seconds=routing.group_wait), "created_at": now}
             for name in routing.receivers if name != "queue"]
     if rows:
-        from monitor.store import _insert_ignoring
-
-        db.execute(_insert_ignoring(db, deliveries, ["key"]), rows)
+        db.execute(insert_ignoring(db, deliveries, ["key"]), rows)
 
 
 class DeliveryQueries:
@@ -127,8 +126,6 @@ class DeliveryQueries:
     def remind(self, case_id: int, receivers: Sequence[str], now: datetime) -> None:
         """Outbox rows repeating an untouched case to ``receivers``, and the case marked
         reminded, in one transaction (so a crash neither loses nor doubles a reminder)."""
-        from monitor.store import _insert_ignoring
-        from monitor.store.schema import cases
 
         with self.engine.begin() as db:
             post_id = db.execute(select(cases.c.post_id).where(cases.c.id == case_id)).scalar()
@@ -137,7 +134,7 @@ class DeliveryQueries:
                      "state": "pending", "attempts": 0, "next_attempt_at": now,
                      "created_at": now} for name in receivers if name != "queue"]
             if rows:
-                db.execute(_insert_ignoring(db, deliveries, ["key"]), rows)
+                db.execute(insert_ignoring(db, deliveries, ["key"]), rows)
             db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
 
     def delivery_counts(self) -> dict[str, int]:
@@ -191,22 +188,13 @@ def _case_of(db: Connection, post_ids: Sequence[int]) -> int | None:
 
 
 def _flagged(db: Connection, post_ids: Sequence[int]) -> list[Flagged]:
-    from monitor.store import _post_from
-
-    query = (select(posts, scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg,
-                    scores.c.truncated, scores.c.anger, scores.c.change, scores.c.churn,
-                    scores.c.angry, scores.c.language, scores.c.worst_sentence,
-                    scores.c.evidence, flags.c.severity, flags.c.rules, flags.c.reasons,
-                    flags.c.category, flags.c.tags)
+    query = (select(posts, *SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
+                    flags.c.rules, flags.c.reasons, flags.c.category, flags.c.tags)
              .join(flags, flags.c.post_id == posts.c.id)
              .outerjoin(scores, scores.c.post_id == posts.c.id)
              .where(posts.c.id.in_(post_ids)).order_by(posts.c.id))
     out = []
     for r in db.execute(query):
-        score = Score(r.compound or 0.0, r.pos or 0.0, r.neu or 0.0, r.neg or 0.0,
-                      bool(r.truncated), r.anger or 0.0, r.change or 0.0, r.churn or 0.0,
-                      bool(r.angry), r.language, r.worst_sentence,
-                      tuple(tuple(p) for p in r.evidence or ()))
         flag = Flag(r.severity, tuple(r.rules), tuple(r.reasons), r.category, tuple(r.tags))
-        out.append(Flagged(_post_from(r), score, flag))
+        out.append(Flagged(post_from(r), score_from(r), flag))
     return out

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -41,17 +42,22 @@ def pass_lock(engine: Engine, wait: float) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(Path(database).with_name(Path(database).name + ".lock"), "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                _pause(deadline, wait)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    while (handle := lock_beside(database, ".lock")) is None:
+        _pause(deadline, wait)
+    with handle:  # closing the file releases the lock
+        yield
+
+
+def lock_beside(database: str, suffix: str) -> IO[str] | None:
+    """An exclusive ``flock`` on ``<database><suffix>``: the open file holding it (the lock
+    lasts until it is closed or the process ends), or None when another process holds it."""
+    handle = open(Path(database).with_name(Path(database).name + suffix), "a")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def _pause(deadline: float, wait: float) -> None:

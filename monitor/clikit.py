@@ -1,0 +1,51 @@
+"""What every ``monitor`` command shares: the --config option, errors turned into exit codes,
+and the config with its store opened (so ``cli.py`` and ``queue_cli.py`` say them once)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.errors import ConfigError, MonitorError
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    default="config.yaml", show_default=True, envvar="MONITOR_CONFIG",
+    help="The config file; paths inside it are relative to it. [env: MONITOR_CONFIG]")
+
+
+def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A configuration mistake exits 2, one line per problem; any other error we raise on
+    purpose (the store, an illegal case transition) exits 1 with its message."""
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as error:
+            for problem in error.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
+        except MonitorError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+@contextmanager
+def opened(config_path: Path) -> Iterator[tuple[Any, Any]]:
+    """(config, store) for a command, the store closed afterwards."""
+    from monitor import config as configuration
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    store = Store(config.store_url)
+    try:
+        yield config, store
+    finally:
+        store.close()
