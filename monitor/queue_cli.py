@@ -23,6 +23,7 @@ import click
 from monitor.clikit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
 from monitor.queue import STATES, CaseDetail, QueuePolicy, load_replies, replies_for
+from monitor.quoting import quote
 
 _REPLIES = "replies.yaml"
 
@@ -79,15 +80,20 @@ def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bo
         return _print_json([_plain(c) for c in found])
     from rich.table import Table
 
+    rows = [[str(c.id), c.severity, c.state, f"{c.priority:.1f}", c.assignee or "-",
+             _due(c, s.now), str(c.posts), (c.author or "-")[:20], c.title or c.url]
+            for c in found]
+    names = ("id", "severity", "state", "prio", "assignee", "due", "posts", "author", "title")
+    widths = [max(len(name), *(len(row[i]) for row in rows)) for i, name in enumerate(names)]
+    console = _console()
+    room = max(8, console.width - sum(widths[:-1]) - 2 * (len(names) - 1))
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("id", "severity", "state", "prio", "assignee", "due", "posts", "author",
-                 "title"):
+    for name in names:
         table.add_column(name, justify="right" if name in ("id", "prio", "posts") else "left",
-                         overflow="fold" if name == "title" else "ellipsis")
-    for c in found:
-        table.add_row(str(c.id), c.severity, c.state, f"{c.priority:.1f}", c.assignee or "-",
-                      _due(c, s.now), str(c.posts), c.author or "-", c.title or c.url)
-    _console().print(table if found else "no cases")
+                         no_wrap=True)
+    for row in rows:  # one line a case: the title cut to what the others leave (`show` has it)
+        table.add_row(*row[:-1], quote(row[-1], room - 2))
+    console.print(table if found else "no cases")
 
 
 @queue.command()
