@@ -49,6 +49,7 @@ class Event(BaseModel):
     keywords: list[str] = Field(min_length=1)
     sources: list[str] = []
     tags: list[str] = []
+    days: int = Field(14, ge=1, le=365, description="days compared before and after the date")
 
     @field_validator("date", mode="before")
     @classmethod
@@ -56,6 +57,26 @@ class Event(BaseModel):
         if isinstance(value, datetime_.date) and not isinstance(value, datetime_.datetime):
             return datetime_.datetime.combine(value, datetime_.time())
         return value
+
+
+class DigestSettings(BaseModel):
+    """The daily digest: written to ``reports/`` always; e-mailed to ``to`` (through the SMTP
+    settings of the e-mail receiver ``via``) when set; made by the daemon at ``at``."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                           description="HH:MM in the configured time zone")
+    to: list[str] = []
+    via: str | None = Field(None, description="an e-mail receiver; default: the only one")
+    praise: int = Field(5, ge=0, le=50, description="praise posts shown at most")
+
+
+class MetricsSettings(BaseModel):
+    """The daemon's Prometheus endpoint: off unless ``port`` is set; loopback by default."""
+
+    model_config = ConfigDict(extra="forbid")
+    port: int | None = Field(None, ge=1, le=65535)
+    host: str = "127.0.0.1"
 
 
 class DeliverySettings(BaseModel):
@@ -88,6 +109,8 @@ class MainConfig(BaseModel):
     routing: RoutingSpec = RoutingSpec()
     receivers: dict[str, dict[str, Any]] = {}
     delivery: DeliverySettings = DeliverySettings()
+    digest: DigestSettings = DigestSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 class SourceCommon(BaseModel):
@@ -174,7 +197,21 @@ def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict
             known = ", ".join(["queue", *main.receivers])
             problems.append(ConfigError(f"unknown receiver {name!r} (known: {known})", file,
                                         key))
+    _check_digest(main, file, problems)
     return built
+
+
+def _check_digest(main: MainConfig, file: str, problems: list[ConfigError]) -> None:
+    """``digest.to`` needs an e-mail receiver to borrow SMTP settings from."""
+    emails = [n for n, spec in main.receivers.items() if spec.get("type") == "email"]
+    via = main.digest.via
+    if via is not None and via not in emails:
+        problems.append(ConfigError(f"{via!r} is not an e-mail receiver (e-mail receivers: "
+                                    f"{', '.join(emails) or 'none'})", file, "digest.via"))
+    elif main.digest.to and via is None and len(emails) != 1:
+        problems.append(ConfigError(
+            "set via: the e-mail receiver whose SMTP settings send the digest "
+            f"(e-mail receivers: {', '.join(emails) or 'none'})", file, "digest.to"))
 
 
 def _expand(value: Any, file: str, key: str) -> Any:

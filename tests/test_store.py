@@ -137,8 +137,11 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
     stored = store.posts_to_score()[0]
     store.save_scores([(stored, Score(-0.8, 0.0, 0.5, 0.5), FLAG)], NOW)
     with store.engine.begin() as db:  # turn it back into what version 1 wrote
+        db.execute(text("DROP TABLE report_sends"))
         for table in SCHEMA_3_TABLES:
             db.execute(text(f"DROP TABLE {table}"))
+        for column in ("leased_by", "leased_until"):
+            db.execute(text(f"ALTER TABLE sources DROP COLUMN {column}"))
         db.execute(text("DROP INDEX ix_cases_group_key"))
         for column in SCHEMA_3_COLUMNS:
             db.execute(text(f"ALTER TABLE cases DROP COLUMN {column}"))
@@ -148,8 +151,11 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 3
+    assert migrated.schema_version == SCHEMA_VERSION == 4
     with migrated.engine.connect() as db:
+        assert {"leased_by", "leased_until"} <= {c["name"] for c in
+                                                 inspect(db).get_columns("sources")}
+        assert "folded_into" in {c["name"] for c in inspect(db).get_columns("deliveries")}
         assert set(SCHEMA_2_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("scores")}
         assert set(SCHEMA_3_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("cases")}
         case = db.execute(text("SELECT state, group_key, category FROM cases")).one()

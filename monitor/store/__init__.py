@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,7 +98,8 @@ class Store(DeliveryQueries, CaseQueries):
             metadata.create_all(db)  # new tables first: a migration may fill them
             for step in range(int(version or SCHEMA_VERSION), SCHEMA_VERSION):
                 for statement in MIGRATIONS[step]:
-                    db.execute(text(statement))
+                    if not _column_exists(db, statement):
+                        db.execute(text(statement))
             if version is None:
                 db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             elif int(version) < SCHEMA_VERSION:
@@ -278,6 +280,17 @@ class Store(DeliveryQueries, CaseQueries):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def _column_exists(db: Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column that is there already: a table new in a later
+    version is created whole by ``create_all`` before the older steps run."""
+    match = _ADD_COLUMN.match(statement)
+    return bool(match) and match.group(2) in {
+        c["name"] for c in inspect(db).get_columns(match.group(1))}
+
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):

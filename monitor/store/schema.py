@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,6 +58,9 @@ sources = Table(
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
     Column("failures", Integer, nullable=False, default=0),
+    # schema 4: several daemons on one PostgreSQL; a source is polled by its lease holder
+    Column("leased_by", String(200)),
+    Column("leased_until", UTCDateTime),
 )
 
 posts = Table(
@@ -188,6 +191,21 @@ deliveries = Table(  # the outbox: written with the flag, marked sent after send
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    # schema 4: a notice held back while a backlash storm case covers it (state inhibited)
+    Column("folded_into", Integer),                        # the storm's case id
+)
+
+report_sends = Table(  # a report e-mailed once per recipient, whichever daemon sends it
+    "report_sends", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report", String(100), nullable=False),         # "digest:2026-11-23"
+    Column("recipient", String(320), nullable=False),
+    Column("state", String(16), nullable=False),           # sending, sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("report", "recipient", name="uq_report_sends_report_recipient"),
 )
 
 silences = Table(  # "don't notify about these until then" (a known outage, a troll)
@@ -240,5 +258,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "WHEN 'medium' THEN 2 ELSE 1 END",
         "INSERT INTO case_events (case_id, at, action) SELECT id, opened_at, 'opened' "
         "FROM cases"),
+    # 3 -> 4: source leases, report sends (a new table), storm inhibition
+    3: ("ALTER TABLE sources ADD COLUMN leased_by VARCHAR(200)",
+        "ALTER TABLE sources ADD COLUMN leased_until TIMESTAMP",
+        "ALTER TABLE deliveries ADD COLUMN folded_into INTEGER"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
