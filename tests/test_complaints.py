@@ -1,0 +1,170 @@
+"""Grouping flagged posts into recurring complaints (monitor.reports.complaints).
+
+The planted themes are real Google Play reviews labelled by topic by people outside this project
+(tests/fixtures/complaints/README.md); results are checked against those labels, never against
+remembered ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from monitor.quoting import quote
+from monitor.reports.complaints import QUOTE_CHARS, Complaint, group_complaints
+
+FIXTURE = Path(__file__).parent / "fixtures" / "complaints" / "three_themes.jsonl"
+THEMES = ("MEMORY", "SECURITY", "BATTERY")
+# Words that name each topic, written from the data set's own topic descriptions (README of
+# the fixture folder), not read off the output.
+THEME_WORDS = {
+    "MEMORY": {"memory", "ram", "storage", "space", "out of memory"},
+    "SECURITY": {"security", "secure", "password", "pin", "pattern", "lock", "lockscreen",
+                 "unlock", "fingerprint", "root", "permission", "permissions"},
+    "BATTERY": {"battery", "drain", "charge", "charged", "charging", "power"},
+}
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return [json.loads(line) for line in FIXTURE.read_text("utf-8").splitlines()]
+
+
+@pytest.fixture(scope="module")
+def found(rows) -> list[Complaint]:
+    return group_complaints([(r["id"], r["text"]) for r in rows])
+
+
+def majority(group: Complaint, theme_of: dict) -> tuple[str, float]:
+    theme, n = Counter(theme_of[k] for k in group.keys).most_common(1)[0]
+    return theme, n / group.count
+
+
+def test_the_fixture_is_what_its_readme_says(rows):
+    themes = Counter(r["theme"] for r in rows)
+    assert themes == {"MEMORY": 25, "SECURITY": 25, "BATTERY": 25, "OFF-TOPIC": 8}
+    assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_the_three_planted_themes_are_the_three_largest_groups(rows, found):
+    theme_of = {r["id"]: r["theme"] for r in rows}
+    top = [majority(g, theme_of) for g in found[:3]]
+    assert {theme for theme, _ in top} == set(THEMES)
+    assert all(purity >= 0.8 for _, purity in top), top
+    for group, (theme, purity) in zip(found[:3], top, strict=True):
+        share = purity * group.count / sum(t == theme for t in theme_of.values())
+        assert share >= 0.4, (theme, share)  # a real part of the theme, not a pure sliver
+
+
+def test_phrases_name_their_theme(rows, found):
+    theme_of = {r["id"]: r["theme"] for r in rows}
+    for group in found[:3]:
+        theme, _ = majority(group, theme_of)
+        words = {w for phrase in group.phrases for w in [phrase, *phrase.split()]}
+        assert words & THEME_WORDS[theme], (theme, group.phrases)
+        assert 1 <= len(group.phrases) <= 4
+        assert group.label == " / ".join(group.phrases[:2])
+
+
+def test_quotes_are_the_most_typical_members(rows, found):
+    text_of = {r["id"]: r["text"] for r in rows}
+    for group in found:
+        cut = [quote(text_of[k], QUOTE_CHARS) for k in group.keys]
+        assert group.quotes[0] == cut[0]
+        assert len(group.quotes) == min(2, len(set(cut)))
+        assert set(group.quotes) <= set(cut)
+        assert all(len(q) <= QUOTE_CHARS + 2 for q in group.quotes)
+
+
+def test_groups_are_largest_first_and_disjoint(rows, found):
+    assert 3 <= len(found) <= 8
+    counts = [g.count for g in found]
+    assert counts == sorted(counts, reverse=True)
+    assert all(g.count == len(g.keys) >= 2 for g in found)
+    keys = [k for g in found for k in g.keys]
+    assert len(keys) == len(set(keys))
+    assert set(keys) < {r["id"] for r in rows}  # some posts fit no group
+
+
+def test_same_input_same_output(rows, found):
+    again = group_complaints([(r["id"], r["text"]) for r in rows])
+    assert again == found
+    renamed = group_complaints([(f"post-{i}", r["text"]) for i, r in enumerate(rows)])
+    index = {r["id"]: f"post-{i}" for i, r in enumerate(rows)}
+    assert [g.keys for g in renamed] == [tuple(index[k] for k in g.keys) for g in found]
+    assert [(g.phrases, g.quotes) for g in renamed] == [(g.phrases, g.quotes) for g in found]
+
+
+def test_max_groups_keeps_the_largest_and_min_size_drops_small_ones(rows, found):
+    items = [(r["id"], r["text"]) for r in rows]
+    assert group_complaints(items, max_groups=2) == found[:2]
+    big = group_complaints(items, min_size=10)
+    assert big == [g for g in found if g.count >= 10]
+    with pytest.raises(ValueError):
+        group_complaints(items, max_groups=0)
+
+
+def test_a_word_pair_names_a_complaint():
+    items = [
+        (1, "The new dark mode is unreadable"),
+        (2, "dark mode contrast is terrible"),
+        (3, "Please fix dark mode, the contrast is awful"),
+        (4, "dark mode hurts my eyes"),
+        (5, "Login fails since the update"),
+        (6, "cannot log in after the update, login fails"),
+        (7, "login fails every single time"),
+    ]
+    found = group_complaints(items)
+    assert [(g.phrases[0], set(g.keys)) for g in found] == [
+        ("dark mode", {1, 2, 3, 4}), ("login fails", {5, 6, 7})]
+    assert "dark" not in found[0].phrases and "mode" not in found[0].phrases
+
+
+def test_no_items_and_one_item():
+    assert group_complaints([]) == []
+    assert group_complaints([("a", "the new editor lost my work")]) == []
+    alone = group_complaints([("a", "the new editor lost my work")], min_size=1)
+    assert [(g.count, g.keys) for g in alone] == [(1, ("a",))]
+
+
+def test_two_items():
+    assert group_complaints([(1, "sync is broken"), (2, "what a lovely day")]) == []
+    [group] = group_complaints([(1, "sync is broken again"), (2, "sync broken since monday")])
+    assert group.count == 2 and "sync" in " ".join(group.phrases)
+
+
+def test_identical_texts_make_one_group_with_one_quote():
+    [group] = group_complaints([(i, "Bring back the old toolbar!") for i in range(6)])
+    assert group.count == 6 and group.keys == tuple(range(6))
+    assert group.quotes == ("Bring back the old toolbar!",)
+    assert "old toolbar" in group.phrases
+
+
+def test_texts_without_words_do_not_crash():
+    assert group_complaints([(1, "!!!"), (2, "😡😡😡"), (3, "???"), (4, "12345"), (5, "")]) == []
+    mixed = [(1, "!!!"), (2, "😡"), (3, "export is gone"), (4, "export is gone?!")]
+    assert [set(g.keys) for g in group_complaints(mixed)] == [{3, 4}]
+
+
+def test_other_languages_do_not_crash():
+    items = [(1, "ужасное обновление"), (2, "ужасное обновление, верните старое"),
+             (3, "新しいエディタは最悪"), (4, "新しいエディタは最悪です"), (5, "¡Qué horror!")]
+    found = group_complaints(items)
+    assert {1, 2} in [set(g.keys) for g in found]
+
+
+def test_very_long_posts(rows, found):
+    items = [(r["id"], r["text"]) for r in rows]
+    long = [("long-1", "memory error " * 30_000), ("long-2", "lorem ipsum " * 50_000)]
+    again = group_complaints(items + long)
+    assert len(again) >= 3
+    assert all(len(q) <= QUOTE_CHARS + 2 for g in again for q in g.quotes)
+
+
+def test_label_of_a_complaint():
+    group = Complaint(("dark mode", "contrast", "eyes"), 3, (1, 2, 3), ("a", "b"))
+    assert group.label == "dark mode / contrast"
+    assert Complaint((), 2, (1, 2), ("a",)).label == "(no common words)"
