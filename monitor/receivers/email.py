@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -72,22 +74,31 @@ class EmailReceiver(BaseReceiver):
 
     def send(self, notice: Notice) -> None:
         o = self.options
-        port = o.port if "port" in o.model_fields_set or o.security != "ssl" else 465
-        password = secret(o.password, o.password_file, "SMTP password") if o.username else ""
-        context = ssl.create_default_context()
-        try:
-            smtp = (smtplib.SMTP_SSL(o.host, port, timeout=o.timeout, context=context)
-                    if o.security == "ssl" else smtplib.SMTP(o.host, port, timeout=o.timeout))
-            with smtp:
-                if o.security == "starttls":
-                    smtp.starttls(context=context)
-                if o.username:
-                    smtp.login(o.username, password)
-                refused = smtp.send_message(compose(notice, o), parseaddr(o.sender)[1], o.to)
-        except (smtplib.SMTPException, OSError) as error:
-            raise _failure(error, f"{o.host}:{port}") from None
+        with smtp_session(o) as smtp:
+            refused = smtp.send_message(compose(notice, o), parseaddr(o.sender)[1], o.to)
         if refused:
             raise DeliveryError("sent, but refused for " + _refusals(refused), retryable=False)
+
+
+@contextmanager
+def smtp_session(o: EmailOptions) -> Iterator[smtplib.SMTP]:
+    """A connection to the options' server, secured and logged in, closed afterwards; any SMTP
+    or network failure inside it (sending too) becomes a DeliveryError that names the server,
+    never the password. Shared by the receiver and the digest."""
+    port = o.port if "port" in o.model_fields_set or o.security != "ssl" else 465
+    password = secret(o.password, o.password_file, "SMTP password") if o.username else ""
+    context = ssl.create_default_context()
+    try:
+        smtp = (smtplib.SMTP_SSL(o.host, port, timeout=o.timeout, context=context)
+                if o.security == "ssl" else smtplib.SMTP(o.host, port, timeout=o.timeout))
+        with smtp:
+            if o.security == "starttls":
+                smtp.starttls(context=context)
+            if o.username:
+                smtp.login(o.username, password)
+            yield smtp
+    except (smtplib.SMTPException, OSError) as error:
+        raise _failure(error, f"{o.host}:{port}") from None
 
 
 def compose(notice: Notice, options: EmailOptions, now: datetime | None = None) -> EmailMessage:

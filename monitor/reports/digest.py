@@ -1,41 +1,194 @@
-"""The daily flagged-posts digest, written as HTML and Markdown into ``reports/``.
+"""The daily digest that user-relations staff start the day with, written into ``reports/``.
 
-Built from the store, not from a pass, so a flag raised on a day is in that day's digest
-whenever the digest is made.
+Built from the store for a calendar day in the configured time zone, with the clock passed in
+(``now``), so a flag raised that day is in that day's digest whenever it is made or re-made:
+nothing flagged ages out before a late send. Most urgent first: the headline figures, the
+critical and high posts by thread, the medium and low ones in brief, a 14-day chart, the
+sources that need a look, then praise to pass on. Post text is escaped in every format.
 """
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote as url_quote
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from monitor.health import Health
+from monitor.config import Config
+from monitor.health import Health, assess
+from monitor.queue import is_overdue
 from monitor.quoting import quote
+from monitor.reports.charts import Day, daily_chart
 from monitor.store import Store
+from monitor.store import reports as queries
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
+URGENT = ("critical", "high")
+CHART_DAYS = 14
+AVERAGE_DAYS = 7
+COLOURS = {"critical": "#a40e26", "high": "#d1242f", "medium": "#9a6700", "low": "#59636e"}
+BACKGROUNDS = {"critical": "#ffebe9", "high": "#fff0ee", "medium": "#fff8c5", "low": "#f6f8fa"}
+OTHERS_SHOWN = 30    # medium and low posts listed in the digest; the CSV has all of them
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRef:
+    id: int
+    state: str
+    assignee: str | None
+    due_at: datetime | None      # local time
+    overdue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One flagged post as the digest shows it (and the CSV lists it)."""
+
+    post_id: int
+    severity: str
+    category: str | None
+    tags: tuple[str, ...]
+    rules: tuple[str, ...]
+    reasons: tuple[str, ...]
+    source: str
+    source_kind: str | None
+    title: str | None
+    text: str
+    quote: str
+    author: str | None
+    author_url: str | None
+    url: str | None              # http(s) only: a post's link never becomes javascript:
+    published_at: datetime       # local time
+    flagged_at: datetime         # local time
+    thread: str
+    case: CaseRef | None
+    scores: dict[str, Any]
+    praise: bool
+
+    @property
+    def short_quote(self) -> str:
+        return quote(self.text, 140)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """The urgent posts of one thread, so a reader sees a pile-on as one story."""
+
+    title: str | None
+    url: str | None
+    source: str
+    items: tuple[Item, ...]
+
+    @property
+    def severity(self) -> str:
+        return min((i.severity for i in self.items), key=_rank)
+
+    @property
+    def cases(self) -> list[CaseRef]:
+        return list({i.case.id: i.case for i in self.items if i.case is not None}.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A day's figure against the mean of the ``days`` before it (None: nothing to compare;
+    a store younger than a week compares with the days it has)."""
+
+    value: float | None
+    average: float | None
+    days: int = AVERAGE_DAYS
+
+    @property
+    def change(self) -> float | None:
+        if self.value is None or not self.average:
+            return None
+        return self.value / self.average - 1
+
+    def versus(self, share: bool = False) -> str:
+        """``+35% vs 7-day avg 8``; for a share, the difference in points."""
+        if self.average is None:
+            return "nothing earlier to compare"
+        if share:
+            average = f"{self.days}-day avg {self.average:.0%}"
+            if self.value is None:
+                return average
+            points = round((self.value - self.average) * 100)
+            return f"{points:+d} pts vs {average}" if points else f"same as {average}"
+        average = f"{self.days}-day avg {self.average:.1f}".removesuffix(".0")
+        change = self.change
+        if change is None or round(change * 100) == 0:
+            return average if change is None else f"same as {average}"
+        return f"{change:+.0%} vs {average}"
 
 
 @dataclass(frozen=True)
 class Digest:
     day: date
     timezone: str
-    posts_read: int
-    flagged: list[dict[str, Any]]
+    made_at: datetime                       # local time
+    posts: Trend
+    flagged: Trend                          # flags that need a person (praise is not)
+    negative: Trend                         # share of the day's scored posts
+    by_severity: dict[str, int]
+    new_cases: int
+    overdue: int
+    urgent: list[Thread] = field(default_factory=list)
+    others: list[Item] = field(default_factory=list)
+    praise: list[Item] = field(default_factory=list)     # every praise post of the day
+    praise_limit: int = 5
     troubled: list[Health] = field(default_factory=list)
+    days: list[Day] = field(default_factory=list)
+    chart: bytes | None = None
 
     @property
-    def by_severity(self) -> dict[str, int]:
-        counts = {s: 0 for s in SEVERITY_ORDER}
-        for row in self.flagged:
-            counts[row["severity"]] = counts.get(row["severity"], 0) + 1
-        return counts
+    def quiet(self) -> bool:
+        """Nothing needs a person: no flag today, no overdue case."""
+        return not self.urgent and not self.others and not self.overdue
+
+    @property
+    def items(self) -> list[Item]:
+        """Every flagged post of the day, in the digest's order (the CSV's rows)."""
+        return [i for t in self.urgent for i in t.items] + self.others + self.praise
+
+    @property
+    def praise_shown(self) -> list[Item]:
+        """The warmest praise, as many as ``digest.praise`` says."""
+        return self.praise[:self.praise_limit]
+
+    @property
+    def summary(self) -> str:
+        """What the reader must know first, in one sentence."""
+        if self.quiet:
+            return "Nothing needs you today."
+        parts = []
+        urgent = sum(len(t.items) for t in self.urgent)
+        if urgent:
+            parts.append(f"{_n(urgent, 'critical or high post')} in "
+                         f"{_n(len(self.urgent), 'thread')} need{'s' * (urgent == 1)} a person")
+        if self.others:
+            parts.append(f"{len(self.others)} {'more ' * bool(urgent)}flagged medium or low")
+        if self.overdue:
+            parts.append(f"{_n(self.overdue, 'case')} overdue")
+        return "; ".join(parts) + "."
+
+    @property
+    def headline(self) -> str:
+        """One line for a subject: what needs a person, worst first."""
+        if self.quiet:
+            return "nothing needs you today"
+        parts = [f"{n} {s}" for s, n in self.by_severity.items() if n]
+        if self.overdue:
+            parts.append(f"{self.overdue} overdue")
+        return ", ".join(parts)
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -45,43 +198,270 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None = None) -> Digest:
-    """The digest of ``day``; ``health`` adds the sources that are broken or quiet."""
+def last_whole_day(now: datetime, zone: ZoneInfo) -> date:
+    """The day a digest made at ``now`` reports by default: yesterday in ``zone``, the last
+    day that is over (a digest of today would miss the rest of today for good)."""
+    return now.astimezone(zone).date() - timedelta(days=1)
+
+
+def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None = None, *,
+          now: datetime | None = None, praise: int = 5) -> Digest:
+    """The digest of ``day`` as the store holds it at ``now``; ``health`` adds the sources that
+    are broken or quiet, ``praise`` caps the praise shown."""
+    now = now or datetime.now(UTC)
     start, end = day_bounds(day, zone)
-    rows = store.flagged(start, end)
-    for row in rows:
-        row["quote"] = quote(row["text"])
-        row["local_time"] = row["published_at"].astimezone(zone)
+    items = [_item(row, zone, now) for row in queries.flagged_between(store.engine, start, end)]
+    attention = [i for i in items if not i.praise]
+    urgent = _threads(i for i in attention if i.severity in URGENT)
+    others = sorted((i for i in attention if i.severity not in URGENT),
+                    key=lambda i: (_rank(i.severity), i.scores["compound"] or 0.0, i.post_id))
+    kudos = sorted((i for i in items if i.praise),
+                   key=lambda i: (-(i.scores["compound"] or 0.0), i.post_id))
+    days = _days(store, day, zone)
+    history = _history(days[:-1])
+    counts = {s: sum(i.severity == s for i in attention) for s in SEVERITY_ORDER}
     troubled = [h for h in health or [] if h.state in ("broken", "quiet")]
     troubled.sort(key=lambda h: (h.state != "broken", h.name))
-    return Digest(day, str(zone), store.count_posts_seen(start, end), rows, troubled)
+    return Digest(
+        day=day, timezone=str(zone), made_at=now.astimezone(zone),
+        posts=Trend(days[-1].posts, _mean(d.posts for d in history), len(history)),
+        flagged=Trend(len(attention), _mean(sum(d.flags.values()) for d in history),
+                      len(history)),
+        negative=Trend(days[-1].negative_share, _mean(
+            d.negative_share for d in history if d.negative_share is not None), len(history)),
+        by_severity=counts, new_cases=queries.cases_opened(store.engine, start, end),
+        overdue=queries.cases_overdue(store.engine, now), urgent=urgent, others=others,
+        praise=kudos, praise_limit=praise, troubled=troubled, days=days,
+        chart=daily_chart(days, day) if any(d.posts or d.flags for d in days) else None)
+
+
+def make_digest(config: Config, store: Store, day: date, now: datetime) -> list[Path]:
+    """Build the digest of ``day`` from the store and write it into ``reports/``: the paths of
+    the HTML, Markdown, CSV (and, when there is one, the chart's PNG)."""
+    return write(build_for(config, store, day, now), config.reports_dir)
+
+
+def build_for(config: Config, store: Store, day: date, now: datetime) -> Digest:
+    """``build`` with what the config says: time zone, source health, praise shown."""
+    health = assess(config.sources, store.source_health(), now)
+    return build(store, day, config.timezone, health, now=now,
+                 praise=config.main.digest.praise)
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+def chart_uri(digest: Digest) -> str | None:
+    """The chart as a ``data:`` URI: the HTML file stands alone, with no external asset."""
+    if digest.chart is None:
+        return None
+    return "data:image/png;base64," + base64.b64encode(digest.chart).decode("ascii")
+
+
+def render_html(digest: Digest, chart_src: str | None) -> str:
+    """The HTML digest; ``chart_src`` is a ``data:`` URI for a file, ``cid:...`` for e-mail."""
+    return _env().get_template("digest.html.j2").render(
+        d=digest, chart_src=chart_src if digest.chart else None)
+
+
+def render_markdown(digest: Digest, chart_file: str | None = None) -> str:
+    """Markdown, readable as plain text too (the e-mail's text part has no ``chart_file``)."""
+    return _env().get_template("digest.md.j2").render(d=digest, chart_file=chart_file)
+
+
+CSV_COLUMNS = ("severity", "category", "praise", "source", "thread_title", "author",
+               "author_url", "published_at", "flagged_at", "url", "text", "reasons", "rules",
+               "tags", "case_id", "case_state", "case_assignee", "case_due_at", "case_overdue",
+               "compound", "anger", "change", "churn", "angry")
+
+
+def render_csv(digest: Digest) -> str:
+    """Every flagged post of the day, one row each, in the digest's order. A cell a post
+    wrote that starts like a formula (``=``, ``+``, ``-``, ``@``) is prefixed with ``'`` so a
+    spreadsheet shows it instead of running it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for i in digest.items:
+        case = i.case
+        writer.writerow([
+            i.severity, i.category or "", i.praise, _cell(i.source), _cell(i.title or ""),
+            _cell(i.author or ""), i.author_url or "", i.published_at.isoformat(),
+            i.flagged_at.isoformat(), _cell(i.url or ""), _cell(i.text),
+            _cell("; ".join(i.reasons)), "; ".join(i.rules), "; ".join(i.tags),
+            case.id if case else "", case.state if case else "",
+            (case.assignee or "") if case else "",
+            case.due_at.isoformat() if case and case.due_at else "",
+            case.overdue if case else "", *(i.scores[k] for k in
+                                             ("compound", "anger", "change", "churn", "angry"))])
+    return out.getvalue()
 
 
 def write(digest: Digest, folder: Path) -> list[Path]:
-    """Write ``YYYY-MM-DD.html`` and ``.md`` into ``folder``; returns their paths."""
+    """Write ``YYYY-MM-DD.html``, ``.md``, ``.csv`` (and ``.png``, the chart the Markdown
+    shows) into ``folder``, each atomically; returns their paths, the HTML first."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix in ("html", "md"):
-        path = folder / f"{digest.day.isoformat()}.{suffix}"
-        text = _env().get_template(f"digest.{suffix}.j2").render(d=digest)
-        tmp = path.with_suffix(f".{suffix}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+    stem = digest.day.isoformat()
+    chart = folder / f"{stem}.png"
+    outputs: list[tuple[Path, bytes]] = [
+        (folder / f"{stem}.html", render_html(digest, chart_uri(digest)).encode()),
+        (folder / f"{stem}.md",
+         render_markdown(digest, chart.name if digest.chart else None).encode()),
+        (folder / f"{stem}.csv", render_csv(digest).encode("utf-8-sig")),  # Excel reads UTF-8
+    ]
+    if digest.chart is not None:
+        outputs.append((chart, digest.chart))
+    else:
+        chart.unlink(missing_ok=True)  # an older chart of the same day would not match
+    for path, data in outputs:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
         tmp.replace(path)  # a reader never sees half a digest
-        written.append(path)
-    return written
+    return [path for path, _ in outputs]
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+# --- building blocks -------------------------------------------------------------------------
+
+def profile_url(kind: str | None, post_url: str | None, author: str | None) -> str | None:
+    """The author's public profile, where the source kind says where it lives; derived from
+    the post's own URL (so a self-hosted forum links to itself), None when unknown."""
+    if not author or not post_url or author.strip("[]").lower() in ("deleted", "removed"):
+        return None
+    parts = urlsplit(post_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    origin = f"{parts.scheme}://{parts.netloc}"
+    name = url_quote(author, safe="")
+    if kind == "reddit":
+        return f"{origin}/user/{name}"
+    if kind == "hackernews":
+        return f"{origin}/user?id={name}"
+    if kind == "discourse":
+        base = re.match(r"^(.*?)/t/[^/]+/\d+(?:/\d+)?/?$", parts.path)
+        return f"{origin}{base.group(1)}/u/{name}" if base else None
+    return None
+
+
+def _item(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> Item:
+    case = None
+    if row["case_id"] is not None:
+        due = row["case_due_at"]
+        case = CaseRef(row["case_id"], row["case_state"], row["case_assignee"],
+                       due.astimezone(zone) if due else None,
+                       is_overdue(row["case_state"], due, row["case_first_response_at"], now))
+    tags = tuple(row["tags"] or ())
+    severity = row["severity"]
+    url = row["url"] if urlsplit(row["url"] or "").scheme in ("http", "https") else None
+    return Item(
+        post_id=row["id"], severity=severity, category=row["category"], tags=tags,
+        rules=tuple(row["rules"] or ()), reasons=tuple(row["reasons"] or ()),
+        source=row["source"], source_kind=row["source_kind"], title=row["title"],
+        text=row["text"], quote=quote(row["text"]), author=row["author"],
+        author_url=profile_url(row["source_kind"], row["url"], row["author"]), url=url,
+        published_at=row["published_at"].astimezone(zone),
+        flagged_at=row["flagged_at"].astimezone(zone),
+        thread=f"{row['source']}\0{row['thread_id'] or row['external_id']}", case=case,
+        scores={k: row[k] for k in ("compound", "anger", "change", "churn", "angry",
+                                    "language", "worst_sentence")},
+        praise=is_praise(severity, row["category"], tags))
+
+
+def is_praise(severity: str, category: str | None, tags: Iterable[str]) -> bool:
+    """Praise (rules/praise.yaml): category or tag ``praise``, unless a rule also found it
+    critical or high (then it needs a person first)."""
+    return (category == "praise" or "praise" in tags) and severity not in URGENT
+
+
+def _threads(items: Iterable[Item]) -> list[Thread]:
+    grouped: dict[str, list[Item]] = {}
+    for item in items:
+        grouped.setdefault(item.thread, []).append(item)
+    threads = []
+    for members in grouped.values():
+        members.sort(key=lambda i: (_rank(i.severity), i.published_at, i.post_id))
+        first = min(members, key=lambda i: (i.published_at, i.post_id))
+        title = next((i.title for i in members if i.title), None)
+        threads.append(Thread(quote(title, 120) if title else None, first.url, first.source,
+                              tuple(members)))
+    threads.sort(key=lambda t: (_rank(t.severity), -len(t.items),
+                                min(i.scores["compound"] or 0.0 for i in t.items)))
+    return threads
+
+
+def _days(store: Store, day: date, zone: ZoneInfo) -> list[Day]:
+    """The chart's days, the digest's day last."""
+    dates = [day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    windows = [day_bounds(d, zone) for d in dates]
+    counts = queries.post_counts(store.engine, windows)
+    flags: dict[date, dict[str, int]] = {d: {} for d in dates}
+    for row in queries.flag_labels_between(store.engine, windows[0][0], windows[-1][1]):
+        if is_praise(row["severity"], row["category"], row["tags"] or ()):
+            continue
+        local = row["flagged_at"].astimezone(zone).date()
+        if local in flags:
+            flags[local][row["severity"]] = flags[local].get(row["severity"], 0) + 1
+    return [Day(d, c.read, c.negative / c.scored if c.scored else None, flags[d])
+            for d, c in zip(dates, counts, strict=True)]
+
+
+def _history(days: Sequence[Day]) -> list[Day]:
+    """The last ``AVERAGE_DAYS`` before the digest's day, from the first day the store saw
+    anything: a store started on Tuesday does not compare Friday with four empty days."""
+    recent = list(days[-AVERAGE_DAYS:])
+    while recent and not recent[0].posts and not recent[0].flags:
+        recent.pop(0)
+    return recent
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    found = [v for v in values if v is not None]
+    return sum(found) / len(found) if found else None
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _rank(severity: str) -> int:
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+# --- templates -------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+>]|\d+[.)])")
 
 
 def md_escape(value: Any) -> str:
-    """Post text shown literally in Markdown: no links, markup or raw HTML from a post."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value))
+    """Post text shown literally in Markdown: no links, emphasis, raw HTML, headings or lists
+    from a post (parentheses and the like stay as they are, for plain-text readers)."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(value))
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def md_url(value: str) -> str:
+    """A URL inside ``<...>`` or ``(...)``: characters that would end it are percent-encoded."""
+    return (value.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+            .replace("(", "%28").replace(")", "%29"))
+
+
+def _when(moment: datetime, day: date) -> str:
+    """``09:14`` on the digest's day, ``Sat 21 Nov 09:14`` on another."""
+    if moment.date() == day:
+        return f"{moment:%H:%M}"
+    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
 
 
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("monitor.reports", "templates"),
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters["md"] = md_escape
+                      lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(md=md_escape, md_url=md_url, when=_when)
+    env.globals.update(shown=OTHERS_SHOWN, colours=COLOURS, backgrounds=BACKGROUNDS)
     return env
