@@ -87,6 +87,6 @@ def remind_untouched(store: Store, judge: Judge, now: datetime) -> int:
             continue
         first = items[0]
         routing = judge.route(first.post, first.score, first.flag)
-        store.remind(case.id, routing.receivers, now)
+        store.remind(case.id, routing.receivers, now, judge.routes.settings.repeat_interval)
         count += 1
     return count

@@ -44,7 +44,7 @@ def file_flag(db: Connection, *, post_id: int, post: Post, flag: Flag, group_key
     """Put a newly flagged post into its group's open case, or open (and assign) a new case;
     returns the case id. Runs in the caller's transaction; filing the same post twice is a
     no-op. A thread that keeps flaring updates its one open case instead of opening more."""
-    _lock_queue(db)
+    lock_queue(db)
     known = db.execute(select(case_posts.c.case_id).where(case_posts.c.post_id == post_id))
     found = known.scalar()
     if found is not None:
@@ -245,8 +245,9 @@ class CaseQueries:
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _lock_queue(db: Connection) -> None:
-    """Serialise filing (grouping and the assignment rotation are shared state)."""
+def lock_queue(db: Connection) -> None:
+    """Serialise filing (grouping and the assignment rotation are shared state) until the
+    transaction ends, across processes: several monitors may share one PostgreSQL."""
     if db.dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
     else:  # an empty write takes SQLite's write lock now, not at the first real write
