@@ -1,0 +1,227 @@
+"""Log lines: JSON objects a shipper can read (fields, not prose), the classic text line, and
+no secret in either: the daemon and a cron pass run as real subprocesses with secrets in their
+config, and their whole stderr is searched for them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import fixture_bytes
+from loopback import LoopbackServer
+
+from monitor import logs
+from monitor.cli import main
+from monitor.config import load
+
+FEED = "e2e/comments-v1.xml"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+def logged(formatter: logging.Formatter, emit: Callable[[logging.Logger], None]) -> str:
+    """What ``emit`` logs through ``formatter`` (on a logger of its own, not the root)."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger(f"test_logs.{id(out)}")
+    logger.propagate, logger.level = False, logging.DEBUG
+    logger.addHandler(handler)
+    try:
+        emit(logger)
+    finally:
+        logger.removeHandler(handler)
+    return out.getvalue()
+
+
+# --- the formats ------------------------------------------------------------------------------
+
+def test_a_json_line_has_time_level_logger_message_and_the_extra_fields() -> None:
+    before = datetime.now(UTC)
+    line = logged(logs.JsonFormatter(), lambda log: log.info(
+        "%s: fetched %d", "feed", 3,
+        extra={"source": "feed", "fetched": 3, "seconds": 0.25, "error": None,
+               "when": before, "tags": ("a", "b")}))
+    entry = json.loads(line)
+    assert entry["time"].endswith("Z")
+    when = datetime.fromisoformat(entry["time"].replace("Z", "+00:00"))
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= when
+    assert (when - before).total_seconds() < 5
+    assert entry["level"] == "INFO" and entry["logger"].startswith("test_logs.")
+    assert entry["message"] == "feed: fetched 3"
+    assert (entry["source"], entry["fetched"], entry["seconds"], entry["error"]) == \
+        ("feed", 3, 0.25, None)
+    assert entry["when"] == str(before) and entry["tags"] == ["a", "b"]
+    assert "args" not in entry and "msg" not in entry and "levelno" not in entry
+
+
+def test_an_exception_is_one_string_field_of_one_line() -> None:
+    def crash(log: logging.Logger) -> None:
+        try:
+            raise RuntimeError("the collector fell over")
+        except RuntimeError:
+            log.exception("collector for %s crashed", "feed")
+
+    text = logged(logs.JsonFormatter(), crash)
+    assert text.count("\n") == 1  # a traceback inside the object, not lines of its own
+    entry = json.loads(text)
+    assert entry["level"] == "ERROR" and entry["message"] == "collector for feed crashed"
+    assert entry["exception"].startswith("Traceback")
+    assert entry["exception"].endswith("RuntimeError: the collector fell over")
+
+
+def test_the_text_line_is_the_classic_one() -> None:
+    line = logged(logs.TextFormatter(), lambda log: log.warning("feed: %s", "HTTP 500"))
+    day, clock, level, name, message = line.rstrip("\n").split(" ", 4)
+    datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S,%f")
+    assert (level, name.startswith("test_logs."), message) == ("WARNING", True, "feed: HTTP 500")
+
+
+def test_known_secrets_are_masked_in_both_formats() -> None:
+    secret, encoded = "pa$$ w0rd/with:odd&chars", "pa%24%24%20w0rd%2Fwith%3Aodd%26chars"
+    logs.hide([secret, "short"])  # under MIN_SECRET characters: too ordinary to mask
+
+    def leak(log: logging.Logger) -> None:
+        log.warning("connecting with %s (in a URL: https://x/%s)", secret, encoded,
+                    extra={"url": f"https://u:{secret}@host/", "nested": {"k": [secret]}})
+        try:
+            raise ValueError(f"refused {secret}")
+        except ValueError:
+            log.exception("failed")
+
+    for formatter in (logs.JsonFormatter(), logs.TextFormatter()):
+        text = logged(formatter, leak)
+        assert secret not in text and encoded not in text, text
+        assert text.count(logs.MASK) >= 3
+    entry = json.loads(logged(logs.JsonFormatter(), leak).splitlines()[0])
+    assert entry["url"] == "https://u:***@host/" and entry["nested"] == {"k": ["***"]}
+    assert "short" in logged(logs.TextFormatter(), lambda log: log.info("a short word"))
+
+
+def test_secret_names_in_the_environment() -> None:
+    environ = {"SLACK_WEBHOOK_URL": "https://hooks/a1", "SMTP_PASSWORD": "p1",
+               "REDDIT_CLIENT_SECRET": "s1", "DISCOURSE_API_KEY": "k1", "GITHUB_TOKEN": "t1",
+               "HOME": "/root", "PATH": "/bin", "PWD": "/srv", "SSH_AUTH_SOCK": "/tmp/a",
+               "MONKEYS": "m", "TOKENIZER": "x"}
+    assert logs.env_secrets(environ) == {"https://hooks/a1", "p1", "s1", "k1", "t1"}
+
+
+def test_a_loaded_config_gives_up_every_secret_it_holds(
+        make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEED_PART", "feedpart-from-env")
+    monkeypatch.setenv("HOOK_ADDRESS", "https://hooks.example/from-env-1234")
+    key_file = tmp_path / "hmac.key"
+    key_file.write_text("hmac-key-in-a-file\n")
+    config = make_project(
+        [{"name": "feed", "kind": "rss", "url": "https://example.com/${FEED_PART}/feed.xml"},
+         {"name": "forum", "kind": "discourse", "url": "https://forum.example.com",
+          "api_key": "inline-api-key"}],
+        store="postgresql+psycopg://monitor:db-password-9@127.0.0.1/monitor",
+        receivers={"hook": {"type": "webhook", "url": "${HOOK_ADDRESS}",
+                            "secret_file": str(key_file),
+                            "headers": {"Authorization": "Bearer header-token"}},
+                   "mail": {"type": "email", "host": "127.0.0.1", "username": "me",
+                            "password": "smtp-password", "sender": "a@example.com",
+                            "to": ["b@example.com"]}})
+    found = logs.config_secrets(load(config))
+    assert found >= {"feedpart-from-env", "https://hooks.example/from-env-1234",
+                     "hmac-key-in-a-file\n", "Bearer header-token", "smtp-password",
+                     "inline-api-key", "db-password-9"}
+    assert "https://forum.example.com" not in found and "127.0.0.1" not in found
+
+
+def test_an_unknown_log_format_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["--log-format", "xml", "check"])
+    assert result.exit_code == 2 and "'xml' is not one of 'text', 'json'" in result.output
+
+
+# --- real processes -----------------------------------------------------------------------------
+
+SECRET_PART = "tok-Zq8v4Lw2"  # in a source URL's path, where URL redaction cannot see it
+
+
+@pytest.fixture
+def project(server: LoopbackServer, make_project) -> Path:
+    server.serve("/feed.xml", body=fixture_bytes(FEED))
+    server.serve(f"/private/{SECRET_PART}/feed.xml", status=500)
+    return make_project([
+        {"name": "feed", "kind": "rss", "url": server.url("/feed.xml"), "interval": "1s"},
+        {"name": "private", "kind": "rss", "interval": "1s",
+         "url": server.base + "/private/${FEED_PART}/feed.xml"},
+    ])
+
+
+def test_the_daemon_logs_one_json_object_per_job_and_never_a_secret(
+        project: Path, server: LoopbackServer, tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    # FEED_PART is not named like a secret: only the config's ${ENV} scan knows to mask it
+    env = {**os.environ, "FEED_PART": SECRET_PART}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "-v", "--log-format", "json", "daemon",
+         "--config", str(project)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        cwd=project.parent, env=env)
+    try:
+        wait_for(lambda: len(server.hits(f"/private/{SECRET_PART}/feed.xml")) >= 2
+                 and len(server.hits("/feed.xml")) >= 2)
+        time.sleep(0.3)  # the second jobs' lines
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    text = log.read_text()
+    assert SECRET_PART not in text, text
+    entries = [json.loads(line) for line in text.splitlines()]  # every line is one object
+    assert all({"time", "level", "logger", "message"} <= e.keys() for e in entries)
+    jobs = [e for e in entries if e["logger"] == "monitor.daemon" and "fetched" in e]
+    feed = [e for e in jobs if e["source"] == "feed"]
+    private = [e for e in jobs if e["source"] == "private"]
+    assert len(feed) >= 2 and len(private) >= 2
+    first = feed[0]
+    assert (first["fetched"], first["new"], first["error"]) == (3, 3, None)
+    assert isinstance(first["seconds"], float) and 0 <= first["seconds"] < 10
+    assert isinstance(first["flagged"], int) and first["message"].startswith("feed: fetched 3")
+    assert feed[1]["new"] == 0  # nothing new the second time
+    failed = private[0]
+    assert failed["fetched"] == 0 and "HTTP 500" in failed["error"]
+    assert f"/private/{logs.MASK}/feed.xml" in failed["error"]  # masked, not just missing
+    assert any(e["message"] == "daemon stopped" for e in entries)
+    assert not [e for e in entries if e["logger"].startswith(("httpx", "apscheduler"))
+                and e["level"] == "INFO"]
+
+
+def test_a_cron_pass_never_prints_a_secret_from_the_environment(
+        server: LoopbackServer, make_project) -> None:
+    server.serve(f"/private/{SECRET_PART}/feed.xml", status=500)
+    config = make_project([{"name": "private", "kind": "rss",
+                            "url": server.base + "/private/${FEED_PART}/feed.xml"}])
+    env = {**os.environ, "FEED_PART": SECRET_PART}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--log-format", "json", "run", "--config",
+         str(config)], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 1  # the source failed
+    assert "private" in done.stdout and "HTTP 500" in done.stdout  # the summary: text
+    assert SECRET_PART not in done.stderr and SECRET_PART not in done.stdout
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    warning = next(e for e in entries if e["logger"] == "monitor.pipeline")
+    assert warning["level"] == "WARNING" and "HTTP 500" in warning["message"]
+    assert f"/private/{logs.MASK}/feed.xml" in warning["message"]
+
