@@ -30,17 +30,13 @@ processes refuse any other lookup or connection. The temp folder is removed at t
 from __future__ import annotations
 
 import argparse
-import importlib.resources
-import importlib.util
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
 import queue
 import random
 import re
-import shutil
 import socket
 import sys
 import tempfile
@@ -52,42 +48,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import yaml
+from _loopback import (
+    PEOPLE,
+    SPAWN,
+    Server,
+    child_server,
+    feed_xml,
+    loopback_only,
+    maxrss_mib,
+    post_text,
+    serve_until_stopped,
+    timed,
+    write_project,
+)
 from pydantic import ValidationError
 
 from monitor.errors import ConfigError
 from monitor.registry import collector_class
 
-
-def _load_pass_module() -> Any:
-    """bench/pass.py (a keyword as a module name, so not importable by ``import``)."""
-    spec = importlib.util.spec_from_file_location("bench_pass", Path(__file__).with_name("pass.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_pass = _load_pass_module()  # its feed generator, its moods/filler/people, maxrss_mib
-
 Body = bytes | Callable[[dict[str, list[str]]], bytes]  # fixed, or computed from the query
 Routes = dict[str, tuple[str, Body]]  # path (no query, no trailing /) -> (content type, body)
 
 # --- generated text --------------------------------------------------------------------------
-
-
-def _post_text(rng: random.Random) -> tuple[str, list[str], str]:
-    """(title, HTML sentences, author) drawn like bench/pass.py's feed entries."""
-    _, titles, openings = rng.choices(_pass.MOODS, [m[0] for m in _pass.MOODS])[0]
-    sentences = rng.sample(openings, k=min(len(openings), rng.randint(1, 2)))
-    sentences += rng.sample(_pass.FILLER, k=rng.randint(1, 3))
-    rng.shuffle(sentences)
-    return rng.choice(titles), sentences, rng.choice(_pass.PEOPLE)
 
 
 def _plain(html: str) -> str:
@@ -113,7 +100,7 @@ def rss_options(i: int, base: str) -> dict[str, Any]:
 
 def rss_routes(i: int, base: str, entries: int, seed: int) -> Routes:
     return {f"/feeds/{i}.xml": ("application/rss+xml; charset=utf-8",
-                                _pass.feed_xml(i, entries, base, seed))}
+                                feed_xml(i, entries, base, seed))}
 
 
 # --- discourse -------------------------------------------------------------------------------
@@ -133,7 +120,7 @@ def discourse_posts(i: int, entries: int, seed: int) -> list[dict[str, Any]]:
     posts: list[dict[str, Any]] = []
     clock = datetime(2024, 5, 1, 12, tzinfo=UTC) - timedelta(days=i % 30, hours=entries * 2)
     for n in range(entries):
-        title, sentences, person = _post_text(rng)
+        title, sentences, person = post_text(rng)
         if not topics or rng.random() < 0.3:  # a new topic, or a reply in one of the last few
             topics.append({"id": 5 + len(topics), "title": title,
                            "slug": _slug(title), "posts": 0, "category": rng.randint(1, 6)})
@@ -163,7 +150,7 @@ def discourse_posts(i: int, entries: int, seed: int) -> list[dict[str, Any]]:
             "can_delete": False, "can_recover": False, "can_wiki": False, "user_title": None,
             "raw": "\n\n".join(_plain(s) for s in sentences), "actions_summary": [],
             "moderator": False, "admin": False, "staff": False,
-            "user_id": 100 + _pass.PEOPLE.index(person), "hidden": False,
+            "user_id": 100 + PEOPLE.index(person), "hidden": False,
             "trust_level": rng.randint(0, 3), "deleted_at": None, "user_deleted": False,
             "edit_reason": None, "can_view_edit_history": True, "wiki": False,
         })
@@ -215,7 +202,7 @@ def reddit_routes(i: int, base: str, entries: int, seed: int) -> Routes:
     when = float(int(time.time()) - 60)
     links, comments = [], []
     for n in range(entries):
-        title, sentences, person = _post_text(rng)
+        title, sentences, person = post_text(rng)
         ident = f"b{i:03d}{n:03d}"
         permalink = f"/r/{sub}/comments/{ident}/{_slug(title)[:50]}/"
         body = "\n\n".join(_plain(s) for s in sentences)
@@ -236,7 +223,7 @@ def reddit_routes(i: int, base: str, entries: int, seed: int) -> Routes:
             "distinguished": None, "link_flair_text": None, "thumbnail": "self",
             "gilded": 0, "total_awards_received": 0, "hidden": False, "saved": False}})
     for n in range(entries):
-        _, sentences, person = _post_text(rng)
+        _, sentences, person = post_text(rng)
         link = rng.choice(links)["data"]
         ident = f"c{i:03d}{n:03d}"
         parent = (f"t1_c{i:03d}{rng.randint(0, n - 1):03d}"
@@ -348,21 +335,12 @@ def make_plan(kinds: list[str], total: int, troubled: float) -> list[Planned]:
 
 # --- the loopback server (child process) -----------------------------------------------------
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # the listen backlog; 5 by default
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hung up
-            super().handle_error(request, client_address)
-
-
 STATUS_SLOTS = {200: 0, 500: 1, 404: 2}  # then: other statuses, slow answers, requests/kind
 KIND_SLOTS = {kind: 5 + n for n, kind in enumerate(KINDS)}
 
 
-def serve(plan: list[Planned], entries: int, seed: int, delay: float, port: Any, ready: Any,
-          stop: Any, counts: Any, missing: Any) -> None:
+def serve(port: Any, ready: Any, stop: Any, plan: list[Planned], entries: int, seed: int,
+          delay: float, counts: Any, missing: Any) -> None:
     """Child process: answer the plan's sources until ``stop`` is set."""
     routes: dict[str, tuple[str, Body, str, int]] = {}
     lock = threading.Lock()
@@ -408,7 +386,7 @@ def serve(plan: list[Planned], entries: int, seed: int, delay: float, port: Any,
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = _Server(("127.0.0.1", 0), Handler)
+    httpd = Server(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     for kind in dict.fromkeys(p.kind for p in plan):
         shared = KINDS[kind].shared
@@ -418,37 +396,16 @@ def serve(plan: list[Planned], entries: int, seed: int, delay: float, port: Any,
         for path, (content_type, body) in KINDS[p.kind].routes(p.index, base, entries,
                                                                 seed).items():
             routes[path] = (content_type, body, p.behaviour, KIND_SLOTS[p.kind])
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    port.value = httpd.server_address[1]
-    ready.set()
-    stop.wait()
-    httpd.shutdown()
-    httpd.server_close()
+    serve_until_stopped(httpd, port, ready, stop)
 
 
 # --- the project folder ----------------------------------------------------------------------
 
-def write_project(folder: Path, base: str, plan: list[Planned], concurrency: int) -> Path:
-    for sub in ("sources", "rules", "reports"):
-        (folder / sub).mkdir(parents=True)
-    config = {
-        "store": "sqlite:///bench.db", "timezone": "UTC", "sources": "sources/",
-        "rules": "rules/", "reports": "reports/", "interval": "15m",
-        "concurrency": concurrency,
-        "http": {"user_agent": "feedback-monitor-bench/0.1", "connect_timeout": 5,
-                 "read_timeout": 20, "total_timeout": 60, "retries": 0, "backoff": 0.1},
-    }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for kind in dict.fromkeys(p.kind for p in plan):  # one file per kind, as a user would
-        sources = [{"name": p.name, "kind": kind, **KINDS[kind].options(p.index, base),
-                    "tags": ["bench", kind]} for p in plan if p.kind == kind]
-        (folder / "sources" / f"{kind}.yaml").write_text(
-            yaml.safe_dump({"sources": sources}, sort_keys=False))
-    pack = importlib.resources.files("monitor") / "demo" / "rules" / "backlash.yaml"
-    with importlib.resources.as_file(pack) as path:
-        shutil.copy(path, folder / "rules" / "backlash.yaml")
-    return folder / "config.yaml"
+def make_project(folder: Path, base: str, plan: list[Planned], concurrency: int) -> Path:
+    files = {kind: [{"name": p.name, "kind": kind, **KINDS[kind].options(p.index, base),
+                     "tags": ["bench", kind]} for p in plan if p.kind == kind]
+             for kind in dict.fromkeys(p.kind for p in plan)}  # one file per kind, as a user would
+    return write_project(folder, files, concurrency=concurrency)
 
 
 # --- one pass (child process) ----------------------------------------------------------------
@@ -486,10 +443,9 @@ def timed_pass(config_path: Path, out: Any) -> None:
         config = load(config_path)
         store = Store(config.store_url)
         setup = time.perf_counter() - clock
-        rss_before = _pass.maxrss_mib()
+        rss_before = maxrss_mib()
         parts: dict[str, float] = {}
-        with _pass.timed(Store, "save_fetch", parts), \
-                _pass.timed(pipeline, "score_pending", parts):
+        with timed(Store, "save_fetch", parts), timed(pipeline, "score_pending", parts):
             clock = time.perf_counter()
             report = pipeline.run_once(config, store)
             wall = time.perf_counter() - clock
@@ -501,7 +457,7 @@ def timed_pass(config_path: Path, out: Any) -> None:
         store.close()
         out.put({
             "wall": wall, "setup": setup, "rss_before": rss_before,
-            "maxrss": _pass.maxrss_mib(), "in_store": in_store, "scored": report.scored,
+            "maxrss": maxrss_mib(), "in_store": in_store, "scored": report.scored,
             "flagged": report.flagged, "parts": parts,
             "sources": [(s.name, s.kind, s.fetched, s.new, s.seconds, s.error)
                         for s in report.sources],
@@ -512,10 +468,9 @@ def timed_pass(config_path: Path, out: Any) -> None:
 
 def run_pass(config_path: Path, concurrency: int, plan: list[Planned], delay: float,
              counts: Any, missing: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    out = ctx.Queue()
+    out = SPAWN.Queue()
     before = list(counts)
-    worker = ctx.Process(target=timed_pass, args=(config_path, out), daemon=True)
+    worker = SPAWN.Process(target=timed_pass, args=(config_path, out), daemon=True)
     worker.start()
     try:
         result = out.get(timeout=900)
@@ -602,10 +557,7 @@ def main() -> int:
     args = parser.parse_args()
     concurrencies = [args.concurrency] + [int(c) for c in args.also.split(",") if c.strip()]
 
-    # Loopback only: never let an inherited proxy setting route 127.0.0.1 elsewhere.
-    for var in ("NO_PROXY", "no_proxy"):
-        os.environ[var] = ",".join(filter(None, [os.environ.get(var), "127.0.0.1", "localhost"]))
-
+    loopback_only()
     print(f"feedback-monitor mixed-source benchmark: {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]}")
     kinds = usable_kinds()
@@ -619,34 +571,21 @@ def main() -> int:
           + f"; {behaviours['slow']} slow ({args.delay:g} s), {behaviours['failing']} "
           f"failing (HTTP 500); {args.entries} posts per feed / posts.json / listing")
 
-    ctx = mp.get_context("spawn")  # clean children: no copy of this process's state
-    port, ready, stop = ctx.Value("i", 0), ctx.Event(), ctx.Event()
-    counts = ctx.Array("q", 5 + len(KINDS), lock=False)  # see STATUS_SLOTS; the child locks
-    missing = ctx.Queue()
+    counts = SPAWN.Array("q", 5 + len(KINDS), lock=False)  # see STATUS_SLOTS; the child locks
+    missing = SPAWN.Queue()
     clock = time.perf_counter()
-    server = ctx.Process(target=serve, args=(plan, args.entries, args.seed, args.delay, port,
-                                             ready, stop, counts, missing), daemon=True)
-    server.start()
     results = []
-    try:
-        if not ready.wait(120):
-            print("the loopback server did not start", file=sys.stderr)
-            return 1
-        base = f"http://127.0.0.1:{port.value}"
+    with child_server(serve, plan, args.entries, args.seed, args.delay, counts,
+                      missing) as base:
         print(f"  server (child process) at {base} ready in "
               f"{time.perf_counter() - clock:.2f} s; HTTP retries 0; each pass in a fresh "
               "process on a fresh store")
         with tempfile.TemporaryDirectory(prefix="monitor-bench-mixed-") as temp:
             for concurrency in concurrencies:
-                config_path = write_project(Path(temp, f"c{concurrency}"), base, plan,
-                                            concurrency)
+                config_path = make_project(Path(temp, f"c{concurrency}"), base, plan,
+                                           concurrency)
                 results.append(run_pass(config_path, concurrency, plan, args.delay, counts,
                                         missing))
-    finally:
-        stop.set()
-        server.join(10)
-        if server.is_alive():
-            server.terminate()
     print(f"\n== summary: {len(plan)} sources ("
           + ", ".join(f"{per_kind[k]} {k}" for k in kinds) + f"), {behaviours['slow']} slow "
           f"({args.delay:g} s per answer), {behaviours['failing']} failing ==")

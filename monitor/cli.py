@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from monitor import __version__
+from monitor import __version__, logs
 from monitor.clikit import config_option, errors_to_exit_codes, opened
+from monitor.errors import ConfigError
 from monitor.queue_cli import queue
 
 log = logging.getLogger("monitor")
@@ -23,12 +24,13 @@ log = logging.getLogger("monitor")
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="feedback-monitor")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
+@click.option("--log-format", type=click.Choice(logs.FORMATS), default="text",
+              show_default=True, envvar="MONITOR_LOG_FORMAT",
+              help="Log lines on stderr as text, or as JSON objects for a log shipper. "
+              "[env: MONITOR_LOG_FORMAT]")
+def main(verbose: int, log_format: str) -> None:
     """Collect public posts about your product, flag the angry ones, queue them for answers."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    logs.setup([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], log_format)
 
 
 @main.command()
@@ -57,6 +59,7 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> 
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--wait") from None
     config = configuration.load(config_path)
+    logs.protect(config)
     unknown = set(only) - {s.name for s in config.sources}
     if unknown:
         raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
@@ -69,7 +72,7 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> 
             report = run_once(config, store, chosen)
     finally:
         store.close()
-    click.echo(_summary(report))
+    click.echo(logs.mask(_summary(report)))  # an error may quote a URL with a token in it
     sys.exit(report.exit_code)
 
 
@@ -162,11 +165,14 @@ def status(config_path: Path) -> None:
     from monitor import config as configuration
     from monitor.health import assess
     from monitor.store import Store
+    from monitor.store.leases import holders
 
     config = configuration.load(config_path)
     store = Store(config.store_url)
     try:
-        found = assess(config.sources, store.source_health(), datetime.now(UTC))
+        rows = store.source_health()
+        found = assess(config.sources, rows, datetime.now(UTC))
+        polling = holders(rows, datetime.now(UTC))  # leases of daemons sharing a PostgreSQL
         outbox, dead = store.delivery_counts(), store.dead_deliveries(limit=5)
         now = datetime.now(UTC)
         open_cases = len(store.list_cases(now=now))
@@ -179,8 +185,9 @@ def status(config_path: Path) -> None:
     for h in found:
         when = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
         due = h.next_at.strftime("%Y-%m-%d %H:%M") if h.next_at else "now"
+        lease = f" (polling now: {polling[h.name]})" if h.name in polling else ""
         click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {due:<16}  "
-                   f"{h.detail}")
+                   f"{h.detail}{lease}")
     states = Counter(h.state for h in found)
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
@@ -199,26 +206,53 @@ def status(config_path: Path) -> None:
 
 @main.command()
 @config_option
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
-              help="The day to report (default: today in the configured time zone).")
+@click.option("--day", "--date", "day", metavar="YYYY-MM-DD|today|yesterday",
+              help="The day to report (default: yesterday, the last whole day, in the "
+                   "configured time zone).")
+@click.option("--send/--no-send", default=None,
+              help="E-mail it to digest.to (default: when digest.to is set). Only a day that "
+                   "is over is sent, once per recipient; a re-run retries only the failed.")
 @errors_to_exit_codes
-def digest(config_path: Path, day: datetime | None) -> None:
-    """Write the flagged-posts digest for a day as reports/YYYY-MM-DD.html and .md."""
-    from monitor import config as configuration
-    from monitor.health import assess
+def digest(config_path: Path, day: str | None, send: bool | None) -> None:
+    """Write the flagged-posts digest of a day into reports/ (YYYY-MM-DD.html, .md, .csv and
+    the chart's .png) and e-mail it. Exit 1 when sending to a recipient failed."""
     from monitor.reports import digest as digests
-    from monitor.store import Store
+    from monitor.reports.mail import send_digest
 
-    config = configuration.load(config_path)
-    when = day.date() if day else datetime.now(config.timezone).date()
-    store = Store(config.store_url)
+    now = datetime.now(UTC)
+    with opened(config_path) as (config, store):
+        today = now.astimezone(config.timezone).date()
+        when = {"today": today, "yesterday": today - timedelta(days=1), None:
+                digests.last_whole_day(now, config.timezone)}.get(day) or _day(day)
+        sending = bool(config.main.digest.to) if send is None else send
+        if sending and not config.main.digest.to:
+            raise click.UsageError("--send: no recipients (set digest.to in the config)")
+        if sending and digests.day_bounds(when, config.timezone)[1] > now:
+            if send:
+                raise click.UsageError(f"the digest of {when} is sent once the day is over")
+            sending = False
+            click.echo(f"(not e-mailed: {when} is not over yet)", err=True)
+        built = digests.build_for(config, store, when, now)
+        for path in digests.write(built, config.reports_dir):
+            click.echo(str(path))
+        outcome = send_digest(config, store, when, now, built) if sending else None
+    if outcome is None:
+        return
+    for label, who in (("sent to", outcome.sent), ("already sent to", outcome.already),
+                       ("being sent by another monitor to", outcome.busy)):
+        if who:
+            click.echo(f"{label} {', '.join(who)}")
+    for recipient, error in outcome.failed:
+        click.echo(f"failed: {recipient}: {error} (the next run retries it)", err=True)
+    sys.exit(0 if outcome.ok else 1)
+
+
+def _day(value: str) -> date:
     try:
-        health = assess(config.sources, store.source_health(), datetime.now(UTC))
-        built = digests.build(store, when, config.timezone, health)
-    finally:
-        store.close()
-    for path in digests.write(built, config.reports_dir):
-        click.echo(str(path))
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DD, today or yesterday",
+                                 param_hint="--day") from None
 
 
 @main.command()
@@ -438,6 +472,33 @@ def daemon(config_path: Path) -> None:
     from monitor.daemon import Daemon
 
     Daemon(config_path).run()
+
+
+@main.command()
+@click.argument("event")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+              show_default=True, help="html: write HTML and Markdown into reports/; json: print.")
+@errors_to_exit_codes
+def backlash(event: str, config_path: Path, fmt: str) -> None:
+    """How the launch EVENT (a name in config `events`) is going down: the days before
+    against the days after, storms, and what people are unhappy about."""
+    from monitor.events import find_event, watched
+    from monitor.reports import backlash as reports
+
+    with opened(config_path) as (config, store):
+        events = watched(config.main.events, config.timezone, config.sources)
+        chosen = find_event(events, event)
+        if chosen is None:
+            known = ", ".join(repr(e.name) for e in events) or "none configured"
+            raise ConfigError(f"no event named {event!r} (events: {known})", config.path.name,
+                              "events")
+        report = reports.build(store, chosen, config.timezone, datetime.now(UTC))
+    if fmt == "json":
+        click.echo(reports.to_json(report))
+        return
+    for path in reports.write(report, config.reports_dir):
+        click.echo(str(path))
 
 
 main.add_command(queue)

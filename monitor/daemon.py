@@ -1,7 +1,9 @@
 """``monitor daemon``: the pass, source by source, on each source's own schedule (APScheduler 3).
 
 One job per source (its interval, with jitter), one that sends the outbox (honouring each
-group's ``group_wait``). ``job_defaults`` make a late or slow job coalesce instead of piling
+group's ``group_wait``), one that looks for backlash storms (with ``events``), and the digest
+as a cron job at ``digest.at`` in the configured time zone (made at start if the daemon was
+down then). ``job_defaults`` make a late or slow job coalesce instead of piling
 up or being skipped silently (APScheduler's own default drops runs over 1 s late). A source
 backing off after failures is skipped until its next try. SIGTERM/SIGINT: no new jobs, running
 ones finish (each writes in its own transactions), exit 0. SIGHUP: the config and rules are
@@ -20,18 +22,25 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from monitor import config as configuration
+from monitor import logs
 from monitor.config import Config
 from monitor.deliver import deliver_due, remind_untouched
 from monitor.errors import ConfigError, StoreError
 from monitor.judge import Judge
+from monitor.metrics import Metrics
 from monitor.pipeline import due_sources, retry_policy, run_once
+from monitor.reports import digest as digests
+from monitor.reports.mail import send_digest
 from monitor.store import Store
+from monitor.store.leases import Leases, lease_seconds
 from monitor.store.passlock import lock_beside
+from monitor.storms import file_storms
 
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 SEND_EVERY = 10.0  # seconds between outbox runs
+STORMS_EVERY = 60.0  # seconds between looks for backlash storms
 
 
 class Daemon:
@@ -40,10 +49,15 @@ class Daemon:
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self.config: Config = configuration.load(config_path)
+        logs.protect(self.config)
         self.store = Store(self.config.store_url)
         self.single = _single_instance(self.store)
+        self.leases = Leases(self.store, lease_seconds(self.config.main.http.total_timeout))
         self.scoring = threading.Lock()  # one thread scores and files at a time
+        self.stopping = threading.Event()  # SIGTERM/SIGINT: a job still queued does nothing
+        self.stopper: threading.Thread | None = None
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self.metrics = Metrics(self.store, lambda: self.config)
 
     def run(self) -> None:
         self._schedule(self.config)
@@ -52,8 +66,12 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._reload)
         log.info("daemon started: %d sources", len(self.config.sources))
         try:
+            self.metrics.serve(self.config.main.metrics)
             self.scheduler.start()
         finally:
+            if self.stopper is not None:  # start() returns once shutdown begins: wait for it
+                self.stopper.join()
+            self.metrics.stop()
             self.store.close()
             log.info("daemon stopped")
 
@@ -68,17 +86,51 @@ class Daemon:
                 next_run_time=now, replace_existing=True)
         self.scheduler.add_job(self._send, "interval", seconds=SEND_EVERY, id="send",
                                next_run_time=now + timedelta(seconds=1), replace_existing=True)
+        if config.main.events:
+            self.scheduler.add_job(self._storms, "interval", seconds=STORMS_EVERY, id="storms",
+                                   next_run_time=now + timedelta(seconds=2),
+                                   replace_existing=True)
+        if config.main.digest.at:
+            hour, minute = map(int, config.main.digest.at.split(":"))
+            self.scheduler.add_job(self._digest, "cron", hour=hour, minute=minute,
+                                   timezone=config.timezone, id="digest",
+                                   replace_existing=True)
+            if _digest_missed(config, now):  # down at the time: make it now
+                self.scheduler.add_job(self._digest, id="digest-catch-up",
+                                       next_run_time=now + timedelta(seconds=3),
+                                       replace_existing=True)
 
     def _poll(self, name: str) -> None:
-        config = self.config
-        if name not in due_sources(config, self.store, datetime.now(UTC), [name]):
-            log.info("%s: backing off after failures, skipped", name)
+        """Poll ``name`` while holding its lease: on a shared PostgreSQL another daemon may
+        hold it (it is polling the source now), and this run is skipped."""
+        if self.stopping.is_set():  # queued before SIGTERM, its turn came after
             return
-        with self.scoring:
-            report = run_once(config, self.store, [name], deliver=False)
+        source = next((s for s in self.config.sources if s.name == name), None)
+        kind, interval = (source.kind, source.interval) if source else ("", 0.0)
+        with self.leases.held(name, kind, spacing=interval / 2) as mine:
+            if not mine:
+                log.debug("%s: leased by another daemon (polling it, or just did), skipped",
+                          name)
+                return
+            self._poll_leased(name)
+
+    def _poll_leased(self, name: str) -> None:
+        config = self.config
+        if name not in due_sources(config, self.store, datetime.now(UTC), [name],
+                                   backoff_only=True):
+            log.info("%s: backing off after failures, skipped", name,
+                     extra={"source": name, "skipped": "backoff"})
+            self.metrics.skipped(name)
+            return
+        report = run_once(config, self.store, [name], deliver=False, writing=self.scoring,
+                          storms=False)
         for s in report.sources:
             log.info("%s: fetched %d, new %d, flagged %d in %.2fs%s", s.name, s.fetched, s.new,
-                     s.flagged, s.seconds, f"; FAILED: {s.error}" if s.error else "")
+                     s.flagged, s.seconds, f"; FAILED: {s.error}" if s.error else "",
+                     extra={"source": s.name, "fetched": s.fetched, "new": s.new,
+                            "edited": s.edited, "flagged": s.flagged, "unchanged": s.unchanged,
+                            "seconds": round(s.seconds, 3), "error": s.error})
+            self.metrics.polled(s)
 
     def _send(self) -> None:
         config, now = self.config, datetime.now(UTC)
@@ -86,11 +138,35 @@ class Daemon:
             remind_untouched(self.store, Judge.of(config), now)
         outcome = deliver_due(self.store, config.receivers, now, retry_policy(config))
         if outcome:
-            log.info("notifications: %s", dict(outcome))
+            log.info("notifications: %s", dict(outcome), extra={"notifications": dict(outcome)})
+
+    def _storms(self) -> None:
+        config = self.config
+        with self.scoring:
+            going = file_storms(config, self.store, Judge.of(config), datetime.now(UTC))
+        if going:
+            log.info("storms going on: %d", going, extra={"storms": going})
+
+    def _digest(self) -> None:
+        """Yesterday's digest (the last whole day), written and e-mailed; a recipient already
+        sent it is skipped, so a re-run or a second daemon sends nobody anything twice."""
+        config, now = self.config, datetime.now(UTC)
+        day = digests.last_whole_day(now, config.timezone)
+        built = digests.build_for(config, self.store, day, now)
+        paths = digests.write(built, config.reports_dir)
+        outcome = send_digest(config, self.store, day, now, built)
+        log.info("digest %s: %d files; sent to %d, failed %d", day, len(paths),
+                 len(outcome.sent), len(outcome.failed),
+                 extra={"digest": str(day), "sent": len(outcome.sent),
+                        "failed": [r for r, _ in outcome.failed]})
 
     def _stop(self, signum: int, _frame: Any) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
         log.info("signal %d: finishing running jobs, then stopping", signum)
-        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}).start()
+        self.stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
+        self.stopper.start()
 
     def _reload(self, _signum: int, _frame: Any) -> None:
         try:
@@ -102,9 +178,20 @@ class Daemon:
         if fresh.store_url != self.config.store_url:
             log.error("reload refused: the store cannot change while running (restart)")
             return
+        logs.protect(fresh)
         self.config = fresh
         self._schedule(fresh)
         log.info("config reloaded: %d sources", len(fresh.sources))
+
+
+def _digest_missed(config: Config, now: datetime) -> bool:
+    """Today's digest time has passed and the digest of the last whole day is not written
+    (the daemon was down at ``digest.at``)."""
+    local = now.astimezone(config.timezone)
+    if local.strftime("%H:%M") < (config.main.digest.at or "24:00"):
+        return False
+    day = digests.last_whole_day(now, config.timezone)
+    return not (config.reports_dir / f"{day.isoformat()}.html").exists()
 
 
 def _single_instance(store: Store) -> Any:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.config import Config, Source
+from monitor.events import WatchedEvent, watched
 from monitor.model import Flag, Post, Routing, Score
 from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
@@ -29,6 +30,7 @@ class Judge:
     vips: VipList
     sources: Mapping[str, Source]
     routes: RouteTree = RouteTree.of()
+    events: tuple[WatchedEvent, ...] = ()
 
     @classmethod
     def of(cls, config: Config) -> Judge:
@@ -38,7 +40,8 @@ class Judge:
         launch_words = [word for event in config.main.events for word in event.keywords]
         return cls(Scorer(added, removed, launch_words), config.rules,
                    VipList.of(config.main.vip_authors), {s.name: s for s in config.sources},
-                   config.routes)
+                   config.routes,
+                   tuple(watched(config.main.events, config.timezone, config.sources)))
 
     def judge(self, posts: Sequence[Post]) -> list[tuple[Score, Flag | None]]:
         """(score, flag or None) per post, in order; the rules see each post's source kind and
@@ -52,15 +55,21 @@ class Judge:
         return out
 
     def route(self, post: Post, score: Score, flag: Flag,
-              silences: Iterable[Mapping[str, str]] = ()) -> Routing:
+              silences: Iterable[Mapping[str, str]] = (),
+              storms: Mapping[str, int] | None = None) -> Routing:
         """Where a newly flagged post goes: the receivers of every route it reaches, grouped
-        as the first of them says, muted when an active silence (its matchers) matches."""
+        as the first of them says, muted when an active silence (its matchers) matches, and
+        folded into an open storm's case (``storms``: storm source -> case id) when it talks
+        about that storm's launch."""
         source = self.sources.get(post.source)
         labels = Labels.of(post, score, flag, source.kind if source else None,
                            post.author in self.vips)
         reached = self.routes.route(labels)
         receivers = tuple(name for routed in reached for name in routed.receivers)
         first = reached[0] if reached else self.routes.settings
+        folded = next((storms[e.storm_source] for e in self.events if storms and
+                       e.storm_source in storms and e.mentions(post.source, post.title,
+                                                               post.text)), None)
         return Routing(receivers, group_key(labels, first.group_by),
                        min((r.group_wait for r in reached), default=first.group_wait),
-                       any(silenced(labels, m) for m in silences), labels.vip)
+                       any(silenced(labels, m) for m in silences), labels.vip, folded)

@@ -16,6 +16,10 @@ Cursor = Mapping[str, Any]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
+STORM_SOURCE = "event:"
+"""A backlash storm is stored as a post of the source ``event:<event name>``: flagged by the
+storm detector, never by the rules, and never counted as something someone wrote."""
+
 
 @dataclass(frozen=True, slots=True)
 class Post:
@@ -134,3 +138,4 @@ class Routing:
     group_wait: float = 0.0
     silenced: bool = False
     vip: bool = False
+    folded_into: int | None = None  # an open storm's case: notices held back (inhibited)

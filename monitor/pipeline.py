@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from queue import Queue
@@ -25,6 +26,7 @@ from monitor.model import Cursor, Fetch
 from monitor.queue import QueuePolicy
 from monitor.registry import collector_class
 from monitor.store import Store
+from monitor.storms import STORM_HOLD, file_storms
 
 log = logging.getLogger(__name__)
 
@@ -66,24 +68,38 @@ class RunReport:
 
 
 def run_once(config: Config, store: Store, only: list[str] | None = None,
-             deliver: bool = True) -> RunReport:
+             deliver: bool = True,
+             writing: AbstractContextManager[object] | None = None,
+             storms: bool = True) -> RunReport:
     """Collect the configured sources (or ``only`` these), then score what is new, file and
     route the flags, and (unless ``deliver`` is False: the daemon sends on its own schedule)
-    send the outbox."""
+    send the outbox.
+
+    ``writing`` is held from the first fetch stored to the last flag filed, never while
+    waiting for the first fetch: the daemon's jobs share one lock, so each job stores and
+    scores alone (its counts are its own), and a source that hangs until its timeout delays
+    no other source."""
     started, clock = datetime.now(UTC), time.monotonic()
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
     done: Queue[tuple[Source, tuple[Fetch | None, str | None, float]]] = Queue()
-    with HttpClient(**config.main.http.model_dump()) as http, \
-            ThreadPoolExecutor(max_workers=config.main.concurrency) as pool:
-        for source in chosen:
-            cursor = store.cursor(source.name)
-            pool.submit(lambda s=source, c=cursor: done.put((s, _collect(s, c, http))))
-        for _ in chosen:  # store each fetch as it lands, then let it go
-            source, outcome = done.get()
-            _store_fetch(store, source, outcome, reports[source.name])
-    judge = Judge.of(config)
-    scored, by_source = score_pending(store, judge, policy=config.policy)
+    with ExitStack() as held:
+        with HttpClient(**config.main.http.model_dump()) as http, \
+                ThreadPoolExecutor(max_workers=config.main.concurrency) as pool:
+            for source in chosen:
+                cursor = store.cursor(source.name)
+                pool.submit(lambda s=source, c=cursor: done.put((s, _collect(s, c, http))))
+            for n in range(len(chosen)):  # store each fetch as it lands, then let it go
+                source, outcome = done.get()
+                if n == 0 and writing is not None:
+                    held.enter_context(writing)
+                _store_fetch(store, source, outcome, reports[source.name])
+        if not chosen and writing is not None:
+            held.enter_context(writing)
+        judge = Judge.of(config)
+        scored, by_source = score_pending(store, judge, policy=config.policy)
+        if storms:  # the daemon looks for storms in a job of its own, not per source
+            file_storms(config, store, judge, datetime.now(UTC))
     sent: Counter[str] = Counter()
     if deliver:
         remind_untouched(store, judge, datetime.now(UTC))
@@ -99,12 +115,17 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
 
 
 def due_sources(config: Config, store: Store, now: datetime,
-                only: list[str] | None = None) -> list[str]:
+                only: list[str] | None = None, backoff_only: bool = False) -> list[str]:
     """The sources (of ``only``, if given) due now: never tried, or their interval (backed
-    off while they keep failing) has passed since their last attempt."""
-    found = assess(config.sources, store.source_health(), now)
-    return [h.name for h in found if (only is None or h.name in only)
-            and (h.next_at is None or h.next_at <= now)]
+    off while they keep failing) has passed since their last attempt.
+
+    ``backoff_only``: a source that is not failing is always due. The daemon's scheduler
+    keeps the interval itself; measured from the store, a run fired a little less than one
+    interval after the last one ended (the jitter, a fetch that took a while) would be
+    skipped, and a healthy source polled at twice its interval."""
+    wanted = [s for s in config.sources if only is None or s.name in only]
+    return [h.name for h in assess(wanted, store.source_health(), now)
+            if h.next_at is None or h.next_at <= now or (backoff_only and not h.failures)]
 
 
 def retry_policy(config: Config) -> RetryPolicy:
@@ -158,11 +179,12 @@ def score_pending(store: Store, judge: Judge, rescore: bool = False,
     """
     total, flagged, after = 0, Counter[str](), 0
     muted = [s["matchers"] for s in store.silences(datetime.now(UTC))]
+    storms = store.open_storms(datetime.now(UTC), STORM_HOLD) if judge.events else {}
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
                                         since=since):
         judged = judge.judge([item.post for item in items])
         results = [(item, score, flag) for item, (score, flag) in zip(items, judged, strict=True)]
-        routes = {item.id: judge.route(item.post, score, flag, muted)
+        routes = {item.id: judge.route(item.post, score, flag, muted, storms)
                   for item, score, flag in results if flag is not None}
         for stored, _flag in store.save_scores(results, datetime.now(UTC),
                                                drop_unmatched=rescore, routes=routes,

@@ -28,10 +28,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.model import Fetch, Flag, Post, Routing, Score
+from monitor.model import STORM_SOURCE, Fetch, Flag, Post, Routing, Score
 from monitor.queue import QueuePolicy
-from monitor.store.casework import CaseQueries, file_flag
+from monitor.store.casework import CaseQueries, file_flag, lock_queue
 from monitor.store.deliveries import DeliveryQueries, enqueue
+from monitor.store.leases import lock_source
 from monitor.store.rows import SCORE_COLUMNS, insert_ignoring, post_from
 from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
     MIGRATIONS,
@@ -47,6 +48,7 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
     scores,
     sources,
 )
+from monitor.store.storms import StormQueries
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -69,7 +71,7 @@ class StoredPost:
     content_hash: str
 
 
-class Store(DeliveryQueries, CaseQueries):
+class Store(DeliveryQueries, CaseQueries, StormQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:
@@ -124,6 +126,7 @@ class Store(DeliveryQueries, CaseQueries):
         edited: list[int] = []
         unique = {p.external_id: p for p in fetch.posts}  # a feed may repeat an entry
         with self.engine.begin() as db:
+            lock_source(db, source)
             known = _known_posts(db, source, list(unique))
             fresh = []
             for post in unique.values():
@@ -164,7 +167,9 @@ class Store(DeliveryQueries, CaseQueries):
         those first seen from ``since`` on if given)."""
         query = (select(posts, scores.c.content_hash.label("scored_hash"))
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
-                 .where(posts.c.id > after_id).order_by(posts.c.id).limit(limit))
+                 .where(posts.c.id > after_id,  # a storm is flagged by its detector alone
+                        ~posts.c.source.startswith(STORM_SOURCE, autoescape=True))
+                 .order_by(posts.c.id).limit(limit))
         if since is not None:
             query = query.where(posts.c.first_seen_at >= since)
         if not rescore:
@@ -172,6 +177,12 @@ class Store(DeliveryQueries, CaseQueries):
                                 | (scores.c.content_hash != posts.c.content_hash))
         with self.engine.connect() as db:
             return [StoredPost(r.id, post_from(r), r.content_hash) for r in db.execute(query)]
+
+    def stored_post(self, source: str, external_id: str) -> StoredPost | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(posts).where(posts.c.source == source,
+                                                 posts.c.external_id == external_id)).first()
+        return None if row is None else StoredPost(row.id, post_from(row), row.content_hash)
 
     def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
                     now: datetime, drop_unmatched: bool = False,
@@ -188,6 +199,7 @@ class Store(DeliveryQueries, CaseQueries):
         ids = [stored.id for stored, _, _ in scored]
         newly: list[tuple[StoredPost, Flag]] = []
         with self.engine.begin() as db:
+            lock_queue(db)  # two monitors scoring one post: the second sees the first's flag
             had_score = _existing(db, scores.c.post_id, ids)
             had_flag = _existing(db, flags.c.post_id, ids)
             score_rows = [{"post_id": stored.id, "content_hash": stored.content_hash,

@@ -40,10 +40,13 @@ class Batch:
 
 def enqueue(db: Connection, post_id: int, routing: Routing, now: datetime) -> None:
     """Outbox rows for a newly flagged post, in the caller's transaction (queue excluded: it
-    is filed at once). A silenced post's rows are kept, marked silenced, never sent."""
+    is filed at once). A silenced post's rows are kept, marked silenced, never sent; so are
+    an inhibited post's (folded into an open storm's case), marked inhibited."""
+    state = "silenced" if routing.silenced else \
+        "inhibited" if routing.folded_into is not None else "pending"
     rows = [{"key": f"flag:{post_id}:{name}", "receiver": name, "post_id": post_id,
-             "group_key": routing.group_key,
-             "state": "silenced" if routing.silenced else "pending", "attempts": 0,
+             "group_key": routing.group_key, "state": state, "folded_into": routing.folded_into,
+             "attempts": 0,
              "next_attempt_at": now + timedelta(seconds=routing.group_wait), "created_at": now}
             for name in routing.receivers if name != "queue"]
     if rows:
@@ -123,11 +126,23 @@ class DeliveryQueries:
                              .where(case_posts.c.case_id == case_id)).scalars().all()
             return _flagged(db, ids)
 
-    def remind(self, case_id: int, receivers: Sequence[str], now: datetime) -> None:
+    def remind(self, case_id: int, receivers: Sequence[str], now: datetime,
+               repeat_interval: float | None = None) -> bool:
         """Outbox rows repeating an untouched case to ``receivers``, and the case marked
-        reminded, in one transaction (so a crash neither loses nor doubles a reminder)."""
+        reminded, in one transaction (so a crash neither loses nor doubles a reminder).
 
+        With ``repeat_interval`` only while the case is still due (not reminded, or opened,
+        within it): two monitors on one PostgreSQL that both found it due send one reminder.
+        Returns whether it was reminded."""
         with self.engine.begin() as db:
+            mark = cases.update().where(cases.c.id == case_id)
+            if repeat_interval is not None:  # marked first: the row lock decides who reminds
+                cutoff = now - timedelta(seconds=repeat_interval)
+                mark = mark.where(or_(cases.c.reminded_at <= cutoff,
+                                      and_(cases.c.reminded_at.is_(None),
+                                           cases.c.opened_at <= cutoff)))
+            if not db.execute(mark.values(reminded_at=now)).rowcount:
+                return False
             post_id = db.execute(select(cases.c.post_id).where(cases.c.id == case_id)).scalar()
             rows = [{"key": f"remind:{case_id}:{now:%Y%m%dT%H%M%S}:{name}", "receiver": name,
                      "post_id": post_id, "case_id": case_id, "group_key": f"case:{case_id}",
@@ -135,7 +150,7 @@ class DeliveryQueries:
                      "created_at": now} for name in receivers if name != "queue"]
             if rows:
                 db.execute(insert_ignoring(db, deliveries, ["key"]), rows)
-            db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
+            return True
 
     def delivery_counts(self) -> dict[str, int]:
         """How many outbox rows are in each state."""

@@ -1,0 +1,75 @@
+"""Launches to watch (config ``events``): which posts talk about one, and when it happened.
+
+Shared by the backlash report, storm detection and inhibition, so all three agree on what
+"a post about the new editor" means: a keyword as a whole word or phrase, in the title or the
+text, case-insensitive, from the event's sources (or sources with its tags) if it names any.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from monitor.config import Event, Source
+from monitor.model import STORM_SOURCE
+
+
+@dataclass(frozen=True)
+class WatchedEvent:
+    name: str
+    launch: datetime          # UTC
+    days: int
+    keywords: tuple[str, ...]
+    pattern: re.Pattern[str]
+    sources: frozenset[str] | None  # None: every source
+
+    @classmethod
+    def of(cls, event: Event, zone: ZoneInfo, configured: Iterable[Source] = ()) -> WatchedEvent:
+        """A date without a zone is in the configured time zone."""
+        launch = event.date if event.date.tzinfo else event.date.replace(tzinfo=zone)
+        words = sorted({k.strip() for k in event.keywords if k.strip()}, key=len, reverse=True)
+        pattern = re.compile(r"(?<!\w)(?:" + "|".join(
+            r"\s+".join(map(re.escape, w.split())) for w in words) + r")(?!\w)", re.IGNORECASE)
+        chosen: set[str] | None = None
+        if event.sources or event.tags:
+            chosen = set(event.sources) | {s.name for s in configured
+                                           if set(s.tags) & set(event.tags)}
+        return cls(event.name, launch.astimezone(UTC), event.days, tuple(words), pattern,
+                   None if chosen is None else frozenset(chosen))
+
+    @property
+    def storm_source(self) -> str:
+        return STORM_SOURCE + self.name
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        """The days before the launch and the days after it."""
+        return self.launch - timedelta(days=self.days), self.launch + timedelta(days=self.days)
+
+    def mentions(self, source: str, title: str | None, text: str) -> bool:
+        if source.startswith(STORM_SOURCE):
+            return False
+        if self.sources is not None and source not in self.sources:
+            return False
+        return bool(self.pattern.search(text) or (title and self.pattern.search(title)))
+
+
+def watched(config_events: Iterable[Event], zone: ZoneInfo,
+            configured: Iterable[Source] = ()) -> list[WatchedEvent]:
+    configured = list(configured)
+    return [WatchedEvent.of(e, zone, configured) for e in config_events]
+
+
+def find_event(events: Iterable[WatchedEvent], name: str) -> WatchedEvent | None:
+    """By name, case-insensitive."""
+    return next((e for e in events if e.name.casefold() == name.casefold()), None)
+
+
+def about(events: Iterable[WatchedEvent], post: Mapping[str, object] | object) -> list[str]:
+    """The names of the events a post (a Post, or a row with source/title/text) talks about."""
+    get = post.get if isinstance(post, Mapping) else lambda k: getattr(post, k)
+    return [e.name for e in events
+            if e.mentions(str(get("source")), get("title"), str(get("text")))]  # type: ignore[arg-type]

@@ -1,0 +1,133 @@
+"""Backlash storms: a burst of negative posts about a launch becomes a flag of its own.
+
+Each pass counts, per hour, the negative posts that talk about each watched launch (config
+``events``) and looks for a spike against the hours before (``reports/spikes.py``). A spike is
+stored as one post of the source ``event:<name>`` (its id is the hour the spike began, so a
+storm that goes on for hours is one post, updated with its figures) and flagged ``critical``,
+so the router sends it like any other flag: a lead hears of a storm when it starts, not the
+next morning. The current hour counts as it is so far: a partial count only grows, so an
+hour already over the line is a storm now.
+
+While a storm's case is open (and the storm grew within ``STORM_HOLD``), flags on posts about
+the same launch are still filed in the queue but their notices are held back (inhibited,
+Alertmanager's word), folded into the storm instead of paging people one by one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import fmean
+from typing import Any
+
+from monitor.config import Config
+from monitor.events import WatchedEvent
+from monitor.judge import Judge
+from monitor.model import Fetch, Flag, Post, Score
+from monitor.quoting import quote
+from monitor.reports import spikes
+from monitor.reports.spikes import HOURLY, Spike
+from monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+NEGATIVE = -0.05
+"""VADER's own line: a compound at or below it reads as negative."""
+
+RECENT = timedelta(hours=24)
+"""A spike that ended longer ago is history (a monitor just installed does not page for it)."""
+
+HISTORY = timedelta(hours=HOURLY.window) + timedelta(days=5)
+"""The hours counted before the current one: a baseline's week, plus five days so that a storm
+lasting up to that long is judged from the same history on every pass, and keeps its start
+(its id) instead of paging again as a "new" storm."""
+
+STORM_HOLD = 6 * 3600.0
+"""Seconds after a storm last grew during which its launch's notices stay folded into it."""
+
+
+@dataclass(frozen=True)
+class Storm:
+    event: WatchedEvent
+    spike: Spike
+    members: list[dict[str, Any]]  # the negative posts of the spike, worst first
+
+
+def negative_mentions(rows: Sequence[Mapping[str, Any]],
+                      event: WatchedEvent) -> list[Mapping[str, Any]]:
+    """The rows that talk about ``event`` and read as negative (English only: VADER's
+    numbers mean nothing for other languages)."""
+    return [r for r in rows if r["compound"] is not None and r["compound"] <= NEGATIVE
+            and r["language"] in (None, "en")
+            and event.mentions(r["source"], r["title"], r["text"])]
+
+
+def detect(event: WatchedEvent, rows: Sequence[Mapping[str, Any]],
+           now: datetime) -> list[Storm]:
+    """The spikes of negative posts about ``event`` that ended within ``RECENT`` of ``now``,
+    each author counted once an hour (a flame war of two people is not a storm)."""
+    negative = negative_mentions(rows, event)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    found = []
+    voices = [r["author"] or r["url"] for r in negative]  # one person's ten replies: one
+    counts = spikes.counts_per_period([r["published_at"] for r in negative], "h",
+                                      hour - HISTORY, hour + timedelta(hours=1), keys=voices)
+    for spike in HOURLY.find(counts):
+        if spike.end < now - RECENT:
+            continue
+        members = [r for r in negative if spike.start <= r["published_at"] < spike.end]
+        members.sort(key=lambda r: (r["compound"], -(r["reach"] or 0)))
+        found.append(Storm(event, spike, members))
+    return found
+
+
+def storm_post(storm: Storm) -> Post:
+    """The storm as a post: the same id for as long as the storm goes on; its text (and so
+    its version) changes as it grows."""
+    event, spike, worst = storm.event, storm.spike, storm.members[0]
+    text = (f"{spike.describe(f'negative posts about {event.name}')}. "
+            f"Worst: \u201c{quote(worst['text'], 200)}\u201d")
+    return Post(source=event.storm_source, external_id=f"storm:{spike.start:%Y-%m-%dT%H}",
+                url=worst["url"], author=None, title=f"Backlash storm: {event.name}",
+                text=text, published_at=spike.start, thread_id=f"storm:{event.name}",
+                reach=spike.total)
+
+
+def storm_flag(storm: Storm) -> tuple[Score, Flag]:
+    members = storm.members
+    angry = sum(bool(r["angry"]) for r in members)
+    leaving = sum((r["churn"] or 0) >= 0.5 for r in members)
+    score = Score(fmean(r["compound"] for r in members), fmean(r["pos"] or 0 for r in members),
+                  fmean(r["neu"] or 0 for r in members), fmean(r["neg"] or 0 for r in members),
+                  angry=angry > len(members) / 2, language="en")
+    reasons = (storm.spike.describe(f"negative posts about {storm.event.name}"),
+               f"{angry} of {len(members)} angry, {leaving} talk of leaving")
+    return score, Flag("critical", ("storm",), reasons, "backlash",
+                       ("storm", f"event:{storm.event.name}"))
+
+
+def file_storms(config: Config, store: Store, judge: Judge, now: datetime) -> int:
+    """Detect storms for every launch being watched now and file each as a flag (routed,
+    queued, notified once); returns how many storms are going on."""
+    going = 0
+    muted = [s["matchers"] for s in store.silences(now)]
+    for event in judge.events:
+        start, end = event.window
+        if not start <= now <= end:
+            continue
+        rows = store.event_candidates(now - HISTORY - timedelta(hours=1),
+                                      now + timedelta(minutes=1), event.keywords)
+        for storm in detect(event, rows, now):
+            going += 1
+            post = storm_post(storm)
+            store.save_fetch(post.source, "storm", Fetch((post,), None), now)
+            stored = store.stored_post(post.source, post.external_id)
+            assert stored is not None  # just saved
+            score, flag = storm_flag(storm)
+            routing = judge.route(post, score, flag, muted)
+            if store.save_scores([(stored, score, flag)], now, routes={stored.id: routing},
+                                 policy=config.policy):
+                log.warning("backlash storm about %s: %s", event.name, storm.spike.describe())
+    return going

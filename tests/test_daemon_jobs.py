@@ -1,0 +1,86 @@
+"""The daemon's own jobs, as a real subprocess: the digest at ``digest.at`` (made at start when
+the daemon was down at that time) and the look for backlash storms."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from test_daemon import wait_for
+from test_digest import (
+    Mailbox,
+    smtp,  # noqa: F401 (the fixture)
+)
+
+from monitor.config import load
+from monitor.judge import Judge
+from monitor.model import Fetch, Post
+from monitor.pipeline import score_pending
+from monitor.store import Store
+from monitor.store.schema import flags, posts
+
+
+def start(config: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "-v", "daemon", "--config",
+                             str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
+                            cwd=config.parent)
+
+
+def stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(20)
+
+
+def test_a_missed_digest_is_made_and_sent_at_start(
+        make_project, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:  # noqa: F811
+    mailbox, port = smtp
+    config = make_project(
+        [], None, digest={"at": "00:00", "to": ["ana@acme.test"]},
+        receivers={"mail": {"type": "email", "host": "127.0.0.1", "port": port,
+                            "security": "none", "timeout": 5, "sender": "monitor@acme.test",
+                            "to": ["ops@acme.test"]}})
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    process = start(config, tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: len(mailbox.received()) == 1, 30)
+        report = config.parent / "reports" / f"{yesterday.isoformat()}.html"
+        assert report.exists() and "Nothing needs you" in report.read_text()
+        [(recipient, message)] = mailbox.received()
+        assert recipient == "ana@acme.test"
+        assert f"{yesterday.day} {yesterday:%b}" in message["Subject"]
+    finally:
+        assert stop(process) == 0
+    assert "digest " + yesterday.isoformat() in (tmp_path / "daemon.log").read_text()
+
+
+def test_the_daemon_files_a_storm(make_project, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    config_path = make_project([], None, events=[{
+        "name": "New editor", "date": (now - timedelta(days=1)).isoformat(),
+        "keywords": ["new editor"]}])
+    config = load(config_path)
+    store = Store(config.store_url)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    angry = tuple(Post("forum", f"p{i}", f"https://forum.example/t/{i}", f"user{i}", None,
+                       "I hate the new editor, it is awful", hour + (now - hour) * i / 20)
+                  for i in range(20))
+    store.save_fetch("forum", "rss", Fetch(angry, None), now)
+    score_pending(store, Judge.of(config), policy=config.policy)
+
+    def storms() -> list:
+        with store.engine.connect() as db:
+            return db.execute(select(posts.c.title, flags.c.severity)
+                              .join(flags, flags.c.post_id == posts.c.id)
+                              .where(posts.c.source == "event:New editor")).all()
+
+    process = start(config_path, tmp_path / "daemon.log")
+    try:
+        wait_for(lambda: storms() != [], 30)
+        assert [tuple(r) for r in storms()] == [("Backlash storm: New editor", "critical")]
+    finally:
+        assert stop(process) == 0
+        store.close()
