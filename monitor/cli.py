@@ -310,7 +310,7 @@ def demo(folder: Path | None) -> None:
 
     report, paths = run_demo(folder, click.echo)
     click.echo(_summary(report))
-    click.echo("\nThe digest of today's flagged posts:")
+    click.echo("\nThe digest of today's flagged posts and the backlash report on the new editor:")
     for path in paths:
         click.echo(f"  {path}")
     config = paths[0].parent.parent / "config.yaml"

@@ -76,8 +76,10 @@ def test_before_and_after_figures(project: tuple[Path, Config, Store]) -> None:
     assert source.negative_share_before == 0.0 and source.negative_share_after > 0.6
     assert made.chart_png.startswith(b"\x89PNG")
     assert made.spikes == []  # four angry posts a day is no storm
+    assert made.complaints  # toolbar, saving: the launch's own words never name a group
     for complaint in made.complaints:
         assert complaint.count >= 2 and complaint.quotes
+        assert not {"new", "editor"} & set(" ".join(complaint.phrases).split())
 
 
 def test_reports_are_written_and_escape_posts(project: tuple[Path, Config, Store],

@@ -31,13 +31,15 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "4 sources: 4 ok, 0 failed" in result.stdout
     assert "A second pass found 0 new posts (4 of 4 sources unchanged" in result.stdout
-    html = next((tmp_path / "demo" / "reports").glob("*.html"))
+    html = next((tmp_path / "demo" / "reports").glob("2*.html"))  # the digest, by its date
     assert str(html) in result.stdout
     text = html.read_text()
     furious, fan = text.find("This redesign is a disaster"), text.find("Love the dark mode")
     assert 0 <= furious < fan  # both are in the digest, the furious comment first, ...
     assert "praise-thanks" in text[fan:]  # ... the fan last, to be thanked (rules/praise.yaml)
     assert "<script>" not in text
+    backlash = (tmp_path / "demo" / "reports" / "backlash-new-editor.html").read_text()
+    assert "What people are unhappy about" in backlash and "toolbar" in backlash
     exported = sh("export", "cases", "--config", str(tmp_path / "demo" / "config.yaml"))
     assert exported.returncode == 0 and exported.stdout.count("\n") >= 5
 

@@ -19,7 +19,9 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from monitor import config as configuration
+from monitor.events import watched
 from monitor.pipeline import RunReport, run_once
+from monitor.reports import backlash
 from monitor.reports import digest as digests
 from monitor.store import Store
 
@@ -45,7 +47,8 @@ sources:
 
 
 def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunReport, list[Path]]:
-    """Set up a demo project in ``folder`` (or a new temporary one), run a pass, write a digest."""
+    """Set up a demo project in ``folder`` (or a new temporary one), run a pass, write a digest
+    and the backlash report on the sample product's new editor."""
     folder = Path(folder or tempfile.mkdtemp(prefix="monitor-demo-"))
     site = folder / "site"
     _write_site(site, datetime.now(UTC))
@@ -54,8 +57,10 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         (folder / "sources" / "demo.yaml").write_text(SOURCES.format(base=base))
         with as_file(files("monitor.demo") / "rules") as rules:
             shutil.copytree(rules, folder / "rules", dirs_exist_ok=True)
+        launch = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
         (folder / "config.yaml").write_text(
-            "store: sqlite:///monitor.db\nrules: rules/\nsources: sources/\nreports: reports/\n")
+            "store: sqlite:///monitor.db\nrules: rules/\nsources: sources/\nreports: reports/\n"
+            f"events: [{{name: New editor, date: {launch}, keywords: [new editor, editor]}}]\n")
         config = configuration.load(folder / "config.yaml")
         store = Store(config.store_url)
         try:
@@ -68,6 +73,9 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
             paths = digests.write(
                 digests.build(store, datetime.now(config.timezone).date(), config.timezone),
                 config.reports_dir)
+            event = watched(config.main.events, config.timezone)[0]
+            paths += backlash.write(backlash.build(store, event, config.timezone,
+                                                   datetime.now(UTC)), config.reports_dir)
         finally:
             store.close()
     return report, paths

@@ -88,8 +88,10 @@ def build(store: Store, event: WatchedEvent, zone: ZoneInfo, now: datetime) -> B
     storms = [settings.find(spikes.counts_per_period(negative["published_at"], settings.freq,
                                                      begin, end, keys=voices))
               for settings, begin in ((DAILY, first_day), (HOURLY, hour))]
-    after = frame[frame["after"] & (frame["flagged"] | frame["negative"])]
-    complaints = group_complaints(list(zip(after["id"], after["text"], strict=True)))
+    unhappy = frame["negative"] | (frame["flagged"] & (frame["category"] != "praise"))
+    after = frame[frame["after"] & unhappy]
+    complaints = group_complaints(list(zip(after["id"], after["text"], strict=True)),
+                                  ignore=event.keywords)
     return Backlash(event.name, event.launch, str(zone), now, event.days,
                     _per_day(frame[~frame["after"]], max((event.launch - start).days, 1)),
                     _per_day(frame[frame["after"]],
@@ -124,7 +126,7 @@ def to_json(report: Backlash) -> str:
 
 def _frame(rows: list[dict[str, Any]], launch: datetime, zone: ZoneInfo) -> pd.DataFrame:
     columns = ["id", "source", "url", "author", "title", "text", "published_at", "compound",
-               "angry", "churn", "severity", "language"]
+               "angry", "churn", "severity", "category", "language"]
     frame = pd.DataFrame(rows, columns=columns)
     known = frame["language"].isna() | (frame["language"] == "en")
     frame["compound"] = frame["compound"].astype(float).where(known)

@@ -40,6 +40,7 @@ grows with the square of the posts (2,000 posts: a 32 MB distance matrix).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,9 +83,13 @@ class Complaint:
 
 
 def group_complaints(
-    items: Sequence[tuple[Any, str]], *, max_groups: int = 8, min_size: int = 2
+    items: Sequence[tuple[Any, str]], *, max_groups: int = 8, min_size: int = 2,
+    ignore: Iterable[str] = (),
 ) -> list[Complaint]:
     """Group ``(key, text)`` items into at most ``max_groups`` complaints, largest first.
+
+    ``ignore``: words every post shares by construction (a launch's keywords), which would
+    otherwise name every group ("new / editor").
 
     A group has at least ``min_size`` posts; posts that fit no group are left out, so the
     "other" count is ``len(items) - sum(c.count for c in result)``.
@@ -92,7 +97,7 @@ def group_complaints(
     if max_groups < 1 or min_size < 1:
         raise ValueError("max_groups and min_size must be at least 1")
     items = list(items)
-    found = _vectors(text for _, text in items)
+    found = _vectors((text for _, text in items), ignore)
     if found is None:
         return []
     vectors, terms = found
@@ -138,12 +143,13 @@ def _telling(members: np.ndarray, presence: Any) -> np.ndarray:
     return order[with_in[order] * n_out > with_out[order] * n_in]
 
 
-def _vectors(texts: Iterable[str]) -> tuple[Any, np.ndarray] | None:
+def _vectors(texts: Iterable[str], ignore: Iterable[str] = ()) -> tuple[Any, np.ndarray] | None:
     """TF-IDF rows (unit length, or empty) and the terms; None when no term is left."""
     docs = [text[:MAX_CHARS] for text in texts]
+    extra = {word.lower() for phrase in ignore for word in re.findall(r"[^\W\d_]{2,}", phrase)}
     vectorizer = TfidfVectorizer(
         ngram_range=(1, 2),
-        stop_words=STOP_WORDS,
+        stop_words=sorted(set(STOP_WORDS) | extra),
         sublinear_tf=True,
         min_df=2 if len(docs) > 1 else 1,
         token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
