@@ -7,7 +7,8 @@ down then). ``job_defaults`` make a late or slow job coalesce instead of piling
 up or being skipped silently (APScheduler's own default drops runs over 1 s late). A source
 backing off after failures is skipped until its next try. SIGTERM/SIGINT: no new jobs, running
 ones finish (each writes in its own transactions), exit 0. SIGHUP: the config and rules are
-read again; a broken new config is refused and the old one keeps running.
+read again (also when a config, source or rule file changes); a broken new config is refused
+and the old one keeps running.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 SEND_EVERY = 10.0  # seconds between outbox runs
 STORMS_EVERY = 60.0  # seconds between looks for backlash storms
+WATCH_EVERY = 5.0  # seconds between looks at the config files' modification times
 
 
 class Daemon:
@@ -58,6 +60,7 @@ class Daemon:
         self.stopper: threading.Thread | None = None
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.metrics = Metrics(self.store, lambda: self.config)
+        self.stamp = _stamp(self.config)
 
     def run(self) -> None:
         self._schedule(self.config)
@@ -86,6 +89,8 @@ class Daemon:
                 next_run_time=now, replace_existing=True)
         self.scheduler.add_job(self._send, "interval", seconds=SEND_EVERY, id="send",
                                next_run_time=now + timedelta(seconds=1), replace_existing=True)
+        self.scheduler.add_job(self._watch, "interval", seconds=WATCH_EVERY, id="watch",
+                               replace_existing=True)
         if config.main.events:
             self.scheduler.add_job(self._storms, "interval", seconds=STORMS_EVERY, id="storms",
                                    next_run_time=now + timedelta(seconds=2),
@@ -168,6 +173,15 @@ class Daemon:
         self.stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True})
         self.stopper.start()
 
+    def _watch(self) -> None:
+        """A changed config, source or rule file is reloaded as SIGHUP would (once per
+        change: a broken edit is refused once, then waits for the next edit)."""
+        stamp = _stamp(self.config)
+        if stamp != self.stamp:
+            self.stamp = stamp
+            log.info("config files changed: reloading")
+            self._reload(0, None)
+
     def _reload(self, _signum: int, _frame: Any) -> None:
         try:
             fresh = configuration.load(self.config_path)
@@ -182,6 +196,23 @@ class Daemon:
         self.config = fresh
         self._schedule(fresh)
         log.info("config reloaded: %d sources", len(fresh.sources))
+
+
+def _stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
+    """Name, modification time and size of the config file and of every file in the
+    sources and rules folders: what an edit changes."""
+    base = config.path.parent
+    files = [config.path, *(f for folder in (config.main.sources, config.main.rules)
+                            if (base / folder).is_dir()
+                            for f in sorted((base / folder).iterdir()) if f.is_file())]
+    found = []
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:  # removed between listing and looking: the next look sees it
+            continue
+        found.append((str(path), info.st_mtime_ns, info.st_size))
+    return tuple(found)
 
 
 def _digest_missed(config: Config, now: datetime) -> bool:

@@ -84,3 +84,26 @@ def test_the_daemon_files_a_storm(make_project, tmp_path: Path) -> None:
     finally:
         assert stop(process) == 0
         store.close()
+
+
+def test_an_edited_source_file_is_picked_up_without_a_signal(
+        make_project, server, tmp_path: Path) -> None:
+    from conftest import fixture_bytes
+
+    server.serve("/watched.xml", body=fixture_bytes("e2e/comments-v1.xml"))
+    config = make_project([])
+    log = tmp_path / "daemon.log"
+    process = start(config, log)
+    try:
+        wait_for(lambda: "daemon started: 0 sources" in log.read_text(), 30)
+        (config.parent / "sources" / "more.yaml").write_text(
+            f"sources:\n  - {{name: watched, kind: rss, url: '{server.url('/watched.xml')}', "
+            "interval: 1s}\n")
+        wait_for(lambda: len(server.hits("/watched.xml")) >= 1, 30)
+        assert "config files changed: reloading" in log.read_text()
+        (config.parent / "sources" / "more.yaml").write_text("sources: [oops\n")
+        wait_for(lambda: "reload refused" in log.read_text(), 30)
+        hits = len(server.hits("/watched.xml"))
+        wait_for(lambda: len(server.hits("/watched.xml")) > hits, 30)  # the old one goes on
+    finally:
+        assert stop(process) == 0
