@@ -246,9 +246,6 @@ def test_sources_that_fail_or_send_garbage_are_broken_and_the_good_one_keeps_pol
     assert process.wait(10) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="monitor/collectors/rss.py parse_feed reads a feed cut "
-                   "short as 'malformed but readable': the cut-off item becomes a post with "
-                   "no id, title or text, kept beside the real one once the feed is whole")
 def test_a_feed_cut_short_is_broken_and_stores_nothing_until_it_is_whole(
         server: LoopbackServer, make_project, spawn) -> None:
     whole = fixture_bytes(FEED)

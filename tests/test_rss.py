@@ -355,6 +355,16 @@ def test_malformed_but_readable(server: LoopbackServer, http: HttpClient, name: 
         assert fetch.posts[0].url == "http://link/get?a=1&b=2"
 
 
+def test_a_feed_cut_short_keeps_its_whole_entries_and_leaves_the_fragment(
+        server: LoopbackServer, http: HttpClient) -> None:
+    whole = fixture_bytes("e2e/comments-v1.xml")
+    cut = whole[:whole.index(b"<item>", whole.index(b"comment-2")) + 20]  # inside comment-3
+    fetch = collect(http, server.serve("/cut.xml", body=cut))
+    assert [p.external_id for p in fetch.posts] == ["comment-1", "comment-2"]
+    assert fetch.problems[0].startswith("feed is malformed but readable (")
+    assert fetch.problems[1] == "skipped 1 entries cut off (no id, no link)"
+
+
 def test_encoding_mismatch_does_not_crash(server: LoopbackServer, http: HttpClient) -> None:
     fetch = collect(http, serve_fixture(server,
                                         "feedparser/encoding/bozo_encoding_mismatch_crash.xml"))

@@ -164,8 +164,23 @@ def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
         raise SourceError(f"not a readable feed ({kind}; {why}) at {redact(response.url)}",
                           retryable=False)
     if reason:
-        return parsed, (f"feed is malformed but readable ({reason})",)
+        return parsed, (f"feed is malformed but readable ({reason})", *_drop_fragments(parsed))
     return parsed, ()
+
+
+def _drop_fragments(parsed: Any) -> tuple[str, ...]:
+    """In a malformed feed (often one cut short in transfer), an entry with neither id nor
+    link among entries that have them is a fragment of the one that broke off: stored, it would
+    sit beside the real entry once the feed comes whole. It is left for that next fetch."""
+    def named(entry: Mapping[str, Any]) -> bool:
+        return bool(entry.get("id") or entry.get("link"))
+
+    if not any(named(e) for e in parsed.entries):
+        return ()
+    whole = [e for e in parsed.entries if named(e)]
+    dropped = len(parsed.entries) - len(whole)
+    parsed["entries"] = whole
+    return (f"skipped {dropped} entries cut off (no id, no link)",) if dropped else ()
 
 
 def _parse_json_feed(response: Response, kind: str) -> tuple[Any, tuple[str, ...]]:
