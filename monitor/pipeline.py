@@ -13,7 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from queue import Queue
 
 from monitor.collectors.http import HttpClient
@@ -122,10 +122,15 @@ def due_sources(config: Config, store: Store, now: datetime,
     ``backoff_only``: a source that is not failing is always due. The daemon's scheduler
     keeps the interval itself; measured from the store, a run fired a little less than one
     interval after the last one ended (the jitter, a fetch that took a while) would be
-    skipped, and a healthy source polled at twice its interval."""
+    skipped, and a healthy source polled at twice its interval. For the same reason cron mode
+    allows a grace of a tenth of the interval (at most a minute): the attempt is stamped when
+    it ends, so a source whose interval equals the cron period is not skipped every other run."""
     wanted = [s for s in config.sources if only is None or s.name in only]
-    return [h.name for h in assess(wanted, store.source_health(), now)
-            if h.next_at is None or h.next_at <= now or (backoff_only and not h.failures)]
+    rows = store.source_health(None if only is None else [s.name for s in wanted])
+    grace = {s.name: timedelta(seconds=min(60.0, s.interval / 10)) for s in wanted}
+    return [h.name for h in assess(wanted, rows, now)
+            if h.next_at is None or h.next_at <= now + grace[h.name]
+            or (backoff_only and not h.failures)]
 
 
 def retry_policy(config: Config) -> RetryPolicy:

@@ -99,3 +99,22 @@ def test_due_only_backs_off_a_failing_source(server: LoopbackServer, make_projec
     status = monitor("status", "--config", str(project))
     assert status.exit_code == 1 and "failed 1 time in a row" in status.output
     assert "backing off: next try in" in status.output
+
+
+def test_a_source_due_within_a_tenth_of_its_interval_is_not_left_for_the_next_run(
+        make_project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.model import Fetch
+    from monitor.pipeline import due_sources
+
+    config = load(make_project([{"name": "a", "kind": "rss", "url": "http://127.0.0.1:9/a",
+                                 "interval": "5m"}]))
+    store = Store(config.store_url)
+    try:
+        ended = datetime(2026, 11, 23, 8, 0, 20, tzinfo=UTC)  # cron fired at 08:00, took 20 s
+        store.save_fetch("a", "rss", Fetch((), None), ended)
+        assert due_sources(config, store, ended + timedelta(seconds=280)) == ["a"]  # 08:05
+        assert due_sources(config, store, ended + timedelta(seconds=200)) == []
+    finally:
+        store.close()

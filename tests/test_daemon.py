@@ -246,8 +246,9 @@ def test_sources_that_fail_or_send_garbage_are_broken_and_the_good_one_keeps_pol
     assert process.wait(10) == 0
 
 
-def test_a_feed_cut_short_is_broken_and_stores_nothing_until_it_is_whole(
+def test_a_feed_cut_short_loses_and_doubles_nothing_once_it_is_whole(
         server: LoopbackServer, make_project, spawn) -> None:
+    """Its whole entries are kept; the broken-off one must not become a post of its own."""
     whole = fixture_bytes(FEED)
     cut = whole[:whole.index(b"<item>", whole.index(b"comment-2")) + 20]  # in comment-3
     server.serve("/cut.xml", Route(cut), Route(whole))  # once cut short, then whole

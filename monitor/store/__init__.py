@@ -155,9 +155,13 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
         with self.engine.begin() as db:
             _touch_source(db, source, kind, now, ok=False, error=error)
 
-    def source_health(self) -> list[dict[str, Any]]:
+    def source_health(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The ``sources`` rows (of ``names`` only, if given: a daemon job reads its own)."""
+        query = select(sources).order_by(sources.c.name)
+        if names is not None:
+            query = query.where(sources.c.name.in_(list(names)))
         with self.engine.connect() as db:
-            return [dict(r._mapping) for r in db.execute(select(sources).order_by(sources.c.name))]
+            return [dict(r._mapping) for r in db.execute(query)]
 
     # --- scoring -----------------------------------------------------------------------------
 
