@@ -188,3 +188,19 @@ def test_rescore_drops_a_flag_a_fixed_rule_no_longer_raises(store: Store) -> Non
     store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW, drop_unmatched=True)
     assert store.flagged(NOW, NOW + timedelta(seconds=1)) == []
     assert len(list(store.export_cases())) == 1  # the case people may be working stays
+
+
+def test_old_runs_are_pruned_as_new_ones_are_recorded(store: Store) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from monitor.store import PRUNE_EVERY
+    from monitor.store.schema import runs
+
+    old = NOW - timedelta(days=40)
+    for i in range(PRUNE_EVERY - 1):
+        store.record_run(old + timedelta(minutes=i), old + timedelta(minutes=i), {"n": i})
+    store.record_run(NOW, NOW, {"n": "now"})  # the thousandth: prunes what is over 30 days old
+    with store.engine.connect() as db:
+        assert db.execute(select(func.count()).select_from(runs)).scalar_one() == 1

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -290,12 +290,20 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
 
     def record_run(self, started_at: datetime, finished_at: datetime,
                    report: dict[str, Any]) -> None:
+        """Keep what a pass did for ``RUNS_KEPT``; a daemon writes a row per poll (96,000 a day
+        at 1,000 sources every 15 minutes), so older rows are pruned every ``PRUNE_EVERY``."""
         with self.engine.begin() as db:
-            db.execute(runs.insert().values(started_at=started_at, finished_at=finished_at,
-                                            report=json.loads(json.dumps(report, default=str))))
+            row = db.execute(runs.insert().values(
+                started_at=started_at, finished_at=finished_at,
+                report=json.loads(json.dumps(report, default=str))).returning(runs.c.id)).one()
+            if row.id % PRUNE_EVERY == 0:
+                db.execute(runs.delete().where(runs.c.started_at < started_at - RUNS_KEPT))
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+RUNS_KEPT = timedelta(days=30)
+PRUNE_EVERY = 1000  # runs recorded between prunings
 
 _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
 
