@@ -168,6 +168,7 @@ def status(config_path: Path) -> None:
     from monitor.store.leases import holders
 
     config = configuration.load(config_path)
+    logs.protect(config)  # a stored error may quote a URL with a token in it
     store = Store(config.store_url)
     try:
         rows = store.source_health()
@@ -187,7 +188,7 @@ def status(config_path: Path) -> None:
         due = h.next_at.strftime("%Y-%m-%d %H:%M") if h.next_at else "now"
         lease = f" (polling now: {polling[h.name]})" if h.name in polling else ""
         click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {due:<16}  "
-                   f"{h.detail}{lease}")
+                   f"{logs.mask(h.detail)}{lease}")
     states = Counter(h.state for h in found)
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
@@ -198,7 +199,7 @@ def status(config_path: Path) -> None:
             outbox.items())))
     for row in dead:
         click.echo(f"  dead: {row['receiver']} {row['key']} after {row['attempts']} attempts: "
-                   f"{row['last_error']}")
+                   f"{logs.mask(str(row['last_error']))}")
     if dead:
         click.echo("  (monitor deliveries retry sends them again once the receiver is fixed)")
     sys.exit(1 if states["broken"] or dead else 0)

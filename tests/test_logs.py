@@ -224,4 +224,8 @@ def test_a_cron_pass_never_prints_a_secret_from_the_environment(
     warning = next(e for e in entries if e["logger"] == "monitor.pipeline")
     assert warning["level"] == "WARNING" and "HTTP 500" in warning["message"]
     assert f"/private/{logs.MASK}/feed.xml" in warning["message"]
+    status = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--config",
+                             str(config)], capture_output=True, text=True, timeout=60, env=env)
+    assert status.returncode == 1 and "HTTP 500" in status.stdout  # the stored error, masked
+    assert SECRET_PART not in status.stdout and f"/private/{logs.MASK}/" in status.stdout
 
