@@ -8,7 +8,7 @@ text, case-insensitive, from the event's sources (or sources with its tags) if i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -67,9 +67,3 @@ def find_event(events: Iterable[WatchedEvent], name: str) -> WatchedEvent | None
     """By name, case-insensitive."""
     return next((e for e in events if e.name.casefold() == name.casefold()), None)
 
-
-def about(events: Iterable[WatchedEvent], post: Mapping[str, object] | object) -> list[str]:
-    """The names of the events a post (a Post, or a row with source/title/text) talks about."""
-    get = post.get if isinstance(post, Mapping) else lambda k: getattr(post, k)
-    return [e.name for e in events
-            if e.mentions(str(get("source")), get("title"), str(get("text")))]  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ the store, so it can be made at any time, as often as wanted.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -20,12 +19,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.events import WatchedEvent
-from monitor.quoting import quote
 from monitor.reports import spikes
+from monitor.reports.charts import launch_chart
 from monitor.reports.complaints import Complaint, group_complaints
+from monitor.reports.digest import environment
 from monitor.reports.spikes import DAILY, HOURLY, Spike
 from monitor.store import Store
 from monitor.storms import NEGATIVE
@@ -99,6 +98,12 @@ def build(store: Store, event: WatchedEvent, zone: ZoneInfo, now: datetime) -> B
                     by_day, _by_source(frame),
                     sorted(storms[0] + storms[1], key=lambda s: s.start),
                     complaints, _chart(by_day, event.launch.astimezone(zone).date()))
+
+
+def _chart(by_day: pd.DataFrame, launch: date) -> bytes:
+    return launch_chart(list(by_day.index), list(by_day["posts"]), list(by_day["negative"]),
+                        [None if pd.isna(m) else float(m) for m in by_day["mean_compound"]],
+                        launch)
 
 
 def write(report: Backlash, folder: Path) -> list[Path]:
@@ -188,50 +193,11 @@ def _share(group: pd.DataFrame) -> float | None:
     return round(float(group["negative"].mean()), 3) if len(group) else None
 
 
-def _chart(by_day: pd.DataFrame, launch: date) -> bytes:
-    """Posts per day (negative ones darker) and the mean compound, the launch marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    x = pd.to_datetime(pd.Series(by_day.index))
-    figure, axis = plt.subplots(figsize=(8, 3.2), dpi=100)
-    try:
-        axis.bar(x, by_day["posts"], color="#c8d1da", label="posts")
-        axis.bar(x, by_day["negative"], color="#cf222e", label="negative")
-        axis.axvline(pd.Timestamp(launch), color="#1f2328", linestyle="--", linewidth=1)
-        axis.annotate("launch", (pd.Timestamp(launch), 1), xycoords=("data", "axes fraction"),
-                      xytext=(4, -12), textcoords="offset points", fontsize=8)
-        axis.set_ylabel("posts per day")
-        mood = axis.twinx()
-        mood.plot(x, by_day["mean_compound"].astype(float), color="#0969da", marker=".",
-                  label="mean compound")
-        mood.set_ylim(-1, 1)
-        mood.set_ylabel("mean compound")
-        handles = axis.get_legend_handles_labels()[0] + mood.get_legend_handles_labels()[0]
-        axis.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
-        figure.autofmt_xdate()
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(figure)
-
-
 def _render(template: str, report: Backlash) -> str:
-    env = Environment(loader=PackageLoader("monitor.reports", "templates"),
-                      autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
-                      lstrip_blocks=True)
-    from monitor.reports.digest import md_escape
-
-    env.filters["md"] = md_escape
-    env.filters["quote"] = quote
     chart = base64.b64encode(report.chart_png).decode("ascii")
-    return env.get_template(template).render(r=report, chart=chart,
-                                             local=lambda t: t.astimezone(ZoneInfo(
-                                                 report.timezone)))
+    zone = ZoneInfo(report.timezone)
+    return environment().get_template(template).render(
+        r=report, chart=chart, local=lambda t: t.astimezone(zone))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -78,6 +78,35 @@ def daily_chart(days: Sequence[Day], highlight: date | None = None) -> bytes:
     thousands = max(d.posts for d in days) >= 10_000
     top.yaxis.set_major_formatter(FuncFormatter(
         lambda value, _: f"{value / 1000:,.0f}k" if thousands and value else f"{value:,.0f}"))
+    return _png(figure)
+
+
+def launch_chart(days: Sequence[date], posts: Sequence[int], negative: Sequence[int],
+                 mean_compound: Sequence[float | None], launch: date) -> bytes:
+    """Posts per day with the negative ones darker, the mean compound on its own axis, and a
+    dashed line at the launch: the backlash report's picture."""
+    figure = Figure(figsize=(8, 3.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    axis.bar(days, posts, color="#c8d1da", label="posts")
+    axis.bar(days, negative, color="#cf222e", label="negative")
+    axis.axvline(launch, color="#1f2328", linestyle="--", linewidth=1)
+    axis.annotate("launch", (launch, 1), xycoords=("data", "axes fraction"), xytext=(4, -12),
+                  textcoords="offset points", fontsize=8)
+    axis.set_ylabel("posts per day")
+    mood = axis.twinx()
+    mood.plot(days, [float("nan") if m is None else m for m in mean_compound],
+              color="#0969da", marker=".", label="mean compound")
+    mood.set_ylim(-1, 1)
+    mood.set_ylabel("mean compound")
+    handles = axis.get_legend_handles_labels()[0] + mood.get_legend_handles_labels()[0]
+    axis.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
+    for label in axis.get_xticklabels():
+        label.set(rotation=30, horizontalalignment="right")
+    return _png(figure)
+
+
+def _png(figure: Figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png", facecolor="white", metadata={"Software": None})
     return out.getvalue()

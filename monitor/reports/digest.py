@@ -259,13 +259,13 @@ def chart_uri(digest: Digest) -> str | None:
 
 def render_html(digest: Digest, chart_src: str | None) -> str:
     """The HTML digest; ``chart_src`` is a ``data:`` URI for a file, ``cid:...`` for e-mail."""
-    return _env().get_template("digest.html.j2").render(
+    return environment().get_template("digest.html.j2").render(
         d=digest, chart_src=chart_src if digest.chart else None)
 
 
 def render_markdown(digest: Digest, chart_file: str | None = None) -> str:
     """Markdown, readable as plain text too (the e-mail's text part has no ``chart_file``)."""
-    return _env().get_template("digest.md.j2").render(d=digest, chart_file=chart_file)
+    return environment().get_template("digest.md.j2").render(d=digest, chart_file=chart_file)
 
 
 CSV_COLUMNS = ("severity", "category", "praise", "source", "thread_title", "author",
@@ -458,7 +458,9 @@ def _when(moment: datetime, day: date) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
 
 
-def _env() -> Environment:
+def environment() -> Environment:
+    """The report templates (``.html.j2`` autoescaped) with the Markdown filters; the backlash
+    report uses it too."""
     env = Environment(loader=PackageLoader("monitor.reports", "templates"),
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True)
