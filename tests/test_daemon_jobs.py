@@ -6,15 +6,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from smtp import Mailbox, smtp_server
 from sqlalchemy import select
 from test_daemon import wait_for
-from test_digest import (
-    Mailbox,
-    smtp,  # noqa: F401 (the fixture)
-)
 
 from monitor.config import load
 from monitor.judge import Judge
@@ -35,8 +34,14 @@ def stop(process: subprocess.Popen) -> int:
     return process.wait(20)
 
 
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with smtp_server() as running:
+        yield running
+
+
 def test_a_missed_digest_is_made_and_sent_at_start(
-        make_project, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:  # noqa: F811
+        make_project, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
     mailbox, port = smtp
     config = make_project(
         [], None, digest={"at": "00:00", "to": ["ana@acme.test"]},

@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,16 +24,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from click.testing import CliRunner, Result
 from conftest import fixture_bytes
 from loopback import LoopbackServer
+from smtp import Mailbox, smtp_server
 
 from monitor.cli import main
 from monitor.store import Store
@@ -161,31 +159,10 @@ def hook() -> Iterator[Hook]:
 
 # --- an SMTP server --------------------------------------------------------------------------
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def messages(self) -> list[Any]:
-        return [message_from_bytes(e.content, policy=policy.default) for e in self.envelopes]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 # --- the CLI ---------------------------------------------------------------------------------

@@ -9,14 +9,12 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -24,10 +22,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 from conftest import PG_URL, _pg_reachable, fixture_bytes
+from smtp import Mailbox, free_port, smtp_server
 from sqlalchemy import create_engine, text
 
 from monitor import config as configuration
@@ -356,49 +353,10 @@ def test_storms_are_flags_but_not_posts_read(store_url: str) -> None:
 
 # --- the e-mail --------------------------------------------------------------------------------
 
-class Mailbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses the addresses told."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
-                          options: list[str]) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    def received(self) -> list[tuple[str, Any]]:
-        return [(e.rcpt_tos[0], message_from_bytes(e.content, policy=policy.default))
-                for e in self.envelopes]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
-                  data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"bot", b"pw")
-    return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                            authenticator=_authenticate)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server(login=(b"bot", b"pw")) as running:
+        yield running
 
 
 TEAM = ["ana@acme.test", "ben@acme.test", "cleo@acme.test"]

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from smtp import Mailbox, smtp_server
 
 from monitor.errors import ConfigError, DeliveryError
 from monitor.model import Flag, Flagged, Notice, Post, Score
@@ -354,39 +353,10 @@ def test_webhook_timeout_is_retryable(http: Recorder) -> None:
 
 # --- e-mail ------------------------------------------------------------------------------
 
-class Mailbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses the addresses told."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-        self.refuse: dict[str, str] = {}
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
-                          options: list[str]) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-
-def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
-                  data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"bob", b"pw!")
-    return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), closed_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, auth_require_tls=False,
-                            authenticator=_authenticate)
-    controller.start()
-    yield mailbox, port
-    controller.stop()
+    with smtp_server(login=(b"bob", b"pw!")) as running:
+        yield running
 
 
 def mail(port: int, **options: Any) -> EmailReceiver:
