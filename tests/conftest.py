@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,9 +51,10 @@ def _pg_reachable() -> str | None:
         return f"PostgreSQL not reachable at {PG_URL}: {type(error).__name__}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema on the local PostgreSQL, dropped afterwards; skips when unreachable."""
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """The URL of a fresh schema on the local PostgreSQL, dropped afterwards; skips the test
+    (or the module's tests) when PostgreSQL is unreachable."""
     reason = _pg_reachable()
     if reason:
         pytest.skip(reason)
@@ -60,10 +62,19 @@ def pg_url() -> Iterator[str]:
     engine = create_engine(PG_URL)
     with engine.begin() as db:
         db.execute(text(f"create schema {schema}"))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with engine.begin() as db:
-        db.execute(text(f"drop schema {schema} cascade"))
-    engine.dispose()
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as db:
+            db.execute(text(f"drop schema {schema} cascade"))
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema on the local PostgreSQL for one test."""
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,9 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import PG_URL, _pg_reachable, fixture_bytes
+from conftest import fixture_bytes, pg_schema
 from smtp import Mailbox, free_port, smtp_server
-from sqlalchemy import create_engine, text
 
 from monitor import config as configuration
 from monitor.cli import main
@@ -161,19 +159,10 @@ def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 @pytest.fixture(scope="module")
 def seeded_pg() -> Iterator[Store]:
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as db:
-        db.execute(text(f"create schema {schema}"))
-    store = seed_all(Store(f"{PG_URL}?options=-csearch_path%3D{schema}"))
-    yield store
-    store.close()
-    with engine.begin() as db:
-        db.execute(text(f"drop schema {schema} cascade"))
-    engine.dispose()
+    with pg_schema() as url:
+        store = seed_all(Store(url))
+        yield store
+        store.close()
 
 
 def _forget_sends(store: Store) -> None:
