@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,9 @@ def rss_document(index: int, base: str, items: list[str]) -> bytes:
             + "".join(items) + "</channel></rss>").encode()
 
 
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+
+
 def feed_xml(index: int, entries: int, base: str, seed: int) -> bytes:
     """One RSS 2.0 feed of ``entries`` items; deterministic for (index, seed)."""
     rng = random.Random(seed * 1_000_003 + index)
@@ -134,6 +137,34 @@ class Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hung up
             super().handle_error(request, client_address)
+
+
+class CountingHandler(BaseHTTPRequestHandler):
+    """A quiet HTTP/1.1 handler that counts each answer in ``counts`` (a shared array, set by
+    the subclass) at the slot ``slots`` gives its status, ``other_slot`` for the rest."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms stall
+    counts: Any = None
+    lock = threading.Lock()
+    slots: dict[int, int] = {200: 0, 304: 1}
+    other_slot = 2
+
+    def answer(self, status: int, body: bytes, content_type: str | None = None,
+               etag: str | None = None) -> None:
+        with self.lock:
+            self.counts[self.slots.get(status, self.other_slot)] += 1
+        self.send_response(status)
+        if etag:
+            self.send_header("ETag", etag)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def serve_until_stopped(httpd: ThreadingHTTPServer, port: Any, ready: Any, stop: Any) -> None:

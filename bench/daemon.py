@@ -38,12 +38,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from _loopback import (
+    RSS_TYPE,
     SPAWN,
+    CountingHandler,
     Server,
     child_server,
     loopback_only,
@@ -96,9 +97,7 @@ def serve(port: Any, ready: Any, stop: Any, feeds: int, entries: int, new: int, 
                                    EPOCH + timedelta(minutes=n))
         return items[i, n]
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    class Handler(CountingHandler):
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             match = re.fullmatch(r"/feeds/(\d+)\.xml", self.path)
@@ -121,20 +120,9 @@ def serve(port: Any, ready: Any, stop: Any, feeds: int, entries: int, new: int, 
             self._send(200, body, etag)
 
         def _send(self, status: int, body: bytes, etag: str | None = None) -> None:
-            with lock:
-                counts[{200: 0, 304: 1}.get(status, 2)] += 1
-            self.send_response(status)
-            if etag:
-                self.send_header("ETag", etag)
-            if status == 200:
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, body, RSS_TYPE if status == 200 else None, etag)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
+    Handler.counts, Handler.lock = counts, lock  # shared with what do_GET counts itself
     httpd = Server(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     serve_until_stopped(httpd, port, ready, stop)

@@ -34,12 +34,13 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from _loopback import (
+    RSS_TYPE,
     SPAWN,
+    CountingHandler,
     Server,
     child_server,
     feed_xml,
@@ -64,8 +65,7 @@ def serve(port: Any, ready: Any, stop: Any, feeds: int, entries: int, seed: int,
     routes: dict[str, tuple[bytes, str]] = {}
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(CountingHandler):
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             route = routes.get(self.path)
@@ -81,20 +81,9 @@ def serve(port: Any, ready: Any, stop: Any, feeds: int, entries: int, seed: int,
                 self._send(200, body, etag)
 
         def _send(self, status: int, body: bytes, etag: str | None) -> None:
-            with lock:
-                counts[{200: 0, 304: 1}.get(status, 2)] += 1
-            self.send_response(status)
-            if etag:
-                self.send_header("ETag", etag)
-            if status == 200:
-                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, body, RSS_TYPE if status == 200 else None, etag)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
+    Handler.counts, Handler.lock = counts, lock  # shared with what do_GET counts itself
     httpd = Server(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     for i in range(feeds):
