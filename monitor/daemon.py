@@ -30,12 +30,9 @@ from monitor.errors import ConfigError, StoreError
 from monitor.judge import Judge
 from monitor.metrics import Metrics
 from monitor.pipeline import due_sources, retry_policy, run_once
-from monitor.reports import digest as digests
-from monitor.reports.mail import send_digest
 from monitor.store import Store
 from monitor.store.leases import Leases, lease_seconds
 from monitor.store.passlock import lock_beside
-from monitor.storms import file_storms
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +143,8 @@ class Daemon:
             log.info("notifications: %s", dict(outcome), extra={"notifications": dict(outcome)})
 
     def _storms(self) -> None:
+        from monitor.storms import file_storms  # pandas: loaded only where launches are watched
+
         config = self.config
         with self.scoring:
             going = file_storms(config, self.store, Judge.of(config), datetime.now(UTC))
@@ -155,6 +154,9 @@ class Daemon:
     def _digest(self) -> None:
         """Yesterday's digest (the last whole day), written and e-mailed; a recipient already
         sent it is skipped, so a re-run or a second daemon sends nobody anything twice."""
+        from monitor.reports import digest as digests  # matplotlib: only where a digest is
+        from monitor.reports.mail import send_digest
+
         config, now = self.config, datetime.now(UTC)
         day = digests.last_whole_day(now, config.timezone)
         built = digests.build_for(config, self.store, day, now)
@@ -218,10 +220,11 @@ def _stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
 def _digest_missed(config: Config, now: datetime) -> bool:
     """Today's digest time has passed and the digest of the last whole day is not written
     (the daemon was down at ``digest.at``)."""
-    local = now.astimezone(config.timezone)
-    if local.strftime("%H:%M") < (config.main.digest.at or "24:00"):
+    from monitor.reports.digest import last_whole_day
+
+    if now.astimezone(config.timezone).strftime("%H:%M") < (config.main.digest.at or "24:00"):
         return False
-    day = digests.last_whole_day(now, config.timezone)
+    day = last_whole_day(now, config.timezone)
     return not (config.reports_dir / f"{day.isoformat()}.html").exists()
 
 

@@ -26,7 +26,6 @@ from monitor.model import Cursor, Fetch
 from monitor.queue import QueuePolicy
 from monitor.registry import collector_class
 from monitor.store import Store
-from monitor.storms import STORM_HOLD, file_storms
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,9 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
             held.enter_context(writing)
         judge = Judge.of(config)
         scored, by_source = score_pending(store, judge, policy=config.policy)
-        if storms:  # the daemon looks for storms in a job of its own, not per source
+        if storms and judge.events:  # the daemon looks for storms in a job of its own
+            from monitor.storms import file_storms
+
             file_storms(config, store, judge, datetime.now(UTC))
     sent: Counter[str] = Counter()
     if deliver:
@@ -184,7 +185,11 @@ def score_pending(store: Store, judge: Judge, rescore: bool = False,
     """
     total, flagged, after = 0, Counter[str](), 0
     muted = [s["matchers"] for s in store.silences(datetime.now(UTC))]
-    storms = store.open_storms(datetime.now(UTC), STORM_HOLD) if judge.events else {}
+    storms: dict[str, int] = {}
+    if judge.events:  # storms need pandas: loaded only where launches are watched
+        from monitor.storms import STORM_HOLD
+
+        storms = store.open_storms(datetime.now(UTC), STORM_HOLD)
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
                                         since=since):
         judged = judge.judge([item.post for item in items])
