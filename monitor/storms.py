@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 NEGATIVE = -0.05
 """VADER's own line: a compound at or below it reads as negative."""
 
+CHURN = 0.5
+"""A post whose churn signal reaches this talks of leaving (see README, Scoring)."""
+
 RECENT = timedelta(hours=24)
 """A spike that ended longer ago is history (a monitor just installed does not page for it)."""
 
@@ -98,7 +101,7 @@ def storm_post(storm: Storm) -> Post:
 def storm_flag(storm: Storm) -> tuple[Score, Flag]:
     members = storm.members
     angry = sum(bool(r["angry"]) for r in members)
-    leaving = sum((r["churn"] or 0) >= 0.5 for r in members)
+    leaving = sum((r["churn"] or 0) >= CHURN for r in members)
     score = Score(fmean(r["compound"] for r in members), fmean(r["pos"] or 0 for r in members),
                   fmean(r["neu"] or 0 for r in members), fmean(r["neg"] or 0 for r in members),
                   angry=angry > len(members) / 2, language="en")

@@ -27,10 +27,7 @@ from monitor.reports.complaints import Complaint, group_complaints
 from monitor.reports.digest import environment
 from monitor.reports.spikes import DAILY, HOURLY, Spike
 from monitor.store import Store
-from monitor.storms import NEGATIVE
-
-CHURN = 0.5
-"""A post whose churn signal reaches this talks of leaving (see README, Scoring)."""
+from monitor.storms import CHURN, NEGATIVE
 
 FIGURES = ("posts", "negative", "negative_share", "mean_compound", "angry", "churn", "flagged")
 
