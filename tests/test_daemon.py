@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import fixture_bytes
+from daemons import start_daemon, wait_for
 from loopback import LoopbackServer, Route
 from sqlalchemy import func, select
 from test_delivery_e2e import Hook
@@ -36,13 +37,6 @@ from monitor.store.schema import case_posts, deliveries, posts
 
 FEED = "e2e/comments-v1.xml"
 
-
-def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -56,9 +50,7 @@ def project(server: LoopbackServer, make_project) -> Path:
 
 
 def start(project: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "-v", "daemon", "--config",
-                             str(project)], stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"), cwd=project.parent)
+    return start_daemon(project, log, "-v")
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from daemons import start_daemon, wait_for
 from smtp import Mailbox, smtp_server
 from sqlalchemy import select
-from test_daemon import wait_for
 
 from monitor.config import load
 from monitor.judge import Judge
@@ -24,9 +23,7 @@ from monitor.store.schema import flags, posts
 
 
 def start(config: Path, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "-v", "daemon", "--config",
-                             str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
-                            cwd=config.parent)
+    return start_daemon(config, log, "-v")
 
 
 def stop(process: subprocess.Popen) -> int:

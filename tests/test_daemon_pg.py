@@ -14,7 +14,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import fixture_bytes
+from daemons import start_daemon, wait_for
 from loopback import LoopbackServer, Route
 from sqlalchemy import func, select
 
@@ -51,13 +51,6 @@ COMMENT_5 = b"""\
   </item>
 """
 
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class TimedServer(LoopbackServer):
@@ -126,10 +119,7 @@ def daemons(tmp_path: Path) -> Iterator[Callable[[Path, str], subprocess.Popen]]
     started: list[subprocess.Popen] = []
 
     def start(config: Path, name: str, *flags: str) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", *flags, "daemon", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / f"{name}.log").open("w"),
-            cwd=config.parent)
+        process = start_daemon(config, tmp_path / f"{name}.log", *flags)
         started.append(process)
         return process
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import fixture_bytes
+from daemons import start_daemon, wait_for
 from loopback import LoopbackServer
 
 from monitor import logs
@@ -27,13 +28,6 @@ from monitor.config import load
 
 FEED = "e2e/comments-v1.xml"
 
-
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)
 
 
 def logged(formatter: logging.Formatter, emit: Callable[[logging.Logger], None]) -> str:
@@ -173,10 +167,7 @@ def test_the_daemon_logs_one_json_object_per_job_and_never_a_secret(
     log = tmp_path / "daemon.log"
     # FEED_PART is not named like a secret: only the config's ${ENV} scan knows to mask it
     env = {**os.environ, "FEED_PART": SECRET_PART}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "-v", "--log-format", "json", "daemon",
-         "--config", str(project)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        cwd=project.parent, env=env)
+    process = start_daemon(project, log, "-v", "--log-format", "json", env=env)
     try:
         wait_for(lambda: len(server.hits(f"/private/{SECRET_PART}/feed.xml")) >= 2
                  and len(server.hits("/feed.xml")) >= 2)

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import fixture_bytes
+from daemons import start_daemon, wait_for
 from loopback import LoopbackServer
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -53,13 +53,6 @@ def polls(found: Samples, source: str) -> float:
     return sum(value(found, "feedback_monitor_polls_total", source=source, outcome=o) or 0
                for o in ("ok", "unchanged", "failed"))
 
-
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -121,10 +114,7 @@ def start(tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen]]:
     started: list[subprocess.Popen] = []
 
     def run(config: Path) -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "-v", "daemon", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "daemon.log").open("w"),
-            cwd=config.parent)
+        process = start_daemon(config, tmp_path / "daemon.log", "-v")
         started.append(process)
         return process
 

@@ -1,0 +1,25 @@
+"""``monitor daemon`` as a real subprocess, for the tests that watch one work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+
+def start_daemon(config: Path, log: Path, *flags: str,
+                 env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """``monitor [flags] daemon --config CONFIG``, its stderr (the log) into ``log``."""
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", *flags, "daemon", "--config",
+                             str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
+                            cwd=config.parent, env=None if env is None else dict(env))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting{' for ' + what if what else ''}")
+        time.sleep(0.1)
