@@ -1,38 +1,53 @@
-"""How good the scorer's sentiment and "angry" verdict are, against human labels.
+"""How good the scorer's verdicts are, against human labels, on every labelled set we have.
 
     python bench/quality.py [--data ../shared/data]
 
-1. Sentiment, on the four VADER ground-truth corpora (Hutto & Gilbert, ICWSM 2014;
-   ``vader_groundtruth/*_GroundTruth.txt``: id, mean human rating -4..4, text): Pearson r of
-   our compound (``monitor.scoring.score_text(None, text).compound``) with the human mean, next
-   to raw VADER's (``SentimentIntensityAnalyzer().polarity_scores(text[:5000])["compound"]``).
-2. Anger, on the GoEmotions dev split (Demszky et al., ACL 2020; ``goemotions/dev.tsv``, 5,426
-   rows; positive = label anger or annoyance): precision, recall and F1 of our verdict
-   (``score_text(None, text).angry``), of raw VADER (compound <= -0.05) and of the bare model
-   (``monitor.anger_model.anger_probability(text) >= anger_threshold()``) on the same rows.
+For each set: precision, recall and F1 of ``angry`` (the scorer's verdict), ``complaint``
+(``signals.complaint >= 0.5``) and ``flagged`` (a rule of the shipped ``rules/`` raised a flag
+that needs a person: praise is not one), beside raw VADER's (compound <= -0.05), and the share
+of each severity that carries the label (the severities should rank it).
 
-Dev is where the model's settings were chosen (bench/train_anger.py), so its dev figures are
-optimistic; the test split is held out elsewhere. About a minute.
+* **GoEmotions dev** (Reddit comments; label: anger or annoyance). The anger model's settings
+  were chosen on it, so its figures are optimistic.
+* **Mini-BAR across apps** (app reviews, English and French; label: problem report). The
+  shipped complaint model was trained on both apps, so each app is scored here by a model fit
+  on the *other* app with the shipped settings and threshold: what it does on an app it never
+  saw. The settings were chosen on these same pairs, so they are a little optimistic too.
+* **URR** (reviews of 27 other apps; stand-in label: topic ERROR, or 2 stars or fewer with a
+  topic other than OTHER) and **VADER's four corpora** (tweets, movie, Amazon and NYT snippets;
+  label: human mean rating <= -1, i.e. clearly negative): never used for training.
+* **Sentiment**: Pearson r of our compound with VADER's human ratings (it should equal raw
+  VADER's: the same algorithm).
+
+About two minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import sys
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import pearsonr
-from sklearn.metrics import precision_recall_fscore_support
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor.anger_model import anger_probability, anger_threshold
-from monitor.scoring import score_text
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_anger import featurize  # noqa: E402
+from train_complaint import APPS, dense_inputs, fit, read_minibar, read_urr  # noqa: E402
+
+from monitor.anger_model import load_model  # noqa: E402
+from monitor.languages import language  # noqa: E402
+from monitor.model import SEVERITIES, Post  # noqa: E402
+from monitor.rules import load_rules  # noqa: E402
+from monitor.scoring import Scorer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
-VADER_CUT = 5_000  # what the scorer lets VADER read
 VADER_NEGATIVE = -0.05
 CORPORA = {
     "tweets": "tweets_GroundTruth.txt",
@@ -41,61 +56,119 @@ CORPORA = {
     "nyt editorials": "nytEditorialSnippets_GroundTruth.txt",
 }
 ANGER_LABELS = {"2", "3"}  # anger, annoyance (goemotions/emotions.txt, 0-based)
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def read_groundtruth(path: Path) -> tuple[list[str], np.ndarray]:
     """(texts, human means); split on tabs, not csv: the texts hold unescaped quotes."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = [line.split("\t", 2) for line in fh.read().splitlines() if line.strip()]
+    rows = [line.split("\t", 2) for line in path.read_text("utf-8-sig").splitlines()
+            if line.strip()]
     return [r[2] for r in rows], np.array([float(r[1]) for r in rows])
 
 
 def read_goemotions(path: Path) -> tuple[list[str], np.ndarray]:
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.reader(fh, delimiter="\t"))
-    return [r[0] for r in rows], np.array([bool(ANGER_LABELS & set(r[1].split(","))) for r in rows])
+    return [r[0] for r in rows], np.array([bool(ANGER_LABELS & set(r[1].split(",")))
+                                           for r in rows])
 
 
 def prf(truth: np.ndarray, verdict: np.ndarray) -> tuple[float, float, float]:
-    p, r, f, _ = precision_recall_fscore_support(truth, verdict, average="binary",
-                                                 zero_division=0)
-    return float(p), float(r), float(f)
+    right = int((truth & verdict).sum())
+    p = right / verdict.sum() if verdict.sum() else 0.0
+    r = right / truth.sum() if truth.sum() else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+class Judged:
+    """Scores and flags of a list of texts, as ``monitor score`` gives them."""
+
+    def __init__(self, texts: Sequence[str], scorer: Scorer, rules_folder: Path) -> None:
+        rules = load_rules(rules_folder, REPO)
+        posts = [Post("bench", str(i), "", None, None, t, EPOCH) for i, t in enumerate(texts)]
+        self.scores = scorer.score_posts(posts)
+        flags = [rules.evaluate(p, s) for p, s in zip(posts, self.scores, strict=True)]
+        self.angry = np.array([s.angry for s in self.scores])
+        self.complaint = np.array([s.complaint >= 0.5 for s in self.scores])
+        self.flagged = np.array([f is not None and f.needs_person for f in flags])
+        self.severity = [f.severity if f is not None and f.needs_person else None
+                         for f in flags]
+        self.compound = np.array([s.compound for s in self.scores])
+
+
+def report(name: str, truth: np.ndarray, judged: Judged, raw: np.ndarray | None) -> None:
+    print(f"\n{name}: {len(truth)} posts, {int(truth.sum())} labelled ({truth.mean():.0%})")
+    print(f"  {'verdict':<34} {'says':>6} {'P':>6} {'R':>6} {'F1':>6}")
+    rows = {"angry": judged.angry, "complaint (>= 0.5)": judged.complaint,
+            "flagged (shipped rules)": judged.flagged}
+    if raw is not None:
+        rows[f"raw VADER (compound <= {VADER_NEGATIVE})"] = raw <= VADER_NEGATIVE
+    for label, verdict in rows.items():
+        p, r, f = prf(truth, verdict)
+        print(f"  {label:<34} {int(verdict.sum()):>6} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+    shares = []
+    for severity in reversed(SEVERITIES):
+        at = np.array([s == severity for s in judged.severity])
+        if at.any():
+            shares.append(f"{severity} {truth[at].mean():.2f} ({int(at.sum())})")
+    print("  labelled share by severity: " + ", ".join(shares))
+
+
+def across_apps_model(data: Path, code: str, train_app: str):
+    """A complaint model fit on one app with the shipped settings, C and threshold."""
+    shipped = json.loads(language(code).folder.joinpath("complaint.json").read_text("utf-8"))
+    texts, truth = read_minibar(data, train_app, code)
+    settings = shipped["settings"]
+    model = fit(featurize(texts, settings, dense_inputs(texts, code)), truth, shipped["C"])
+    coef = model.coef_[0]
+    index = np.flatnonzero(coef)
+    return load_model({"settings": np.array(json.dumps(settings)), "coef_index": index,
+                       "coef_value": coef[index], "intercept": model.intercept_[0],
+                       "threshold": shipped["threshold"], "n_features": coef.size})
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                    help="folder holding vader_groundtruth/ and goemotions/")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--rules", type=Path, default=REPO / "rules")
     args = ap.parse_args(argv)
     started = time.perf_counter()
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     vader = SentimentIntensityAnalyzer()
+    scorer = Scorer()
 
-    print("Sentiment: Pearson r with the human mean rating (VADER ground truth, Hutto & Gilbert "
-          "2014)")
-    print(f"{'corpus':<16} {'rows':>6} {'ours':>7} {'raw VADER':>10}")
-    for name, filename in CORPORA.items():
-        texts, human = read_groundtruth(args.data / "vader_groundtruth" / filename)
-        ours = np.array([score_text(None, t).compound for t in texts])
-        raw = np.array([vader.polarity_scores(t[:VADER_CUT])["compound"] for t in texts])
-        r_ours = pearsonr(ours, human).statistic if np.ptp(ours) > 0 else float("nan")
-        r_raw = pearsonr(raw, human).statistic
-        print(f"{name:<16} {len(texts):>6} {r_ours:>7.3f} {r_raw:>10.3f}")
+    def raw_vader(texts: Sequence[str]) -> np.ndarray:
+        return np.array([vader.polarity_scores(t[:5000])["compound"] for t in texts])
 
     texts, truth = read_goemotions(args.data / "goemotions" / "dev.tsv")
-    scores = [score_text(None, t) for t in texts]
-    raw = np.array([vader.polarity_scores(t[:VADER_CUT])["compound"] for t in texts])
-    threshold = anger_threshold()
-    verdicts = {
-        "ours: score_text().angry": np.array([s.angry for s in scores]),
-        f"raw VADER: compound <= {VADER_NEGATIVE}": raw <= VADER_NEGATIVE,
-        f"bare model: p >= {threshold:.2f}": anger_probability(texts) >= threshold,
-    }
-    print(f"\nAnger: GoEmotions dev, {len(texts)} rows, {int(truth.sum())} anger or annoyance "
-          "(model settings were chosen on this split)")
-    print(f"{'verdict':<34} {'flagged':>7} {'P':>6} {'R':>6} {'F1':>6}")
-    for name, verdict in verdicts.items():
-        p, r, f = prf(truth, verdict)
-        print(f"{name:<34} {int(verdict.sum()):>7} {p:>6.3f} {r:>6.3f} {f:>6.3f}")
+    report("GoEmotions dev (Reddit), anger or annoyance", truth,
+           Judged(texts, scorer, args.rules), raw_vader(texts))
+
+    for code in ("en", "fr"):
+        for app in APPS:
+            other = APPS[1 - APPS.index(app)]
+            texts, truth = read_minibar(args.data, app, code)
+            unseen = Scorer(complaint_models={code: across_apps_model(args.data, code, other)})
+            report(f"Mini-BAR {app} ({code}), problem report; complaint model fit on {other}",
+                   truth, Judged(texts, unseen, args.rules),
+                   raw_vader(texts) if code == "en" else None)
+
+    texts, truth = read_urr(args.data)
+    report("URR (27 other apps), stand-in: ERROR, or <= 2 stars with a topic", truth,
+           Judged(texts, scorer, args.rules), raw_vader(texts))
+
+    print("\nSentiment: Pearson r with the human mean rating (VADER ground truth)")
+    pearson = []
+    for name, filename in CORPORA.items():
+        texts, human = read_groundtruth(args.data / "vader_groundtruth" / filename)
+        judged = Judged(texts, scorer, args.rules)
+        raw = raw_vader(texts)
+        report(f"VADER {name}, clearly negative (human mean <= -1)", human <= -1.0, judged, raw)
+        pearson.append((name, pearsonr(judged.compound, human).statistic,
+                        pearsonr(raw, human).statistic))
+    print(f"\n{'corpus':<16} {'ours':>7} {'raw VADER':>10}  (Pearson r with the human mean)")
+    for name, ours, raw in pearson:
+        print(f"{name:<16} {ours:>7.3f} {raw:>10.3f}")
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

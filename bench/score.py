@@ -130,7 +130,7 @@ def main() -> int:
                        now) for i, t in enumerate(long_texts)]
     table(f"{len(long_texts)} long posts", long_texts, long_posts)
     if with_model.model is None:
-        print("(the anger model is not installed: monitor/models/anger.npz)")
+        print("(the anger model is not installed: monitor/languages/en/anger.npz)")
 
     print("\npathological posts (one post each, full scorer with model):")
     for name, text in (("1 MB of emoji", "😡🔥💩" * 90_000),

@@ -1,4 +1,4 @@
-"""Rebuild monitor/models/anger.npz: the small anger/annoyance model the scorer ships.
+"""Rebuild monitor/languages/en/anger.npz: the small anger/annoyance model the scorer ships.
 
     python bench/train_anger.py [--data ../shared/data/goemotions] [--jobs 2]
 
@@ -56,7 +56,7 @@ from monitor.anger_model import (
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
-DEFAULT_OUT = REPO / "monitor" / "models" / "anger.npz"
+DEFAULT_OUT = REPO / "monitor" / "languages" / "en" / "anger.npz"
 POSITIVE = {"2", "3"}  # anger, annoyance (emotions.txt, 0-based)
 VADER_NEGATIVE = -0.05  # raw VADER's verdict: compound <= this
 

@@ -2,7 +2,7 @@
 
 What it is: logistic regression (scikit-learn, at training time only) over a stateless hashed
 featurizer defined here, plus VADER's numbers as dense features. The weights live in
-``monitor/models/anger.npz`` as plain arrays, no pickle: the nonzero coefficients as
+``monitor/languages/en/anger.npz`` as plain arrays, no pickle: the nonzero coefficients as
 index/value pairs, the intercept, the decision threshold, the feature count and the featurizer
 settings as JSON. Nothing fitted besides the weights (no vocabulary, no idf), so the file does
 not depend on the scikit-learn or numpy version that wrote it.
@@ -47,7 +47,7 @@ How it was made, by ``python bench/train_anger.py`` (deterministic; it rebuilds 
   Chosen: word 1-2 grams (2**18 buckets, lower-cased) + char_wb 3-5 grams (2**18 buckets,
   case kept) + VADER compound and neg; C = 2; threshold 0.24. Dev average precision 0.474.
 
-``monitor/models/anger.json`` repeats the settings, the whole grid and these figures.
+``monitor/languages/en/anger.json`` repeats the settings, the whole grid and these figures.
 """
 
 from __future__ import annotations
@@ -435,7 +435,9 @@ class HashedDot:
 
 def dense_features(texts: Sequence[str], settings: Mapping[str, Any],
                    vader: Sequence[Vader] | None = None) -> np.ndarray:
-    """The ``settings["dense"]`` VADER numbers, one row per text (VADER runs if not given)."""
+    """The ``settings["dense"]`` numbers, one row per text, each times its ``settings["scale"]``
+    (default 1): VADER's, and any other the caller passes in ``vader`` (such as a complaint cue
+    score). VADER runs when ``vader`` is not given."""
     names = list(settings["dense"])
     if not names:
         return np.zeros((len(texts), 0), dtype=np.float64)
@@ -444,8 +446,10 @@ def dense_features(texts: Sequence[str], settings: Mapping[str, Any],
         vader = [analyzer.polarity_scores(str(t)[:MAX_CHARS]) for t in texts]
     elif len(vader) != len(texts):
         raise ValueError(f"{len(vader)} VADER results for {len(texts)} texts")
+    scale = settings.get("scale", {})
+    factors = np.array([float(scale.get(name, 1.0)) for name in names])
     return np.array([[float(v[name]) for name in names] for v in vader],
-                    dtype=np.float64).reshape(len(texts), len(names))
+                    dtype=np.float64).reshape(len(texts), len(names)) * factors
 
 
 @cache
@@ -493,8 +497,8 @@ def load_model(data: Mapping[str, np.ndarray]) -> AngerModel:
 
 @cache
 def shipped_model() -> AngerModel:
-    """The model in ``monitor/models/anger.npz``, read once per process."""
-    resource = importlib.resources.files("monitor").joinpath("models", MODEL_RESOURCE)
+    """The model in ``monitor/languages/en/anger.npz``, read once per process."""
+    resource = importlib.resources.files("monitor").joinpath("languages", "en", MODEL_RESOURCE)
     with resource.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
         return load_model(data)
 

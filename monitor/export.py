@@ -11,8 +11,8 @@ import pandas as pd
 
 from monitor.store import Store
 
-SCORE_FIELDS = ("compound", "pos", "neu", "neg", "anger", "change", "churn", "angry", "language",
-                "worst_sentence", "truncated")
+SCORE_FIELDS = ("compound", "pos", "neu", "neg", "anger", "change", "churn", "complaint",
+                "angry", "language", "worst_sentence", "truncated")
 POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "published_at",
                "first_seen_at", "thread_id", "parent_id", "reach", "version")
 

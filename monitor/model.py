@@ -60,8 +60,9 @@ class Fetch:
 class Score:
     """What the scorer found in a post: VADER's numbers plus our own signals.
 
-    ``anger``, ``change`` and ``churn`` run 0..1; ``angry`` is our verdict that the writer is
-    angry. ``evidence`` holds (signal, phrase) pairs a person can read: ("anger", "4 words in
+    ``anger``, ``change``, ``churn`` and ``complaint`` run 0..1; ``angry`` is our verdict that
+    the writer is angry, ``complaint`` >= 0.5 that the post reports a problem. ``evidence``
+    holds (signal, phrase) pairs a person can read: ("anger", "4 words in
     capitals"), ("churn", "says 'cancel my subscription'"). VADER knows only English: for a
     post in another language the four VADER numbers are 0 and ``sentiment_known`` is False.
     """
@@ -75,6 +76,7 @@ class Score:
     change: float = 0.0
     churn: float = 0.0
     angry: bool = False
+    complaint: float = 0.0               # 0..1; >= 0.5: the post reports a problem
     language: str | None = None          # ISO 639-1 code; None when too short to tell
     worst_sentence: str | None = None    # the most negative sentence of a long post
     evidence: tuple[tuple[str, str], ...] = ()
@@ -93,6 +95,18 @@ class Flag:
     reasons: tuple[str, ...]
     category: str | None = None
     tags: tuple[str, ...] = field(default=())
+
+    @property
+    def praise(self) -> bool:
+        """Praise to pass on (rules/praise.yaml), not a post someone must answer: category or
+        tag ``praise``, unless a rule also found it high or critical."""
+        return (self.category == "praise" or "praise" in self.tags) \
+            and self.severity in ("low", "medium")
+
+    @property
+    def needs_person(self) -> bool:
+        """What "flagged" means to the team: every flag but praise."""
+        return not self.praise
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,7 +212,7 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
 
 
 _SENTIMENT = ("compound", "pos", "neu", "neg")   # VADER's; never match unknown sentiment
-_SIGNALS = ("anger", "change", "churn")          # ours, 0..1, explained by Score.evidence
+_SIGNALS = ("anger", "change", "churn", "complaint")  # ours, 0..1, explained by Score.evidence
 _NAMES = ("source", "kind", "tag", "author")     # where the post came from
 CONDITIONS = ("all", "any", "not", "words", "regex", *_SENTIMENT, *_SIGNALS, "angry",
               "language", *_NAMES, "vip", "reach")

@@ -29,12 +29,13 @@ import importlib.resources
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from monitor.languages import Language, PhraseList, fold, language
 from monitor.model import Post, Score
 from monitor.vader import Tokens, Vader, vader
 
@@ -533,10 +534,23 @@ class Cues:
     blame: list[str]
     change: list[Hit]
     churn: list[Hit]
+    complaint: list[Hit]
+    anger_words: list[str]
 
     @property
     def run_count(self) -> int:
         return sum(self.runs.values())
+
+    @property
+    def complaint_cues(self) -> float:
+        """The complaint cue score 0..1 the complaint model reads beside the words."""
+        return saturate(self.complaint)
+
+    @property
+    def plain_complaint(self) -> bool:
+        """A phrase that alone says something is wrong ("not working", "bring back"): its
+        list gives it a weight of 0.5 or more."""
+        return any(weight >= 0.5 for _, weight in self.complaint)
 
 
 @dataclass(slots=True)
@@ -550,10 +564,17 @@ class _Draft:
     worst: float                   # compound of the most negative sentence (or of the whole)
     worst_sentence: str | None
     cues: Cues
+    pack: Language | None          # the language's data; None: a language we cannot score
 
     @property
     def known(self) -> bool:
         return self.language in (None, "en")
+
+    @property
+    def model_inputs(self) -> dict[str, float]:
+        """The dense columns the complaint model reads beside the text."""
+        return {"compound": self.numbers[0], "neg": self.numbers[3],
+                "cues": self.cues.complaint_cues}
 
     @property
     def lowest(self) -> float:
@@ -565,16 +586,22 @@ class Scorer:
 
     ``extra_words``/``removed_words`` adjust the built-in profanity and insult list (see
     ``load_word_file`` for ``rules/profanity.txt``); ``event_terms`` are the configured launch
-    keywords, counted as change talk. ``anger_model=False`` leaves the trained model out.
+    keywords, counted as change talk. ``anger_model=False`` leaves the trained models out (the
+    anger and complaint models: hand signals only).
     """
 
     def __init__(self, extra_words: Iterable[str] = (), removed_words: Iterable[str] = (),
-                 event_terms: Iterable[str] = (), *, anger_model: bool = True) -> None:
+                 event_terms: Iterable[str] = (), *, anger_model: bool = True,
+                 complaint_models: Mapping[str, Any] | None = None) -> None:
         removed = set(_entries(removed_words))
+        self.complaint_models = dict(complaint_models or {})  # language -> model, for benches
         self.profanity = WordList([w for w in (*_builtin_profanity(), *_entries(extra_words))
                                    if w not in removed], _harmless())
-        self.change_cues = change_cues(event_terms)
+        self.event_terms = tuple(event_terms)
+        self.change_cues = change_cues(self.event_terms)
+        self.launch = PhraseList((0.5, fold(t)) for t in self.event_terms if t.strip())
         self.vader: Vader = vader()
+        self.models = anger_model
         self.model = _anger_model() if anger_model else None
         self.threshold: float | None = self.model.anger_threshold() if self.model else None
 
@@ -592,11 +619,12 @@ class Scorer:
         return self.score_many((None if p.is_reply else p.title, p.text) for p in posts)
 
     def score_many(self, pairs: Iterable[tuple[str | None, str]]) -> list[Score]:
-        """Scores of many (title, text) pairs, in order. Much faster than one at a time when
-        the anger model is in use: it is called once for the whole batch."""
+        """Scores of many (title, text) pairs, in order. Much faster than one at a time: the
+        models are called once for the whole batch."""
         drafts = [self._draft(title, text) for title, text in pairs]
-        probabilities = self._probabilities(drafts)
-        return [self._finish(d, p) for d, p in zip(drafts, probabilities, strict=True)]
+        anger = self._probabilities(drafts)
+        complaint = self._complaint(drafts)
+        return [self._finish(d, p, c) for d, p, c in zip(drafts, anger, complaint, strict=True)]
 
     # --- steps ---------------------------------------------------------------------------------
     def _draft(self, title: str | None, text: str) -> _Draft:
@@ -604,9 +632,10 @@ class Scorer:
         scored = whole[:MAX_SCORED_CHARS]
         truncated = len(scored) < len(whole)
         prepared = Text.of(scored)
-        language = language_of(prepared)
+        code = language_of(prepared)
+        pack = language(code)
         worst, worst_sentence = 0.0, None
-        if language in (None, "en"):
+        if code in (None, "en"):
             tokens = self.vader.tokens(scored)
             numbers, negative = self.vader.analyze(tokens)
             worst = numbers[0]
@@ -615,8 +644,8 @@ class Scorer:
                 truncated = truncated or cut
         else:
             numbers = (0.0, 0.0, 0.0, 0.0)
-        return _Draft(scored, numbers, language, truncated, worst, worst_sentence,
-                      self._cues(prepared))
+        return _Draft(scored, numbers, code, truncated, worst, worst_sentence,
+                      self._cues(prepared, pack), pack)
 
     def _worst_sentence(self, tokens: Tokens, compound: float, negative: list[int],
                         ) -> tuple[float, str | None, bool]:
@@ -649,12 +678,32 @@ class Scorer:
         sentence = " ".join(tokens.raw[where[0]:where[1]])
         return worst, sentence[:MAX_SENTENCE_CHARS], cut
 
-    def _cues(self, text: Text) -> Cues:
+    def _cues(self, text: Text, pack: Language | None) -> Cues:
+        """English: the built-in cues and English's lists. Another language with data: its
+        lists (and the launch keywords). Any language: capitals, !!!, listed swear words."""
         share, shouted = shouting(text.words)
-        return Cues(shouted, share, punctuation_runs(text.original),
-                    profanity_hits(text, self.profanity), intensifier_hits(text),
-                    second_person_blame(text), change_talk(text, self.change_cues),
-                    churn_intent(text))
+        profanity = profanity_hits(text, self.profanity)
+        folded = fold(text.original) if pack is not None else ""
+        original = text.original
+        if pack is None or pack.code == "en":
+            change = change_talk(text, self.change_cues)
+            churn = churn_intent(text)
+            blame = second_person_blame(text)
+        else:
+            change = pack.change.hits(folded, original) + self.launch.hits(folded, original)
+            churn = pack.churn.hits(folded, original)
+            profanity += [p for p, _ in pack.profanity.hits(folded, original)]
+            blame = []
+        if pack is not None:
+            change += [h for h in pack.change.hits(folded, original) if h not in change] \
+                if pack.code == "en" else []
+            complaint = pack.complaint.hits(folded, original)
+            anger_words = [p for p, _ in pack.anger_words.hits(folded, original)]
+        else:
+            complaint, anger_words = [], []
+        return Cues(shouted, share, punctuation_runs(text.original), profanity,
+                    intensifier_hits(text) if pack is None or pack.code == "en" else [],
+                    blame, change, churn, complaint, anger_words)
 
     def _probabilities(self, drafts: Sequence[_Draft]) -> list[float | None]:
         """The anger model's probability per English post (None elsewhere), in one batch.
@@ -682,11 +731,33 @@ class Scorer:
                 out[i] = max(out[i] or 0.0, float(p))
         return out
 
-    def _finish(self, d: _Draft, probability: float | None) -> Score:
+    def _complaint(self, drafts: Sequence[_Draft]) -> list[tuple[float, float] | None]:
+        """(probability, threshold) of each post's language's complaint model, one batch per
+        language; None where the language has no model (or models are off)."""
+        out: list[tuple[float, float] | None] = [None] * len(drafts)
+        if not self.models:
+            return out
+        by_language: dict[str, list[int]] = {}
+        for i, d in enumerate(drafts):
+            if d.pack is not None:
+                by_language.setdefault(d.pack.code, []).append(i)
+        for code, rows in by_language.items():
+            model = self.complaint_models.get(code) or drafts[rows[0]].pack.model("complaint")
+            if model is None:
+                continue
+            found = model.probability([drafts[i].scored for i in rows],
+                                      [drafts[i].model_inputs for i in rows])
+            for i, p in zip(rows, found.tolist(), strict=True):
+                out[i] = (p, model.threshold)
+        return out
+
+    def _finish(self, d: _Draft, probability: float | None,
+                complaint_model: tuple[float, float] | None) -> Score:
         compound, pos, neu, neg = d.numbers
         cues, lowest = d.cues, d.lowest
         threshold = self.threshold if probability is not None else None
-        angry = verdict(d.known, lowest, cues, probability, threshold)
+        complaint = complaint_signal(cues, complaint_model)
+        angry = verdict(d.known, lowest, cues, probability, threshold, complaint)
         intensifiers = cues.intensifiers if lowest <= -0.3 else []
         anger = intensity(lowest, cues, intensifiers, probability, threshold, angry)
         model_said = probability if threshold is not None and probability is not None \
@@ -695,33 +766,55 @@ class Scorer:
             compound=compound, pos=pos, neu=neu, neg=neg, truncated=d.truncated, anger=anger,
             change=round(saturate(cues.change), 3) if cues.change else 0.0,
             churn=round(saturate(cues.churn), 3) if cues.churn else 0.0, angry=angry,
-            language=d.language, worst_sentence=d.worst_sentence,
+            complaint=complaint, language=d.language, worst_sentence=d.worst_sentence,
             evidence=_evidence(cues, intensifiers, d.worst if d.worst_sentence else None,
-                               model_said))
+                               model_said, complaint, complaint_model))
+
+
+def rescaled(probability: float, threshold: float) -> float:
+    """A model's probability on a 0..1 scale whose 0.5 is the model's threshold."""
+    if probability < threshold:
+        return probability / (2 * threshold)
+    return 0.5 + 0.5 * (probability - threshold) / (1 - threshold)
+
+
+def complaint_signal(cues: Cues, model: tuple[float, float] | None) -> float:
+    """Complaint 0..1, at least 0.5 exactly when the post reports a problem: the language's
+    model (its threshold rescaled to 0.5), or, without a model, the cue score alone; a phrase
+    that alone says something is wrong ("not working", "bring back the old") is enough."""
+    value = rescaled(*model) if model is not None else 0.6 * cues.complaint_cues
+    if cues.plain_complaint:
+        value = max(value, 0.5)
+    return round(value, 3)
 
 
 def verdict(known: bool, lowest: float, cues: Cues, probability: float | None = None,
-            threshold: float | None = None) -> bool:
+            threshold: float | None = None, complaint: float = 0.0) -> bool:
     """Is the writer angry? ``lowest``: the lower of the whole text's and the worst
     sentence's compound.
 
     With the model (English): its probability reaches its threshold, or the text is
     negative (``HEAVY``) with heavy cues: two or more swear words or insults, blame aimed at
-    'you', or shouting. Without the model: very negative (``ANGRY_ALONE``), or swearing or
-    blame in a text that is not clearly positive (``ANGRY_WITH_CUE``); both chosen on the
-    GoEmotions train split (F1 0.40 there, 0.38 on dev, raw VADER 0.30).
-    Other languages: VADER and the model cannot read them, so only universal cues count:
-    much shouting, or swearing together with shouting or '!!!'.
+    'you', or shouting; or it names anger ("furious", "fed up") and is negative. Without the
+    model: very negative (``ANGRY_ALONE``), or swearing or blame in a text that is not clearly
+    positive (``ANGRY_WITH_CUE``); both chosen on the GoEmotions train split (F1 0.40 there,
+    0.38 on dev, raw VADER 0.30).
+    Other languages: VADER and the model cannot read them, so only universal cues count (much
+    shouting, or swearing together with shouting or '!!!') and, where the language has word
+    lists, a complaint that swears or names anger.
     """
     profanity, blame = len(cues.profanity), bool(cues.blame)
     heavy_shouting = cues.shouted >= 3 and cues.shout_share >= 0.3
     if not known:
         return heavy_shouting and cues.shout_share >= 0.5 or profanity >= 2 or (
-            profanity >= 1 and (cues.shouted >= 2 or cues.run_count >= 1))
+            profanity >= 1 and (cues.shouted >= 2 or cues.run_count >= 1)) or (
+            complaint >= 0.5 and (profanity >= 1 or bool(cues.anger_words)))
+    named = bool(cues.anger_words) and lowest < 0
     if probability is not None and threshold is not None:
-        return probability >= threshold or (
+        return probability >= threshold or named or (
             lowest <= HEAVY and (profanity >= 2 or blame or heavy_shouting))
-    return lowest <= ANGRY_ALONE or (lowest <= ANGRY_WITH_CUE and (profanity >= 1 or blame))
+    return lowest <= ANGRY_ALONE or named or (
+        lowest <= ANGRY_WITH_CUE and (profanity >= 1 or blame))
 
 
 def intensity(lowest: float, cues: Cues, intensifiers: Sequence[str],
@@ -751,11 +844,13 @@ def intensity(lowest: float, cues: Cues, intensifiers: Sequence[str],
 
 
 def _evidence(cues: Cues, intensifiers: Sequence[str], worst: float | None,
-              probability: float | None) -> tuple[tuple[str, str], ...]:
+              probability: float | None, complaint: float = 0.0,
+              complaint_model: tuple[float, float] | None = None,
+              ) -> tuple[tuple[str, str], ...]:
     """Readable (signal, phrase) pairs: ("anger", "4 words in capitals")."""
-    if worst is None and probability is None and cues.shouted < 2 and not (
+    if worst is None and probability is None and cues.shouted < 2 and complaint < 0.5 and not (
             cues.runs or cues.profanity or cues.blame or intensifiers or cues.change
-            or cues.churn):
+            or cues.churn or cues.anger_words):
         return ()
     out: list[tuple[str, str]] = []
     if worst is not None:
@@ -770,9 +865,16 @@ def _evidence(cues: Cues, intensifiers: Sequence[str], worst: float | None,
         words = list(dict.fromkeys(cues.profanity))[:3]
         out.append(("anger", "swears or insults: " + ", ".join(f"'{w}'" for w in words)))
     out += [("anger", f"says '{p}'") for p in cues.blame[:3]]
+    out += [("anger", f"names anger: '{w}'") for w in list(dict.fromkeys(cues.anger_words))[:2]]
     if intensifiers:
         words = list(dict.fromkeys(intensifiers))[:3]
         out.append(("anger", "intensifiers: " + ", ".join(f"'{w}'" for w in words)))
+    if complaint >= 0.5:
+        if complaint_model is not None and complaint_model[0] >= complaint_model[1]:
+            out.append(("complaint", f"reads as a problem report (model {complaint_model[0]:.2f})"))
+        phrases = [p for p, _ in sorted(cues.complaint, key=lambda h: -h[1])[:3]]
+        if phrases:
+            out.append(("complaint", "says " + ", ".join(f"'{p}'" for p in phrases)))
     out += [("change", f"mentions '{p}'") for p, _ in
             sorted(cues.change, key=lambda h: -h[1])[:3]]
     out += [("churn", f"says '{p}'") for p, _ in sorted(cues.churn, key=lambda h: -h[1])[:3]]

@@ -1,4 +1,4 @@
-"""The shipped anger model (monitor/anger_model.py + monitor/models/anger.npz).
+"""The shipped anger model (monitor/anger_model.py + monitor/languages/en/anger.npz).
 
 The quality checks read the GoEmotions dev split from shared/data beside the repository
 (Demszky et al., ACL 2020); dev is where the model's settings were chosen, so they check that
@@ -47,7 +47,7 @@ def dev() -> tuple[list[str], np.ndarray]:
 
 
 def _resource() -> importlib.resources.abc.Traversable:
-    return importlib.resources.files("monitor").joinpath("models", "anger.npz")
+    return importlib.resources.files("monitor").joinpath("languages", "en", "anger.npz")
 
 
 def test_shipped_file_is_small_plain_arrays_and_consistent() -> None:

@@ -260,8 +260,8 @@ def test_a_pass_sends_one_notice_per_receiver_and_thread(
         "category": "backlash", "tags": [], "rules": ["disaster"],
         "reasons": first["reasons"], "scores": first["scores"]}
     assert first["reasons"] and any("disaster" in r for r in first["reasons"])
-    assert set(first["scores"]) == {"compound", "anger", "change", "churn", "angry",
-                                    "language"}
+    assert set(first["scores"]) == {"compound", "anger", "change", "churn", "complaint",
+                                    "angry", "language"}
     assert (third["external_id"], third["severity"], third["rules"]) == (
         "comment-3", "high", ["hate-it"])
 

@@ -389,7 +389,7 @@ def test_score_a_text_argument(project: Path) -> None:
     out = json.loads(line)
     assert {"compound", "pos", "neu", "neg", "angry", "signals", "flagged", "severity", "rules",
             "reasons", "language", "truncated", "worst_sentence"} <= out.keys()
-    assert set(out["signals"]) == {"anger", "change", "churn"}
+    assert set(out["signals"]) == {"anger", "change", "churn", "complaint"}
     assert all(0 <= v <= 1 for v in out["signals"].values())
     assert out["compound"] == score_text(None, "You idiots, I hate this").compound < 0
     assert (out["flagged"], out["severity"], out["rules"]) == (True, "high", ["rude"])

@@ -7,7 +7,8 @@ The body is a stable contract (bump ``version`` on any incompatible change)::
      "posts": [{"source", "external_id", "url", "author", "title", "text",
                 "published_at": "2024-05-01T10:00:00Z", "severity", "category", "tags",
                 "rules", "reasons",
-                "scores": {"compound", "anger", "change", "churn", "angry", "language"}}]}
+                "scores": {"compound", "anger", "change", "churn", "complaint", "angry",
+                           "language"}}]}
 
 Headers: ``Idempotency-Key`` (the same on every retry of a notice), ``X-Monitor-Timestamp``
 (= ``sent_at``) and, with a secret, ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the
@@ -108,7 +109,8 @@ def _post(item: Flagged) -> dict[str, Any]:
             "rules": list(flag.rules), "reasons": list(flag.reasons),
             "scores": {"compound": round(score.compound, 4), "anger": round(score.anger, 4),
                        "change": round(score.change, 4), "churn": round(score.churn, 4),
-                       "angry": score.angry, "language": score.language}}
+                       "complaint": round(score.complaint, 4), "angry": score.angry,
+                       "language": score.language}}
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> None:

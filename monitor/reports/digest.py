@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.config import Config
 from monitor.health import Health, assess
+from monitor.languages import is_scored
 from monitor.queue import is_overdue
 from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
@@ -148,6 +149,17 @@ class Digest:
     troubled: list[Health] = field(default_factory=list)
     days: list[Day] = field(default_factory=list)
     chart: bytes | None = None
+    unscored: dict[str, int] = field(default_factory=dict)  # language -> posts not scored
+
+    @property
+    def unscored_text(self) -> str:
+        """"4 posts not scored (language de: 3, es: 1)": stored and counted, but no language
+        model reads them, so nothing in them can be flagged but shouting and swearing."""
+        if not self.unscored:
+            return ""
+        total = sum(self.unscored.values())
+        each = ", ".join(f"{code}: {n}" for code, n in self.unscored.items())
+        return f"{total} post{'s' * (total != 1)} not scored (language {each})"
 
     @property
     def quiet(self) -> bool:
@@ -232,7 +244,9 @@ def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None =
         by_severity=counts, new_cases=queries.cases_opened(store.engine, start, end),
         overdue=queries.cases_overdue(store.engine, now), urgent=urgent, others=others,
         praise=kudos, praise_limit=praise, troubled=troubled, days=days,
-        chart=daily_chart(days, day) if any(d.posts or d.flags for d in days) else None)
+        chart=daily_chart(days, day) if any(d.posts or d.flags for d in days) else None,
+        unscored={code: n for code, n in sorted(queries.languages_between(
+            store.engine, start, end).items()) if not is_scored(code)})
 
 
 def make_digest(config: Config, store: Store, day: date, now: datetime) -> list[Path]:
@@ -271,7 +285,7 @@ def render_markdown(digest: Digest, chart_file: str | None = None) -> str:
 CSV_COLUMNS = ("severity", "category", "praise", "source", "thread_title", "author",
                "author_url", "published_at", "flagged_at", "url", "text", "reasons", "rules",
                "tags", "case_id", "case_state", "case_assignee", "case_due_at", "case_overdue",
-               "compound", "anger", "change", "churn", "angry")
+               "compound", "anger", "change", "churn", "complaint", "angry", "language")
 
 
 def render_csv(digest: Digest) -> str:
@@ -291,8 +305,7 @@ def render_csv(digest: Digest) -> str:
             case.id if case else "", case.state if case else "",
             (case.assignee or "") if case else "",
             case.due_at.isoformat() if case and case.due_at else "",
-            case.overdue if case else "", *(i.scores[k] for k in
-                                             ("compound", "anger", "change", "churn", "angry"))])
+            case.overdue if case else "", *(i.scores[k] for k in CSV_COLUMNS[-7:])])
     return out.getvalue()
 
 
@@ -360,8 +373,8 @@ def _item(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> Item:
         published_at=row["published_at"].astimezone(zone),
         flagged_at=row["flagged_at"].astimezone(zone),
         thread=f"{row['source']}\0{row['thread_id'] or row['external_id']}", case=case,
-        scores={k: row[k] for k in ("compound", "anger", "change", "churn", "angry",
-                                    "language", "worst_sentence")},
+        scores={k: row[k] for k in ("compound", "anger", "change", "churn", "complaint",
+                                    "angry", "language", "worst_sentence")},
         praise=is_praise(severity, row["category"], tags))
 
 

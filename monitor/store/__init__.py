@@ -210,7 +210,8 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
                            "compound": score.compound, "pos": score.pos, "neu": score.neu,
                            "neg": score.neg, "truncated": score.truncated, "scored_at": now,
                            "anger": score.anger, "change": score.change, "churn": score.churn,
-                           "angry": score.angry, "language": score.language,
+                           "angry": score.angry, "complaint": score.complaint,
+                           "language": score.language,
                            "worst_sentence": score.worst_sentence,
                            "evidence": [list(pair) for pair in score.evidence]}
                           for stored, score, _ in scored]

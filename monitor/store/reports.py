@@ -93,6 +93,18 @@ def post_counts(engine: Engine, windows: Sequence[tuple[datetime, datetime]]) ->
     return [PostCounts(*values[i:i + 3]) for i in range(0, len(values), 3)]
 
 
+def languages_between(engine: Engine, start: datetime, end: datetime) -> dict[str, int]:
+    """Posts first seen in [start, end) by the language the scorer told (storms left out)."""
+    query = (select(scores.c.language, func.count()).select_from(posts)
+             .join(scores, scores.c.post_id == posts.c.id)
+             .where(posts.c.first_seen_at >= start, posts.c.first_seen_at < end,
+                    scores.c.language.is_not(None),
+                    posts.c.source.not_like(f"{STORM_SOURCE}%"))
+             .group_by(scores.c.language))
+    with engine.connect() as db:
+        return {language: int(n) for language, n in db.execute(query)}
+
+
 def cases_opened(engine: Engine, start: datetime, end: datetime) -> int:
     with engine.connect() as db:
         return db.execute(select(func.count()).select_from(cases).where(

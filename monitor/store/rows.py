@@ -11,8 +11,8 @@ from monitor.model import Post, Score
 from monitor.store.schema import scores
 
 SCORE_COLUMNS = (scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg, scores.c.anger,
-                 scores.c.change, scores.c.churn, scores.c.angry, scores.c.language,
-                 scores.c.worst_sentence, scores.c.truncated)
+                 scores.c.change, scores.c.churn, scores.c.angry, scores.c.complaint,
+                 scores.c.language, scores.c.worst_sentence, scores.c.truncated)
 
 
 def post_from(row: Any) -> Post:
@@ -24,9 +24,11 @@ def post_from(row: Any) -> Post:
 def score_from(row: Any) -> Score:
     """A Score from a row holding ``SCORE_COLUMNS`` and ``evidence`` (zeros if never scored)."""
     return Score(row.compound or 0.0, row.pos or 0.0, row.neu or 0.0, row.neg or 0.0,
-                 bool(row.truncated), row.anger or 0.0, row.change or 0.0, row.churn or 0.0,
-                 bool(row.angry), row.language, row.worst_sentence,
-                 tuple(tuple(pair) for pair in row.evidence or ()))
+                 truncated=bool(row.truncated), anger=row.anger or 0.0,
+                 change=row.change or 0.0, churn=row.churn or 0.0, angry=bool(row.angry),
+                 complaint=row.complaint or 0.0, language=row.language,
+                 worst_sentence=row.worst_sentence,
+                 evidence=tuple(tuple(pair) for pair in row.evidence or ()))
 
 
 def insert_ignoring(db: Connection, table: Table, keys: list[str]) -> Any:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     false,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,6 +113,8 @@ scores = Table(
     Column("language", String(16)),
     Column("worst_sentence", Text),
     Column("evidence", JSON),
+    # schema 5: the complaint signal
+    Column("complaint", Float, nullable=False, server_default="0"),
 )
 
 flags = Table(
@@ -262,5 +264,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     3: ("ALTER TABLE sources ADD COLUMN leased_by VARCHAR(200)",
         "ALTER TABLE sources ADD COLUMN leased_until TIMESTAMP",
         "ALTER TABLE deliveries ADD COLUMN folded_into INTEGER"),
+    # 4 -> 5: the complaint signal (old rows keep 0 until `monitor rescore`)
+    4: ("ALTER TABLE scores ADD COLUMN complaint FLOAT DEFAULT 0 NOT NULL",),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""

@@ -1,0 +1,211 @@
+"""The languages the scorer reads: each one is a folder of data, not code.
+
+``monitor/languages/<code>/`` (ISO 639-1) holds:
+
+* ``complaint.npz``: the trained complaint model (``monitor.anger_model`` format, no pickle),
+  rebuilt by ``bench/train_complaint.py``; its ``.json`` says how it was made. A language is
+  *scored* when this file is there. English also has ``anger.npz`` (``bench/train_anger.py``).
+* ``complaint.txt``, ``change.txt``, ``churn.txt``: weighted phrases (``0.4 no longer``), each
+  found adds its weight to its signal and is quoted as evidence;
+* ``anger.txt``, ``profanity.txt``: words that name anger, and swear words and insults;
+* ``negations.txt``: words that, just before a churn phrase, undo it ("won't cancel").
+
+English keeps its older regular-expression cues for change and churn in ``monitor.scoring``
+(its files add to them). Adding Spanish is adding ``es/`` with a model trained by the same
+script and its lists; nothing else changes. Phrases are matched on ``fold``-ed text (lower case,
+no accents, straight apostrophes), so "mise a jour" finds "Mise à jour".
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources.abc import Traversable
+from typing import Any
+
+Hit = tuple[str, float]
+"""A phrase found in a text, as written (folded), and its weight 0..1."""
+
+_NEGATION_WINDOW = 30  # characters before a phrase looked at for a negation
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, with straight apostrophes: what phrases are matched on."""
+    text = text.lower().replace("’", "'")
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text)
+                   if not unicodedata.combining(c))
+
+
+def _entries(lines: Iterable[str]) -> list[str]:
+    out = []
+    for line in lines:
+        entry = " ".join(line.split("#", 1)[0].split())
+        if entry:
+            out.append(entry)
+    return out
+
+
+def parse_weighted(lines: Iterable[str], default: float = 1.0) -> list[tuple[float, str]]:
+    """(weight, folded phrase) per line ``0.4 no longer``; a line without a weight gets
+    ``default``. ValueError names the line of a weight outside 0..1."""
+    out = []
+    for entry in _entries(lines):
+        first, _, rest = entry.partition(" ")
+        try:
+            weight = float(first)
+        except ValueError:
+            weight, rest = default, entry
+        if not 0 <= weight <= 1:
+            raise ValueError(f"{entry!r}: the weight must be between 0 and 1")
+        if rest.strip():
+            out.append((weight, fold(rest.strip())))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    weight: float
+    needle: str            # a literal part of the phrase: the phrase is tried only when present
+    pattern: re.Pattern[str]
+
+
+def _compile(weight: float, phrase: str) -> _Phrase:
+    words = phrase.split()
+    parts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
+    needle = max((w.rstrip("*") for w in words), key=len)
+    return _Phrase(weight, needle, re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"))
+
+
+class PhraseList:
+    """Weighted phrases matched on folded text; each is tried only when its longest word
+    occurs as a substring (a fast check in C), so a list of a hundred costs little.
+
+    ``negations``: words that, in the few characters before a match, undo it.
+    """
+
+    def __init__(self, entries: Iterable[tuple[float, str]], negations: Iterable[str] = ()
+                 ) -> None:
+        phrases = [_compile(w, p) for w, p in dict((p, (w, p)) for w, p in entries).values()]
+        self.phrases = tuple(sorted(phrases, key=lambda p: -len(p.pattern.pattern)))
+        self.needles = tuple(dict.fromkeys(p.needle for p in self.phrases))
+        words = [re.escape(fold(w)) for w in negations]
+        self.negation = re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") \
+            if words else None
+
+    def __bool__(self) -> bool:
+        return bool(self.phrases)
+
+    def hits(self, folded: str, original: str | None = None) -> list[Hit]:
+        """Each phrase found, once, with its weight; a match inside an earlier (longer) one is
+        the same words said once. With the ``original`` text that was folded, phrases are
+        reported as written (accents kept) when folding kept every character in place."""
+        shown = original.lower() if original is not None and len(original) == len(folded) \
+            else folded
+        present = {n for n in self.needles if n in folded}
+        if not present:
+            return []
+        found: dict[str, float] = {}
+        taken: list[tuple[int, int]] = []
+        for phrase in self.phrases:
+            if phrase.needle not in present:
+                continue
+            for match in phrase.pattern.finditer(folded):
+                start, end = match.span()
+                if any(start < e and s < end for s, e in taken):
+                    continue
+                if self.negation is not None and self.negation.search(
+                        folded, max(0, start - _NEGATION_WINDOW), start):
+                    continue
+                taken.append((start, end))
+                found.setdefault(" ".join(shown[start:end].split()), phrase.weight)
+        return list(found.items())
+
+
+def saturate(hits: Iterable[Hit]) -> float:
+    """A signal 0..1 from its hits: the weights add up, capped at 1."""
+    return min(1.0, sum((weight for _, weight in hits), 0.0))
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language's data: its phrase lists, and its models read on first use."""
+
+    code: str
+    complaint: PhraseList
+    anger_words: PhraseList
+    change: PhraseList
+    churn: PhraseList
+    profanity: PhraseList
+    folder: Traversable = field(repr=False, compare=False)
+
+    @property
+    def scored(self) -> bool:
+        """A complaint model is shipped: the language's posts get every signal."""
+        return self.folder.joinpath("complaint.npz").is_file()
+
+    def model(self, name: str) -> Any:
+        """The language's ``<name>.npz`` model (complaint, anger), or None when not shipped."""
+        return _model(self.code, name)
+
+
+def _folder(code: str) -> Traversable:
+    return importlib.resources.files("monitor").joinpath("languages", code)
+
+
+def _lines(folder: Traversable, name: str) -> list[str]:
+    path = folder.joinpath(name)
+    return path.read_text("utf-8").splitlines() if path.is_file() else []
+
+
+@cache
+def language(code: str | None) -> Language | None:
+    """The data of language ``code`` (None is English: too short to tell), or None when the
+    language has no folder."""
+    code = code or "en"
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        return None
+    folder = _folder(code)
+    if not folder.is_dir():
+        return None
+    negations = [w for line in _entries(_lines(folder, "negations.txt")) for w in [fold(line)]]
+    return Language(
+        code=code,
+        complaint=PhraseList(parse_weighted(_lines(folder, "complaint.txt"))),
+        anger_words=PhraseList(parse_weighted(_lines(folder, "anger.txt"))),
+        change=PhraseList(parse_weighted(_lines(folder, "change.txt"))),
+        churn=PhraseList(parse_weighted(_lines(folder, "churn.txt")), negations),
+        profanity=PhraseList(parse_weighted(_lines(folder, "profanity.txt"))),
+        folder=folder)
+
+
+@cache
+def scored_languages() -> frozenset[str]:
+    """The codes of every language with a complaint model: posts in any other language are
+    stored and counted, but not scored."""
+    root = importlib.resources.files("monitor").joinpath("languages")
+    return frozenset(entry.name for entry in root.iterdir()
+                     if entry.is_dir() and entry.joinpath("complaint.npz").is_file())
+
+
+def is_scored(code: str | None) -> bool:
+    """Are posts in ``code`` scored? None (too short to tell) is read as English."""
+    return (code or "en") in scored_languages()
+
+
+@cache
+def _model(code: str, name: str) -> Any:
+    import numpy as np
+
+    from monitor.anger_model import load_model
+
+    path = _folder(code).joinpath(f"{name}.npz")
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+        return load_model(data)
