@@ -323,7 +323,7 @@ def test_webhook_body_headers_and_signature(http: Recorder, tmp_path: Path) -> N
         "published_at": "2024-05-01T10:00:00Z", "severity": "critical", "category": "editor",
         "tags": ["ui"], "rules": ["angry-change"], "reasons": ["angry about the change"],
         "scores": {"compound": -0.8123, "anger": 0.7, "change": 0.9, "churn": 0.5,
-                   "angry": True, "language": "en"}}
+                   "complaint": 0.0, "angry": True, "language": "en"}}
 
 
 def test_webhook_without_secret_sends_no_signature(http: Recorder) -> None:

@@ -143,7 +143,8 @@ def test_shipped_backlash_pack_flags_angry_change_talk(shipped: RuleSet) -> None
     assert any("redesign" in r for r in flag.reasons)
     assert shipped_flag(shipped, "Love the new layout, clean and quick") is None
     polite = shipped_flag(shipped, "Could you bring back the old editor please?")
-    assert polite is not None and polite.severity == "medium" and polite.category == "backlash"
+    assert polite is not None and polite.category == "backlash"  # a complaint about a change
+    assert polite.severity == "high" and "bring-back-the-old" in polite.rules
 
 
 def test_shipped_churn_pack_is_worse_when_angry_or_from_a_vip(shipped: RuleSet) -> None:
@@ -177,7 +178,11 @@ def test_shipped_praise_pack_finds_fans_to_thank(shipped: RuleSet) -> None:
     fan = shipped_flag(shipped, "Thank you for the offline mode, it works perfectly. "
                                 "Great job, team!")
     assert fan is not None and (fan.category, fan.severity) == ("praise", "low")
-    assert shipped_flag(shipped, "Thanks for nothing, this is useless and broken") is None
+    sarcastic = shipped_flag(shipped, "Thanks for nothing, this is useless and broken")
+    assert sarcastic is not None and not sarcastic.praise and sarcastic.category == "complaint"
+    mixed = shipped_flag(shipped, "Great app, thank you! But the sync has not worked since the "
+                                  "update.")  # praise that needs an answer is not praise
+    assert mixed is not None and mixed.needs_person
 
 
 def test_demo_ships_the_same_rule_packs() -> None:
@@ -347,7 +352,7 @@ def test_vip_list_ignores_case_and_spaces() -> None:
     ("{reach: {min: -1}}", "when.reach", "min and max must be at least 0"),
     ("{any: [{words: [x]}, {rech: {min: 1}}]}", "when.any[1].rech",
      "unknown condition 'rech' (known: all, any, not, words, regex, compound, pos, neu, neg, "
-     "anger, change, churn, angry, language, source, kind, tag, author, vip, reach)"),
+     "anger, change, churn, complaint, angry, language, source, kind, tag, author, vip, reach)"),
 ])
 def test_mistakes_are_refused_with_file_rule_and_field(when: str, key: str, message: str) -> None:
     with pytest.raises(ConfigError) as refused:
@@ -481,7 +486,12 @@ def test_shipped_packs_keep_their_measured_quality(shipped: RuleSet) -> None:
                                           default_scorer()).labels}
     assert found["praise"].precision >= 0.65 and found["praise"].recall >= 0.2
     assert found["angry"].f1 >= 0.4
-    assert found["none"].recall >= 0.9  # at most 1 in 10 neutral comments is flagged
+    # "none" is GoEmotions' neutral: a calm problem report ("can't find it on his profile",
+    # "my axe just broke") is neutral and rightly a complaint now; every other flag stays rare
+    assert found["none"].recall >= 0.75
+    others = run_test(read_labelled(labelled), RuleSet(tuple(
+        r for r in shipped.rules if r.category != "complaint")), default_scorer())
+    assert next(r for r in others.labels if r.label == "none").recall >= 0.9
 
 
 # ------------------------------------- the shortcuts of words and regex never change an answer

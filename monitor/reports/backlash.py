@@ -29,7 +29,11 @@ from monitor.reports.spikes import DAILY, HOURLY, Spike
 from monitor.store import Store
 from monitor.storms import CHURN, NEGATIVE
 
-FIGURES = ("posts", "negative", "negative_share", "mean_compound", "angry", "churn", "flagged")
+COMPLAINT = 0.5
+"""A post whose complaint signal reaches this reports a problem (the scorer's own threshold)."""
+
+FIGURES = ("posts", "negative", "negative_share", "mean_compound", "complaints", "angry", "churn",
+           "flagged")
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,10 @@ def build(store: Store, event: WatchedEvent, zone: ZoneInfo, now: datetime) -> B
     storms = [settings.find(spikes.counts_per_period(negative["published_at"], settings.freq,
                                                      begin, end, keys=voices))
               for settings, begin in ((DAILY, first_day), (HOURLY, hour))]
-    unhappy = frame["negative"] | (frame["flagged"] & (frame["category"] != "praise"))
+    # what people are unhappy about: complaints and anger, in any scored language; a merely
+    # negative post (news of a death, a sad story) or a launch announcement is not a complaint
+    unhappy = frame["complaint"] | frame["angry"] | frame["churn"] | (
+        frame["flagged"] & (frame["category"] != "praise"))
     after = frame[frame["after"] & unhappy]
     complaints = group_complaints(list(zip(after["id"], after["text"], strict=True)),
                                   ignore=event.keywords)
@@ -128,13 +135,14 @@ def to_json(report: Backlash) -> str:
 
 def _frame(rows: list[dict[str, Any]], launch: datetime, zone: ZoneInfo) -> pd.DataFrame:
     columns = ["id", "source", "url", "author", "title", "text", "published_at", "compound",
-               "angry", "churn", "severity", "category", "language"]
+               "angry", "churn", "complaint", "severity", "category", "language"]
     frame = pd.DataFrame(rows, columns=columns)
     known = frame["language"].isna() | (frame["language"] == "en")
     frame["compound"] = frame["compound"].astype(float).where(known)
     frame["negative"] = (frame["compound"] <= NEGATIVE).fillna(False).astype(bool)
     frame["angry"] = frame["angry"].fillna(False).astype(bool)
     frame["churn"] = frame["churn"].astype(float).fillna(0.0) >= CHURN
+    frame["complaint"] = frame["complaint"].astype(float).fillna(0.0) >= COMPLAINT
     frame["flagged"] = frame["severity"].notna()
     frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
     frame["after"] = frame["published_at"] >= pd.Timestamp(launch)
@@ -149,6 +157,7 @@ def _figures(group: pd.DataFrame) -> pd.Series:
         "negative_share": float(group["negative"].mean()) if posts else 0.0,
         "mean_compound": float(group["compound"].mean()) if group["compound"].notna().any()
         else None,
+        "complaints": int(group["complaint"].sum()),
         "angry": int(group["angry"].sum()), "churn": int(group["churn"].sum()),
         "flagged": int(group["flagged"].sum())})
 
@@ -164,8 +173,8 @@ def _by_day(frame: pd.DataFrame, start: datetime, end: datetime,
 
 def _per_day(frame: pd.DataFrame, days: float) -> dict[str, float]:
     figures = _figures(frame)
-    out = {k: round(float(figures[k]) / days, 2) for k in ("posts", "negative", "angry",
-                                                             "churn", "flagged")}
+    out = {k: round(float(figures[k]) / days, 2) for k in ("posts", "negative", "complaints",
+                                                             "angry", "churn", "flagged")}
     out["negative_share"] = round(float(figures["negative_share"]), 3)
     mean = figures["mean_compound"]
     out["mean_compound"] = None if mean is None or pd.isna(mean) else round(float(mean), 3)
