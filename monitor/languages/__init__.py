@@ -144,11 +144,6 @@ class Language:
     profanity: PhraseList
     folder: Traversable = field(repr=False, compare=False)
 
-    @property
-    def scored(self) -> bool:
-        """A complaint model is shipped: the language's posts get every signal."""
-        return self.folder.joinpath("complaint.npz").is_file()
-
     def model(self, name: str) -> Any:
         """The language's ``<name>.npz`` model (complaint, anger), or None when not shipped."""
         return _model(self.code, name)
