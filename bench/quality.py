@@ -18,6 +18,9 @@ of each severity that carries the label (the severities should rank it).
   label: human mean rating <= -1, i.e. clearly negative): never used for training.
 * **Sentiment**: Pearson r of our compound with VADER's human ratings (it should equal raw
   VADER's: the same algorithm).
+* **Complaint themes**: Mini-BAR's problem reports grouped by ``monitor.reports.complaints``
+  against the hand-made groups (adjusted Rand index, purity, groups of 5+ found), English,
+  French and both mixed; ``bench/complaints.py`` says more.
 
 About two minutes.
 """
@@ -37,6 +40,7 @@ import numpy as np
 from scipy.stats import pearsonr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import complaints as themes  # noqa: E402  (bench/complaints.py)
 from train_anger import featurize  # noqa: E402
 from train_complaint import APPS, dense_inputs, fit, read_minibar, read_urr  # noqa: E402
 
@@ -169,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'corpus':<16} {'ours':>7} {'raw VADER':>10}  (Pearson r with the human mean)")
     for name, ours, raw in pearson:
         print(f"{name:<16} {ours:>7.3f} {raw:>10.3f}")
+    print("\nComplaint themes: Mini-BAR problem reports against the hand-made groups")
+    from monitor.reports import complaints as grouping
+    for app in APPS:
+        rows = themes.read_minibar(args.data, app, "problem_report")
+        for code in ("en", "fr", "mixed"):
+            f = themes.scores(grouping, [r for r in rows if code in ("mixed", r["ori_lang"])])
+            print(f"  {app:15} {code:5} ARI {f['ari']:.2f}  purity {f['purity']:.2f}  "
+                  f"grouped {f['grouped']:.0%}  groups of 5+ found {f['back']}/{f['big']}")
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

@@ -8,7 +8,10 @@
 * ``complaint.txt``, ``change.txt``, ``churn.txt``: weighted phrases (``0.4 no longer``), each
   found adds its weight to its signal and is quoted as evidence;
 * ``anger.txt``, ``profanity.txt``: words that name anger, and swear words and insults;
-* ``negations.txt``: words that, just before a churn phrase, undo it ("won't cancel").
+* ``negations.txt``: words that, just before a churn phrase, undo it ("won't cancel");
+* ``stopwords.txt``, ``terms.txt``: for grouping complaints into themes
+  (``monitor.reports.complaints``): words to ignore, and words to read as an English one
+  (``montre = watch``), so that French and English posts about one problem meet.
 
 English keeps its older regular-expression cues for change and churn in ``monitor.scoring``
 (its files add to them). Adding Spanish is adding ``es/`` with a model trained by the same
