@@ -488,7 +488,7 @@ def test_shipped_packs_keep_their_measured_quality(shipped: RuleSet) -> None:
     assert found["angry"].f1 >= 0.4
     # "none" is GoEmotions' neutral: a calm problem report ("can't find it on his profile",
     # "my axe just broke") is neutral and rightly a complaint now; every other flag stays rare
-    assert found["none"].recall >= 0.75
+    assert found["none"].recall >= 0.7  # measured 0.75
     others = run_test(read_labelled(labelled), RuleSet(tuple(
         r for r in shipped.rules if r.category not in ("complaint", "unhappy"))),
         default_scorer())
