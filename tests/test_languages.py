@@ -194,7 +194,7 @@ def test_monitor_score_shows_complaint_language_and_evidence_and_praise_is_not_f
     assert result.exit_code == 0, result.output
     calm, praise, french = (json.loads(line) for line in result.stdout.splitlines())
     assert calm["signals"]["complaint"] >= 0.5 and calm["flagged"]
-    assert "complaint" in calm["rules"] and calm["language"] == "en"
+    assert {"complaint", "complaint-clear"} & set(calm["rules"]) and calm["language"] == "en"
     assert ["complaint", calm["evidence"][0][1]] == calm["evidence"][0]
     assert praise["praise"] and not praise["flagged"] and praise["category"] == "praise"
     assert french["language"] == "fr" and french["flagged"]
