@@ -2,13 +2,27 @@
 
     python bench/score.py [--data ../shared/data] [--batch 256] [--repeat 3]
 
-Texts: the GoEmotions dev split (Reddit comments) and the four VADER paper corpora (tweets,
-movie and Amazon reviews, NYT editorial snippets), about 29,000 texts of real English, each one
-post without a title. Then, on their own, 200 long posts (twenty corpus texts joined, about
-1,400 characters, as a blog comment or forum post can be): raw VADER's cost grows faster than
-the length, ours does not, and long posts also take the per-sentence path.
+First, whole processes, as a user runs them (the figure that counts): on the same texts, the
+wall time of
 
-Printed for each set, each figure the best of ``--repeat`` runs:
+* raw VADER: a ``python`` subprocess that reads the texts as JSON lines on stdin, calls
+  ``SentimentIntensityAnalyzer().polarity_scores`` on each and writes each result as a JSON
+  line (start-up included: Python, vaderSentiment);
+* ``monitor score``: the installed CLI (``.venv/bin/monitor score < file``), the same JSON
+  lines in, one JSON line out per text: every signal, both models and the rules of
+  ``config.yaml``, start-up included (config, rules, models); with its default ``--jobs``
+  (one worker process per CPU for a large input) and with ``--jobs 1``;
+
+on 10,852 GoEmotions comments (the dev split, then the first 5,426 rows of train: short
+Reddit comments) and on 1,000 long posts (twenty corpus texts joined, about 1,400 characters,
+as a blog comment or forum post can be). Each figure is the best of ``--repeat`` runs, after
+one untimed run (which fills the language model's cache, see ``scoring._identifier``).
+
+Then, in this process, on the GoEmotions dev split and the four VADER paper corpora (tweets,
+movie and Amazon reviews, NYT editorial snippets), about 29,000 texts of real English, each
+one post without a title, and on the long posts: raw VADER's cost grows faster than the
+length, ours does not, and long posts also take the per-sentence path. Each figure is the best
+of ``--repeat`` runs:
 
 * raw VADER: ``SentimentIntensityAnalyzer().polarity_scores`` on every text;
 * our VADER (``monitor.vader``): the same numbers (checked equal on every corpus text);
@@ -26,7 +40,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -41,6 +59,14 @@ from monitor.vader import vader
 
 ROOT = Path(__file__).resolve().parent.parent
 VADER_CORPORA = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets")
+MONITOR = Path(sys.executable).parent / "monitor"
+RAW_VADER = """\
+import json, sys
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+analyzer = SentimentIntensityAnalyzer()
+for line in sys.stdin:
+    print(json.dumps(analyzer.polarity_scores(json.loads(line)["text"])))
+"""
 
 
 def corpus(data: Path) -> list[str]:
@@ -54,6 +80,53 @@ def corpus(data: Path) -> list[str]:
             if len(parts) >= 3:
                 texts.append(parts[2])
     return texts
+
+
+def goemotions(data: Path, count: int = 10_852) -> list[str]:
+    """The GoEmotions dev split, then train rows up to ``count`` comments."""
+    texts: list[str] = []
+    for split in ("dev", "train"):
+        with (data / "goemotions" / f"{split}.tsv").open(encoding="utf-8", newline="") as fh:
+            texts += [row[0] for row in csv.reader(fh, delimiter="\t")]
+    return texts[:count]
+
+
+def timed_process(command: list[str], stdin: Path, expected_lines: int) -> float:
+    """Wall seconds of one whole process reading ``stdin``; its output is checked by count."""
+    with stdin.open("rb") as source, tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        done = subprocess.run(command, stdin=source, stdout=out, stderr=subprocess.PIPE,
+                              cwd=ROOT, check=False)
+        took = time.perf_counter() - start
+        out.seek(0)
+        lines = sum(1 for _ in out)
+    if done.returncode != 0 or lines != expected_lines:
+        raise SystemExit(f"{' '.join(command)}: exit {done.returncode}, {lines} lines of "
+                         f"{expected_lines}\n{done.stderr.decode(errors='replace')}")
+    return took
+
+
+def whole_processes(sets: Sequence[tuple[str, list[str]]], repeat: int) -> None:
+    """Raw VADER and ``monitor score`` as whole processes, side by side."""
+    commands = [("raw VADER (python + vaderSentiment)", [sys.executable, "-c", RAW_VADER]),
+                (f"monitor score (--jobs {os.cpu_count()}: default)",
+                 [str(MONITOR), "score", "--config", str(ROOT / "config.yaml")]),
+                ("monitor score --jobs 1",
+                 [str(MONITOR), "score", "--jobs", "1", "--config", str(ROOT / "config.yaml")])]
+    print(f"whole processes, start-up included, best of {repeat} "
+          f"({os.cpu_count()} CPUs; stdin a file of JSON lines, stdout a file):")
+    with tempfile.TemporaryDirectory() as folder:
+        for title, texts in sets:
+            path = Path(folder) / "texts.jsonl"
+            path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
+            print(f"\n{title:44} {'texts/s':>9} {'seconds':>8} {'vs raw VADER':>13}")
+            base = None
+            for name, command in commands:
+                timed_process(command, path, len(texts))  # warm: caches, page cache
+                seconds = min(timed_process(command, path, len(texts)) for _ in range(repeat))
+                base = base or seconds
+                print(f"{name:44} {len(texts) / seconds:9,.0f} {seconds:8.2f} "
+                      f"{base / seconds:12.2f}x")
 
 
 def best_of(repeat: int, run: Callable[[], object]) -> float:
@@ -82,11 +155,22 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--processes-only", action="store_true",
+                        help="Only the whole-process figures.")
     args = parser.parse_args()
 
     texts = corpus(args.data)
-    # Long posts (twenty corpus texts each, about 2,000 characters), timed on their own.
-    long_texts = [" ".join(texts[i:i + 20]) for i in range(0, 4000, 20)]
+    # Long posts (twenty corpus texts each, about 1,400 characters), timed on their own.
+    long_texts = [" ".join(texts[i:i + 20]) for i in range(0, 20_000, 20)]
+    comments = goemotions(args.data)
+    whole_processes([(f"{len(comments):,} GoEmotions comments (dev + train), "
+                      f"{sum(map(len, comments)) / len(comments):.0f} chars", comments),
+                     (f"{len(long_texts):,} long posts, "
+                      f"{sum(map(len, long_texts)) / len(long_texts):,.0f} chars", long_texts)],
+                    args.repeat)
+    if args.processes_only:
+        return 0
+    print()
     now = datetime.now(UTC)
     posts = [Post("bench", str(i), f"https://example.invalid/{i}", None, None, t, now)
              for i, t in enumerate(texts)]

@@ -323,22 +323,33 @@ def demo(folder: Path | None) -> None:
 @main.command()
 @click.argument("text", required=False)
 @click.option("--title", help="A title to score with TEXT.")
+@click.option("--jobs", type=click.IntRange(1), metavar="N",
+              help="Worker processes for a large input (2,000 lines or 200,000 characters) "
+              "[default: one per CPU]; 1 scores all in this process. Output order is kept.")
 @config_option
 @errors_to_exit_codes
-def score(text: str | None, title: str | None, config_path: Path) -> None:
+def score(text: str | None, title: str | None, jobs: int | None, config_path: Path) -> None:
     """Why would this be flagged? Scores TEXT, or JSON lines on stdin.
 
     Each input line is {"text": ..., "title": ...} (optionally author, source, kind, tags, reach,
     vip); each output line, in input order, has the scores, the signals, flagged, severity, the
-    matched rules and the reasons. A bad input line gives a line with an "error" key.
+    matched rules and the reasons. A bad input line gives a line with an "error" key. Lines
+    are scored in batches of what has arrived, so each line typed is answered at once.
     """
     import json as json_
+    import os
 
     from monitor import ruletest
 
     rules, scorer, vips = _rule_tools(config_path)
-    lines = (json_.dumps({"text": text, "title": title}),) if text is not None else sys.stdin
-    ruletest.write_lines(ruletest.score_lines(lines, rules, scorer, vips), sys.stdout)
+    if text is not None:
+        lines = (json_.dumps({"text": text, "title": title}),)
+        ruletest.write_lines(ruletest.score_lines(lines, rules, scorer, vips), sys.stdout)
+        return
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else os.cpu_count() or 1
+    ruletest.write_scores(sys.stdin, sys.stdout, rules, scorer, vips, jobs=jobs)
 
 
 @main.group("rules")

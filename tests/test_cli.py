@@ -39,7 +39,12 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "praise-thanks" in text[fan:]  # ... the fan last, to be thanked (rules/praise.yaml)
     assert "<script>" not in text
     backlash = (tmp_path / "demo" / "reports" / "backlash-new-editor.html").read_text()
-    assert "What people are unhappy about" in backlash and "toolbar" in backlash
+    unhappy = backlash.split("What people are unhappy about")[1].split("By source")[0]
+    assert "redesign" in unhappy  # the launch's complaints are grouped ...
+    assert "rolling out" not in unhappy  # ... and its announcement is not a complaint
+    calm, french = text.find("Since the update I can no longer find"), text.find("Depuis la mise")
+    assert calm > 0 and french > 0  # a calm change complaint and a French one reach the digest
+    assert "1 post not scored (language de: 1)" in text  # the German comment is counted
     exported = sh("export", "cases", "--config", str(tmp_path / "demo" / "config.yaml"))
     assert exported.returncode == 0 and exported.stdout.count("\n") >= 5
 
