@@ -378,11 +378,12 @@ def rules_test(file: Path, config_path: Path, worst: int) -> None:
 
 
 def _rule_tools(config_path: Path) -> tuple[Any, Any, Any]:
-    """The rules, scorer and VIP list exactly as a pass would use them."""
+    """The rules, scorer and VIP list exactly as a pass would use them (the sources' own
+    kind and tags come with each sample, so the sources are not read)."""
     from monitor import config as configuration
     from monitor.judge import Judge
 
-    judge = Judge.of(configuration.load(config_path))
+    judge = Judge.of(configuration.load(config_path, scoring_only=True))
     return judge.rules, judge.scorer, judge.vips
 
 

@@ -157,8 +157,11 @@ class Config:
         return next(s for s in self.sources if s.name == name)
 
 
-def load(path: str | Path = "config.yaml") -> Config:
-    """Read everything the config names; raise one ConfigError listing every mistake."""
+def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Config:
+    """Read everything the config names; raise one ConfigError listing every mistake.
+
+    ``scoring_only``: the main file and the rules, not the sources and receivers (none of
+    them, and none of their libraries): what ``monitor score`` needs to start fast."""
     path = Path(path)
     base = path.parent
     problems: list[ConfigError] = []
@@ -167,14 +170,14 @@ def load(path: str | Path = "config.yaml") -> Config:
     raw = read_yaml(path, path.name)
     main = _validate(MainConfig, _expand(raw, path.name, ""), path.name, "")
     store_url = _store_url(main.store, base)
-    sources = _load_sources(base / main.sources, base, main, problems)
+    sources = [] if scoring_only else _load_sources(base / main.sources, base, main, problems)
     try:
         rules = load_rules(base / main.rules, base)
     except ConfigError as error:
         problems.append(error)
         rules = RuleSet(())
     routes = RouteTree.of(main.routing)
-    receivers = _receivers(main, path.name, problems)
+    receivers = {} if scoring_only else _receivers(main, path.name, problems)
     policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
     if problems:
         raise ConfigError.combine(problems)
