@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from monitor.languages import Language, PhraseList, fold, language
+from monitor.languages import Language, PhraseList, fold, language, letters
 from monitor.model import Post, Score
 from monitor.vader import Tokens, Vader, vader
 
@@ -731,9 +731,10 @@ class Scorer:
         share, shouted = shouting(text.words)
         profanity = profanity_hits(text, self.profanity)
         folded = fold(text.original) if pack is not None else ""
+        words = letters(folded)
 
         def listed(phrases: PhraseList | None) -> list[Hit]:
-            return phrases.hits(folded, text.original) if phrases else []
+            return phrases.hits(folded, text.original, words) if phrases else []
 
         if pack is None or pack.code == "en":
             change, churn = change_talk(text, self.change_cues), churn_intent(text)

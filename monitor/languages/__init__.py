@@ -80,19 +80,24 @@ class _Phrase:
     needle: str            # the phrase is tried only when the text holds this ...
     whole: bool            # ... as a run of letters of its own (else anywhere, as a prefix)
     pattern: re.Pattern[str]
+    size: int              # longer phrases are tried first: theirs is a match inside them
 
 
 def _compile(weight: float, phrase: str) -> _Phrase:
+    """The pattern starts with the literal first word, so the regex engine finds candidates by
+    a fast substring search; the left word boundary is a lookbehind placed after it."""
     words = phrase.split()
     parts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
+    size = len(r"\s+".join(parts))
+    lead = re.escape(words[0].rstrip("*"))
+    parts[0] = f"{lead}(?<!\\w{lead})" + parts[0][len(lead):]
     runs: list[str] = []
     for word in words:
         found = _LETTERS.findall(word.rstrip("*"))
         runs += found[:-1] if word.endswith("*") else found  # ending in a prefix, not a word
     whole = bool(runs)
     needle = max(runs, key=len) if runs else max((w.rstrip("*") for w in words), key=len)
-    return _Phrase(weight, needle, whole,
-                   re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"))
+    return _Phrase(weight, needle, whole, re.compile(r"\s+".join(parts) + r"(?!\w)"), size)
 
 
 class PhraseList:
@@ -106,7 +111,7 @@ class PhraseList:
     def __init__(self, entries: Iterable[tuple[float, str]], negations: Iterable[str] = ()
                  ) -> None:
         phrases = [_compile(w, p) for w, p in dict((p, (w, p)) for w, p in entries).values()]
-        self.phrases = tuple(sorted(phrases, key=lambda p: -len(p.pattern.pattern)))
+        self.phrases = tuple(sorted(phrases, key=lambda p: -p.size))
         self.words = frozenset(p.needle for p in self.phrases if p.whole)
         self.prefixes = tuple(dict.fromkeys(p.needle for p in self.phrases if not p.whole))
         words = [re.escape(fold(w)) for w in negations]
@@ -116,13 +121,17 @@ class PhraseList:
     def __bool__(self) -> bool:
         return bool(self.phrases)
 
-    def hits(self, folded: str, original: str | None = None) -> list[Hit]:
+    def hits(self, folded: str, original: str | None = None,
+             words: set[str] | None = None) -> list[Hit]:
         """Each phrase found, once, with its weight; a match inside an earlier (longer) one is
         the same words said once. With the ``original`` text that was folded, phrases are
-        reported as written (accents kept) when folding kept every character in place."""
+        reported as written (accents kept) when folding kept every character in place.
+        ``words``: the folded text's runs of letters, when the caller has them already."""
         shown = original.lower() if original is not None and len(original) == len(folded) \
             else folded
-        present = set(self.words.intersection(_LETTERS.findall(folded))) if self.words else set()
+        if words is None:
+            words = set(_LETTERS.findall(folded)) if self.words else set()
+        present = set(self.words.intersection(words))
         present.update(n for n in self.prefixes if n in folded)
         if not present:
             return []
@@ -141,6 +150,11 @@ class PhraseList:
                 taken.append((start, end))
                 found.setdefault(" ".join(shown[start:end].split()), phrase.weight)
         return list(found.items())
+
+
+def letters(folded: str) -> set[str]:
+    """The runs of letters of a folded text: what ``PhraseList.hits`` looks its words up in."""
+    return set(_LETTERS.findall(folded))
 
 
 def saturate(hits: Iterable[Hit]) -> float:
