@@ -1,5 +1,9 @@
 """A small linear model of "this writer is angry or annoyed", shipped as package data.
 
+The same file format, featurizer and loader (``load_model``) serve each language's complaint
+model (``monitor/languages/<code>/complaint.npz``, ``bench/train_complaint.py``), whose dense
+columns are its complaint cue score and, in English, VADER's compound and neg.
+
 What it is: logistic regression (scikit-learn, at training time only) over a stateless hashed
 featurizer defined here, plus VADER's numbers as dense features. The weights live in
 ``monitor/languages/en/anger.npz`` as plain arrays, no pickle: the nonzero coefficients as

@@ -648,7 +648,7 @@ class Scorer:
         self.change_cues = change_cues(self.event_terms)
         self.launch = PhraseList((0.5, fold(t)) for t in self.event_terms if t.strip())
         self.vader: Vader = vader()
-        self.models = anger_model
+        self.use_models = anger_model
         self.model = _anger_model() if anger_model else None
         self.threshold: float | None = self.model.anger_threshold() if self.model else None
 
@@ -779,7 +779,7 @@ class Scorer:
         """(probability, threshold) of each post's language's complaint model, one batch per
         language; None where the language has no model (or models are off)."""
         out: list[tuple[float, float] | None] = [None] * len(drafts)
-        if not self.models:
+        if not self.use_models:
             return out
         by_language: dict[str, list[int]] = {}
         for i, d in enumerate(drafts):
