@@ -42,7 +42,7 @@ from scipy.stats import pearsonr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import complaints as themes  # noqa: E402  (bench/complaints.py)
 from train_anger import featurize  # noqa: E402
-from train_complaint import APPS, dense_inputs, fit, read_minibar, read_urr  # noqa: E402
+from train_complaint import APPS, dense_inputs, fit, prf, read_minibar, read_urr  # noqa: E402
 
 from monitor.anger_model import load_model  # noqa: E402
 from monitor.languages import language  # noqa: E402
@@ -75,13 +75,6 @@ def read_goemotions(path: Path) -> tuple[list[str], np.ndarray]:
         rows = list(csv.reader(fh, delimiter="\t"))
     return [r[0] for r in rows], np.array([bool(ANGER_LABELS & set(r[1].split(",")))
                                            for r in rows])
-
-
-def prf(truth: np.ndarray, verdict: np.ndarray) -> tuple[float, float, float]:
-    right = int((truth & verdict).sum())
-    p = right / verdict.sum() if verdict.sum() else 0.0
-    r = right / truth.sum() if truth.sum() else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 class Judged:

@@ -194,8 +194,7 @@ def save(code: str, result: dict, out_dir: Path) -> None:
     with np.load(path, allow_pickle=False) as data:  # what ships is what the file holds
         shipped = load_model(data)
     texts, rows = result["check"]
-    from train_anger import featurize as fz  # the reference path, for the comparison
-    expected = model.predict_proba(fz(texts, settings, rows))[:, 1]
+    expected = model.predict_proba(featurize(texts, settings, rows))[:, 1]
     if np.abs(shipped.probability(texts, rows) - expected).max() > 1e-3:
         raise SystemExit(f"{path}: the saved model disagrees with the fitted one")
     meta = {

@@ -342,14 +342,11 @@ def score(text: str | None, title: str | None, jobs: int | None, config_path: Pa
     from monitor import ruletest
 
     rules, scorer, vips = _rule_tools(config_path)
-    if text is not None:
-        lines = (json_.dumps({"text": text, "title": title}),)
-        ruletest.write_lines(ruletest.score_lines(lines, rules, scorer, vips), sys.stdout)
-        return
+    lines = (json_.dumps({"text": text, "title": title}),) if text is not None else sys.stdin
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else os.cpu_count() or 1
-    ruletest.write_scores(sys.stdin, sys.stdout, rules, scorer, vips, jobs=jobs)
+    ruletest.write_scores(lines, sys.stdout, rules, scorer, vips, jobs=jobs)
 
 
 @main.group("rules")

@@ -549,8 +549,3 @@ def _example(j: Judged) -> str:
     return out
 
 
-def write_lines(objects: Iterable[dict[str, Any]], out: TextIO) -> None:
-    """JSON lines, flushed as they go (a pipe sees each answer at once)."""
-    for obj in objects:
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        out.flush()

@@ -35,7 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from monitor.languages import Language, PhraseList, fold, language, letters
+from monitor.languages import Hit, Language, PhraseList, entries, fold, language, letters, saturate
 from monitor.model import Post, Score
 from monitor.vader import Tokens, Vader, vader
 
@@ -50,8 +50,6 @@ LANGUAGE_MIN_CONFIDENCE = 0.9  # below this, a non-English guess is not trusted
 WORST_SENTENCE_MAX = -0.5     # a sentence this negative is reported as the worst sentence
 LONG_POST_CHARS = 200         # a post this long is also scored per sentence
 
-Hit = tuple[str, float]
-"""A cue found in a text: the phrase as written (lowercased), and its weight 0..1."""
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 _ASCII_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")  # the same on ASCII text, faster
@@ -71,12 +69,7 @@ def _lexicon(name: str) -> list[str]:
 
 def _entries(lines: Iterable[str]) -> list[str]:
     """Non-empty lines without ``#`` comments, lowercased, inner whitespace collapsed."""
-    out = []
-    for line in lines:
-        entry = " ".join(line.split("#", 1)[0].split()).lower().replace("’", "'")
-        if entry:
-            out.append(entry)
-    return out
+    return [entry.lower().replace("’", "'") for entry in entries(lines)]
 
 
 def load_word_file(path: Path) -> tuple[list[str], list[str]]:
@@ -438,11 +431,6 @@ def change_cues(event_terms: Iterable[str]) -> CueSet:
     return CueSet((*cues, *CHANGE_CUES))
 
 
-def saturate(hits: Iterable[Hit]) -> float:
-    """A signal 0..1 from its cues: the weights add up, capped at 1."""
-    return min(1.0, sum((weight for _, weight in hits), 0.0))
-
-
 # --- language ---------------------------------------------------------------------------------
 
 @cache
@@ -644,9 +632,9 @@ class Scorer:
         self.complaint_models = dict(complaint_models or {})  # language -> model, for benches
         self.profanity = WordList([w for w in (*_builtin_profanity(), *_entries(extra_words))
                                    if w not in removed], _harmless())
-        self.event_terms = tuple(event_terms)
-        self.change_cues = change_cues(self.event_terms)
-        self.launch = PhraseList((0.5, fold(t)) for t in self.event_terms if t.strip())
+        event_terms = tuple(event_terms)
+        self.change_cues = change_cues(event_terms)
+        self.launch = PhraseList((0.5, fold(t)) for t in event_terms if t.strip())
         self.vader: Vader = vader()
         self.use_models = anger_model
         self.model = _anger_model() if anger_model else None
@@ -871,8 +859,7 @@ def intensity(lowest: float, cues: Cues, intensifiers: Sequence[str],
     threshold is 0.5), made stronger by each cue; at least 0.5 exactly when ``angry``, so a
     rule's ``anger: {min: 0.5}`` means the same as our verdict."""
     if probability is not None and threshold:
-        base = probability / (2 * threshold) if probability < threshold else \
-            0.5 + 0.5 * (probability - threshold) / (1 - threshold)
+        base = rescaled(probability, threshold)
     else:
         base = 0.6 * max(0.0, -lowest)
     parts = (

@@ -45,7 +45,8 @@ def fold(text: str) -> str:
                    if not unicodedata.combining(c))
 
 
-def _entries(lines: Iterable[str]) -> list[str]:
+def entries(lines: Iterable[str]) -> list[str]:
+    """Non-empty lines of a word file, without ``#`` comments, inner whitespace collapsed."""
     out = []
     for line in lines:
         entry = " ".join(line.split("#", 1)[0].split())
@@ -58,7 +59,7 @@ def parse_weighted(lines: Iterable[str], default: float = 1.0) -> list[tuple[flo
     """(weight, folded phrase) per line ``0.4 no longer``; a line without a weight gets
     ``default``. ValueError names the line of a weight outside 0..1."""
     out = []
-    for entry in _entries(lines):
+    for entry in entries(lines):
         first, _, rest = entry.partition(" ")
         try:
             weight = float(first)
@@ -198,7 +199,7 @@ def language(code: str | None) -> Language | None:
     folder = _folder(code)
     if not folder.is_dir():
         return None
-    negations = [w for line in _entries(_lines(folder, "negations.txt")) for w in [fold(line)]]
+    negations = [fold(line) for line in entries(_lines(folder, "negations.txt"))]
     return Language(
         code=code,
         complaint=PhraseList(parse_weighted(_lines(folder, "complaint.txt"))),
