@@ -3,15 +3,23 @@
 The public surface is the command line (``monitor --help``) and the names below.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from monitor.errors import ConfigError, DeliveryError, MonitorError, SourceError, StoreError
 from monitor.model import Fetch, Flag, Post, Score
 
-try:
-    __version__ = version("feedback-monitor")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed metadata on first use (importlib.metadata is
+    slow to import, and most commands never ask)."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("feedback-monitor")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found
 
 __all__ = [
     "ConfigError",

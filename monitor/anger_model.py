@@ -316,6 +316,12 @@ class _CharWbBlock:
         return []
 
 
+@cache
+def _word_cache(blocks: str) -> tuple[dict[str, bytes], threading.Lock]:
+    """The word-records cache of every HashedDot on these blocks (JSON), and its lock."""
+    return {}, threading.Lock()
+
+
 class HashedDot:
     """For a batch of texts, ``hashed_features`` dot the model's weights, fast.
 
@@ -356,8 +362,9 @@ class HashedDot:
             self.blocks.append(kind(block, i * stride, i + 1))
             self.weights[i * stride:i * stride + size] = weights[start:start + size]
             start += size
-        self._words: dict[str, bytes] = {}
-        self._lock = threading.Lock()  # one cache per model, which threads may share
+        # a word's records depend only on the blocks: models built on the same blocks (the
+        # anger and complaint models) share one cache, so a batch learns each word once
+        self._words, self._lock = _word_cache(json.dumps(blocks, sort_keys=True))
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """One number per text: its hashed features dot the weights."""

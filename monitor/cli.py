@@ -14,15 +14,17 @@ from typing import Any
 
 import click
 
-from monitor import __version__, logs
-from monitor.clikit import config_option, errors_to_exit_codes, opened
+from monitor import logs
+from monitor.clikit import LazyGroup, config_option, errors_to_exit_codes, opened
 from monitor.errors import ConfigError
-from monitor.queue_cli import queue
 
 log = logging.getLogger("monitor")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="feedback-monitor")
+@click.group(cls=LazyGroup, lazy={"queue": "monitor.queue_cli:queue"},
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _param, wanted: _version(ctx, wanted),
+              help="Show the version and exit.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--log-format", type=click.Choice(logs.FORMATS), default="text",
               show_default=True, envvar="MONITOR_LOG_FORMAT",
@@ -31,6 +33,15 @@ log = logging.getLogger("monitor")
 def main(verbose: int, log_format: str) -> None:
     """Collect public posts about your product, flag the angry ones, queue them for answers."""
     logs.setup([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], log_format)
+
+
+def _version(ctx: click.Context, wanted: bool) -> None:
+    """--version, looked up only when asked for."""
+    if wanted and not ctx.resilient_parsing:
+        from monitor import __version__
+
+        click.echo(f"feedback-monitor, version {__version__}")
+        ctx.exit()
 
 
 @main.command()
@@ -510,8 +521,6 @@ def backlash(event: str, config_path: Path, fmt: str) -> None:
     for path in reports.write(report, config.reports_dir):
         click.echo(str(path))
 
-
-main.add_command(queue)
 
 
 if __name__ == "__main__":
