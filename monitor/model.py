@@ -21,6 +21,11 @@ STORM_SOURCE = "event:"
 storm detector, never by the rules, and never counted as something someone wrote."""
 
 
+def is_storm_source(source: str) -> bool:
+    """Whether posts of ``source`` are storms (``STORM_SOURCE``), not something someone wrote."""
+    return source.startswith(STORM_SOURCE)
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """One thing someone wrote in public."""
