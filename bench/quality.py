@@ -18,7 +18,7 @@ of each severity that carries the label (the severities should rank it).
   label: human mean rating <= -1, i.e. clearly negative): never used for training.
 * **Sentiment**: Pearson r of our compound with VADER's human ratings (it should equal raw
   VADER's: the same algorithm).
-* **Complaint themes**: Mini-BAR's problem reports grouped by ``monitor.reports.complaints``
+* **Complaint themes**: Mini-BAR's problem reports grouped by ``monitor.backlash.themes``
   against the hand-made groups (adjusted Rand index, purity, groups of 5+ found), English,
   French and both mixed; ``bench/complaints.py`` says more.
 
@@ -44,11 +44,11 @@ import complaints as themes  # noqa: E402  (bench/complaints.py)
 from train_anger import featurize  # noqa: E402
 from train_complaint import APPS, dense_inputs, fit, prf, read_minibar, read_urr  # noqa: E402
 
-from monitor.anger_model import load_model  # noqa: E402
-from monitor.languages import language  # noqa: E402
 from monitor.model import SEVERITIES, Post  # noqa: E402
 from monitor.rules import load_rules  # noqa: E402
 from monitor.scoring import Scorer  # noqa: E402
+from monitor.scoring.lexicons import language  # noqa: E402
+from monitor.scoring.models import load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, ours, raw in pearson:
         print(f"{name:<16} {ours:>7.3f} {raw:>10.3f}")
     print("\nComplaint themes: Mini-BAR problem reports against the hand-made groups")
-    from monitor.reports import complaints as grouping
+    from monitor.backlash import themes as grouping
     for app in APPS:
         rows = themes.read_minibar(args.data, app, "problem_report")
         for code in ("en", "fr", "mixed"):

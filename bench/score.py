@@ -16,7 +16,7 @@ wall time of
 on 10,852 GoEmotions comments (the dev split, then the first 5,426 rows of train: short
 Reddit comments) and on 1,000 long posts (twenty corpus texts joined, about 1,400 characters,
 as a blog comment or forum post can be). Each figure is the best of ``--repeat`` runs, after
-one untimed run (which fills the language model's cache, see ``scoring._identifier``).
+one untimed run (which fills the language model's cache, see ``scoring.detect._identifier``).
 
 Then, in this process, on the GoEmotions dev split and the four VADER paper corpora (tweets,
 movie and Amazon reviews, NYT editorial snippets), about 29,000 texts of real English, each
@@ -25,11 +25,11 @@ length, ours does not, and long posts also take the per-sentence path. Each figu
 of ``--repeat`` runs:
 
 * raw VADER: ``SentimentIntensityAnalyzer().polarity_scores`` on every text;
-* our VADER (``monitor.vader``): the same numbers (checked equal on every corpus text);
+* our VADER (``monitor.scoring.vader``): the same numbers (checked equal on every corpus text);
 * the scorer with every signal (VADER whole and per sentence, language, anger cues, change
   talk, churn) through ``Scorer.score_many`` in batches of ``--batch``, without the model;
 * (corpus set) the same plus the rules of ``rules/*.yaml`` (``RuleSet.evaluate``), without and
-  with the trained anger model (``monitor/anger_model.py``, called once per batch);
+  with the trained anger model (``monitor/scoring/models.py``, called once per batch);
 * the speed of each relative to raw VADER (above 1x: faster than raw VADER).
 
 Then the pathological posts: 1 MB of emoji, of "but but but", of "good but bad!!!", and one
@@ -55,7 +55,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from monitor.model import Post
 from monitor.rules import RuleSet, load_rules
 from monitor.scoring import Scorer
-from monitor.vader import vader
+from monitor.scoring.vader import vader
 
 ROOT = Path(__file__).resolve().parent.parent
 VADER_CORPORA = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets")
@@ -193,7 +193,7 @@ def main() -> int:
         pairs = [(None, t) for t in texts]
         base = best_of(args.repeat, lambda: [raw.polarity_scores(t) for t in texts])
         rows = [("raw VADER (vaderSentiment polarity_scores)", base),
-                ("our VADER (monitor.vader, the same numbers)",
+                ("our VADER (monitor.scoring.vader, the same numbers)",
                  best_of(args.repeat, lambda: [ours.polarity_scores(t) for t in texts])),
                 ("scorer, all signals, no anger model",
                  best_of(args.repeat, lambda: batched(no_model, pairs, args.batch)))]
@@ -214,7 +214,7 @@ def main() -> int:
                        now) for i, t in enumerate(long_texts)]
     table(f"{len(long_texts)} long posts", long_texts, long_posts)
     if with_model.model is None:
-        print("(the anger model is not installed: monitor/languages/en/anger.npz)")
+        print("(the anger model is not installed: monitor/scoring/languages/en/anger.npz)")
 
     print("\npathological posts (one post each, full scorer with model):")
     for name, text in (("1 MB of emoji", "😡🔥💩" * 90_000),

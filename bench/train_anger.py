@@ -1,4 +1,4 @@
-"""Rebuild monitor/languages/en/anger.npz: the small anger/annoyance model the scorer ships.
+"""Rebuild monitor/scoring/languages/en/anger.npz: the small anger/annoyance model we ship.
 
     python bench/train_anger.py [--data ../shared/data/goemotions] [--jobs 2]
 
@@ -13,7 +13,7 @@ or 3 (annoyance).
 
 Model: scikit-learn ``LogisticRegression`` (lbfgs, L2, no class weights, so the output stays a
 probability near the data's base rate) over the stateless featurizer in
-``monitor.anger_model`` (``hashed_features``: crc32-hashed count blocks scaled to unit length,
+``monitor.scoring.features`` (``hashed_features``: crc32-hashed count blocks scaled to unit length,
 like scikit-learn's ``HashingVectorizer(alternate_sign=False)``; word 1-2 grams, optionally
 case-kept char_wb 3-5 grams), optionally followed by VADER's compound and neg computed on the
 text cut at 5,000 characters. No vocabulary is fitted, so the weights are the whole model. They
@@ -21,8 +21,8 @@ are saved without pickle: nonzero coefficients as (index, float32 value) arrays,
 the threshold, the feature count and the featurizer settings as JSON. ``anger.json`` beside it
 repeats the settings, the grid and the dev figures for people.
 
-The shipped file is read back through ``monitor.anger_model.load_model`` and its dev figures are
-printed next to raw VADER's (compound <= -0.05) on the same rows. Deterministic: lbfgs has no
+The shipped file is read back through ``monitor.scoring.models.load_model`` and its dev figures
+are printed next to raw VADER's (compound <= -0.05) on the same rows. Deterministic: lbfgs has no
 randomness and the featurizer is a hash; a rerun writes a byte-identical file. About a minute
 on two cores (16 fits, two at a time).
 """
@@ -45,18 +45,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from monitor.anger_model import (
+from monitor.scoring.features import (
     MAX_CHARS,
     _analyzer,
     dense_features,
     hashed_features,
-    load_model,
     n_features,
 )
+from monitor.scoring.models import load_model
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
-DEFAULT_OUT = REPO / "monitor" / "languages" / "en" / "anger.npz"
+DEFAULT_OUT = REPO / "monitor" / "scoring" / "languages" / "en" / "anger.npz"
 POSITIVE = {"2", "3"}  # anger, annoyance (emotions.txt, 0-based)
 VADER_NEGATIVE = -0.05  # raw VADER's verdict: compound <= this
 
@@ -84,7 +84,7 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def featurize(texts: list[str], settings: dict, vader: list[dict]) -> sp.csr_matrix:
-    """The model's input matrix: monitor.anger_model's hashed blocks, then the VADER columns."""
+    """The model's input matrix: monitor.scoring.features' hashed blocks, then VADER's columns."""
     hashed = [hashed_features(t, settings) for t in texts]
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum([index.size for index, _ in hashed])

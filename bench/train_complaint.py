@@ -1,4 +1,4 @@
-"""Rebuild monitor/languages/<code>/complaint.npz: the complaint model of each language.
+"""Rebuild monitor/scoring/languages/<code>/complaint.npz: each language's complaint model.
 
     python bench/train_complaint.py [--data ../shared/data] [--languages en,fr]
 
@@ -8,8 +8,8 @@ Play reviews of Garmin Connect and Huawei Health, 2,000 per app and language, la
 A feature request alone ("please add X") is not one.
 
 Model: logistic regression over the hashed word 1-2 grams and char_wb 3-5 grams of
-``monitor.anger_model`` (no vocabulary, saved without pickle), plus dense columns: the
-language's complaint cue score (``monitor/languages/<code>/complaint.txt``: "no longer",
+``monitor.scoring.features`` (no vocabulary, saved without pickle), plus dense columns: the
+language's complaint cue score (``scoring/languages/<code>/complaint.txt``: "no longer",
 "still waiting", "stopped working"...) and, for English, VADER's compound and neg. The cue score
 is there to carry the model beyond fitness apps: its phrases say "it does not work" in any
 domain, while the n-grams learn "sync" and "watch". ``scale`` multiplies the dense columns:
@@ -53,8 +53,9 @@ from sklearn.metrics import average_precision_score, precision_recall_fscore_sup
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_anger import CHAR, WORD, featurize  # noqa: E402
 
-from monitor.anger_model import MAX_CHARS, _analyzer, load_model  # noqa: E402
-from monitor.languages import fold, language, saturate  # noqa: E402
+from monitor.scoring.features import MAX_CHARS, _analyzer  # noqa: E402
+from monitor.scoring.lexicons import fold, language, saturate  # noqa: E402
+from monitor.scoring.models import load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--languages", default="en,fr")
-    ap.add_argument("--out", type=Path, default=REPO / "monitor" / "languages")
+    ap.add_argument("--out", type=Path, default=REPO / "monitor" / "scoring" / "languages")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
     started = time.perf_counter()

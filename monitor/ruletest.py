@@ -1,5 +1,6 @@
-"""What the rules make of sample texts: ``monitor score`` (one text, or JSON lines) and
-``monitor rules test`` (precision, recall and F1 per label on a labelled JSON lines file).
+"""What the rules make of sample texts: the sample format, shared with ``monitor score``
+(``monitor.scorestream``), and ``monitor rules test`` (precision, recall and F1 per label on a
+labelled JSON lines file).
 
 A sample is one JSON object: ``text`` (required), ``title``, and, to try the conditions on where
 a post came from, ``author``, ``source``, ``kind``, ``tags``, ``reach`` and ``vip`` (true/false;
@@ -15,29 +16,17 @@ such. Rules' labels that the file never uses are counted, not scored.
 
 from __future__ import annotations
 
-import gc
-import itertools
 import json
-import logging
-import multiprocessing
-import os
-import queue
-import signal
-import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError
 from monitor.model import SEVERITIES, Flag, Post, Score
 from monitor.rules import RuleSet, VipList, shorten
 
@@ -49,8 +38,6 @@ class PostScorer(Protocol):
 
     def score_posts(self, posts: Iterable[Post]) -> list[Score]: ...
 
-
-log = logging.getLogger(__name__)
 
 NO_FLAG = frozenset({"none", "neutral"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -126,251 +113,6 @@ def judge(sample: Sample, number: int, score: Score, rules: RuleSet,
     said = frozenset(label for rule in rules.rules if flag and rule.id in flag.rules
                      for label in rule.labels)
     return Judged(number, sample, score, flag, said)
-
-
-def as_json(judged: Judged) -> dict[str, Any]:
-    """The ``monitor score`` output for one sample."""
-    score, flag = judged.score, judged.flag
-    return {
-        "compound": score.compound, "pos": score.pos, "neu": score.neu, "neg": score.neg,
-        "angry": score.angry,
-        "signals": {"anger": score.anger, "change": score.change, "churn": score.churn,
-                    "complaint": score.complaint},
-        "language": score.language, "sentiment_known": score.sentiment_known,
-        "truncated": score.truncated, "worst_sentence": score.worst_sentence,
-        "evidence": [list(pair) for pair in score.evidence],
-        "flagged": flag is not None and flag.needs_person,
-        "praise": flag is not None and flag.praise,
-        "severity": flag.severity if flag else None,
-        "category": flag.category if flag else None,
-        "tags": list(flag.tags) if flag else [],
-        "rules": list(flag.rules) if flag else [],
-        "reasons": list(flag.reasons) if flag else [],
-    }
-
-
-BATCH_LINES = 500
-"""Lines scored together at most (the scorer's models run once per batch, not per line)..."""
-BATCH_CHARS = 50_000
-"""... or about this many characters: long posts come in smaller batches, which keeps workers
-evenly busy."""
-POOL_LINES = 2_000
-"""An input this long (lines read so far) is scored by worker processes, when there are CPUs..."""
-POOL_CHARS = 200_000
-"""... or this long in characters: a hundred long posts are worth the pool as well."""
-READ_BYTES = 1 << 20
-"""Read at most this much of a stream at once: a file's first read tells whether it is large."""
-
-_JSON = json.JSONEncoder(ensure_ascii=False)
-
-
-def score_lines(lines: Iterable[str], rules: RuleSet, scorer: PostScorer,
-                vips: VipList = NO_VIPS) -> Iterator[dict[str, Any]]:
-    """One output object per non-blank input line, in order; a bad line gives an object with
-    the line number and an ``error``. Lines are scored a batch at a time (see ``line_chunks``):
-    what was ready to read, so a line typed alone is answered before the next one is read."""
-    for batches in _numbered_batches(line_chunks(lines)):
-        for batch in batches:
-            yield from score_batch(batch, rules, scorer, vips)
-
-
-def score_batch(batch: Sequence[tuple[int, str]], rules: RuleSet, scorer: PostScorer,
-                vips: VipList = NO_VIPS) -> list[dict[str, Any]]:
-    """``score_lines`` for (line number, line) pairs: one ``score_posts`` call for them all."""
-    out: list[dict[str, Any]] = []
-    good: list[tuple[int, int, Sample]] = []  # (place in out, line number, sample)
-    for number, line in batch:
-        try:
-            sample = parse_sample(line)
-        except ValueError as error:
-            out.append({"line": number, "error": f"line {number}: {error}"})
-            continue
-        good.append((len(out), number, sample))
-        out.append({})
-    scores = scorer.score_posts([sample.post(number) for _, number, sample in good])
-    for (at, number, sample), score in zip(good, scores, strict=True):
-        out[at] = as_json(judge(sample, number, score, rules, vips))
-    return out
-
-
-def line_chunks(lines: Iterable[str], size: int = BATCH_LINES) -> Iterator[list[str]]:
-    """The lines of ``lines``, a chunk at a time.
-
-    From a stream with a file descriptor (stdin; nothing may have been read from it before),
-    a chunk is what one read returned: a read returns what is there without waiting for
-    more, so a chunk ends where the input paused. Bytes that are not UTF-8 read as U+FFFD.
-    From anything else (a list, a test runner's stdin), chunks of ``size`` lines.
-    """
-    try:
-        fd = lines.fileno()  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: no descriptor
-        it = iter(lines)
-        while chunk := list(itertools.islice(it, size)):
-            yield chunk
-        return
-    partial: list[bytes] = []  # the start of a line whose end is not read yet
-    while data := os.read(fd, READ_BYTES):
-        if b"\n" not in data:
-            partial.append(data)
-            continue
-        parts = data.split(b"\n")
-        parts[0] = b"".join((*partial, parts[0]))
-        rest = parts.pop()  # after the last newline: the start of the next line, or nothing
-        partial = [rest] if rest else []
-        yield [part.decode("utf-8", "replace") for part in parts]
-    if partial:
-        yield [b"".join(partial).decode("utf-8", "replace")]
-
-
-def _numbered_batches(chunks: Iterable[Sequence[str]], size: int = BATCH_LINES,
-                      chars: int = BATCH_CHARS) -> Iterator[list[list[tuple[int, str]]]]:
-    """Per chunk, its non-blank lines with their numbers (from 1), in batches of ``size``
-    lines or about ``chars`` characters, whichever comes first."""
-    start = 1
-    for chunk in chunks:
-        batches: list[list[tuple[int, str]]] = [[]]
-        taken = 0
-        for number, line in enumerate(chunk, start):
-            if not line.strip():
-                continue
-            if len(batches[-1]) == size or taken >= chars:
-                batches.append([])
-                taken = 0
-            batches[-1].append((number, line))
-            taken += len(line)
-        start += len(chunk)
-        yield batches if batches[0] else []
-
-
-def write_scores(lines: Iterable[str], out: TextIO, rules: RuleSet, scorer: PostScorer,
-                 vips: VipList = NO_VIPS, jobs: int = 1, pool_lines: int = POOL_LINES,
-                 pool_chars: int = POOL_CHARS) -> None:
-    """``score_lines`` as JSON lines on ``out``, flushed a batch at a time.
-
-    With ``jobs`` > 1, once ``pool_lines`` lines or ``pool_chars`` characters have been read,
-    the rest is scored by that many worker processes (forked, so each starts with this
-    process's rules and scorer), the answers still written in input order. Small inputs never
-    pay for the pool.
-    """
-    chunks = _numbered_batches(line_chunks(lines))
-    read = chars = 0
-    # The rules, the scorer and their imports live as long as we do: kept out of the cyclic
-    # collector's way they are not scanned over and over (some 8 % faster), and forked workers
-    # share their memory pages instead of copying them.
-    gc.freeze()
-    try:
-        for batches in chunks:
-            read += sum(map(len, batches))
-            chars += sum(len(line) for batch in batches for _, line in batch)
-            if jobs > 1 and (read >= pool_lines or chars >= pool_chars) and _can_fork():
-                log.info("%d lines read so far: scoring in %d worker processes", read, jobs)
-                _write_pooled(itertools.chain([batches], chunks), out, (rules, scorer, vips),
-                              jobs)
-                return
-            for batch in batches:
-                out.write(_as_text(score_batch(batch, rules, scorer, vips)))
-                out.flush()
-    finally:
-        gc.unfreeze()
-
-
-def _as_text(objects: Iterable[dict[str, Any]]) -> str:
-    return "".join(_JSON.encode(obj) + "\n" for obj in objects)
-
-
-def _can_fork() -> bool:
-    """Workers are forked (no second start-up); not on macOS, where forking is unsafe."""
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
-
-
-# Set in each worker process by _start_worker: (rules, scorer, vips).
-_WORKER_TOOLS: tuple[RuleSet, PostScorer, VipList] | None = None
-
-
-def _start_worker(rules: RuleSet, scorer: PostScorer, vips: VipList) -> None:
-    """Worker set-up, once per process. Forked, it has the parent's objects already; Ctrl-C
-    is left to the parent, which stops the pool."""
-    global _WORKER_TOOLS
-    _WORKER_TOOLS = (rules, scorer, vips)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent was killed (no pool shutdown) would wait for work forever."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def _score_in_worker(batch: list[tuple[int, str]]) -> str:
-    assert _WORKER_TOOLS is not None, "_start_worker did not run"
-    return _as_text(score_batch(batch, *_WORKER_TOOLS))
-
-
-def _write_pooled(chunks: Iterable[list[list[tuple[int, str]]]], out: TextIO,
-                  tools: tuple[RuleSet, PostScorer, VipList], jobs: int) -> None:
-    """Score batches in ``jobs`` forked processes; write the answers in input order.
-
-    A thread reads and hands out batches (a few per worker ahead); this one writes each
-    answer once it and all before it are done, so a pause in the input does not hold back
-    answers already made. A failed batch stops everything with a MonitorError.
-    """
-    batches = (batch for chunk in chunks for batch in chunk)
-    first = next(batches, None)
-    if first is None:
-        return
-    pending: queue.Queue[Future[str] | BaseException | None] = queue.Queue(4 * jobs)
-    stop = threading.Event()
-    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("fork"),
-                               initializer=_start_worker, initargs=tools)
-    try:
-        # the first submit forks every worker: before our thread starts, as fork wants
-        pending.put(pool.submit(_score_in_worker, first))
-        threading.Thread(target=_submit_all, args=(batches, pool, pending, stop),
-                         name="score-reader", daemon=True).start()
-        while (item := pending.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            try:
-                text = item.result()
-            except BrokenProcessPool:
-                raise MonitorError("a scoring worker process died (out of memory? killed?); "
-                                   "try --jobs 1") from None
-            except Exception as error:
-                raise MonitorError(f"scoring failed in a worker process: {error!r}"
-                                   ) from error
-            out.write(text)
-            out.flush()
-    finally:
-        stop.set()
-        _drain(pending)  # a reader blocked on a full queue sees ``stop`` and ends
-        pool.shutdown(wait=True, cancel_futures=True)
-        _drain(pending)
-
-
-def _submit_all(batches: Iterator[list[tuple[int, str]]], pool: ProcessPoolExecutor,
-                pending: queue.Queue[Future[str] | BaseException | None],
-                stop: threading.Event) -> None:
-    """The reader thread: submit every batch in order, then None; or the error that ended it.
-    Ends early once the writing thread sets ``stop`` (after a failure)."""
-    try:
-        for batch in batches:
-            if stop.is_set():
-                return
-            pending.put(pool.submit(_score_in_worker, batch))
-    except BaseException as error:  # handed to the writing thread, to raise
-        pending.put(error)
-        return
-    pending.put(None)
-
-
-def _drain(pending: queue.Queue[Any]) -> None:
-    while True:
-        try:
-            pending.get_nowait()
-        except queue.Empty:
-            return
 
 
 # ---------------------------------------------------------------------------- rules test

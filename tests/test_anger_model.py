@@ -1,4 +1,4 @@
-"""The shipped anger model (monitor/anger_model.py + monitor/languages/en/anger.npz).
+"""The shipped anger model (monitor/scoring/models.py + scoring/languages/en/anger.npz).
 
 The quality checks read the GoEmotions dev split from shared/data beside the repository
 (Demszky et al., ACL 2020); dev is where the model's settings were chosen, so they check that
@@ -19,16 +19,14 @@ import numpy as np
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from monitor import anger_model
-from monitor.anger_model import (
-    MAX_CHARS,
+from monitor.scoring import hashed_dot, models
+from monitor.scoring.features import MAX_CHARS, hashed_features, n_features
+from monitor.scoring.hashed_dot import HashedDot
+from monitor.scoring.models import (
     AngerModel,
-    HashedDot,
     anger_probability,
     anger_threshold,
-    hashed_features,
     load_model,
-    n_features,
     shipped_model,
 )
 
@@ -47,7 +45,7 @@ def dev() -> tuple[list[str], np.ndarray]:
 
 
 def _resource() -> importlib.resources.abc.Traversable:
-    return importlib.resources.files("monitor").joinpath("languages", "en", "anger.npz")
+    return importlib.resources.files("monitor.scoring").joinpath("languages", "en", "anger.npz")
 
 
 def test_shipped_file_is_small_plain_arrays_and_consistent() -> None:
@@ -63,7 +61,7 @@ def test_shipped_file_is_small_plain_arrays_and_consistent() -> None:
         assert np.all(np.diff(index) > 0) and index[0] >= 0 and index[-1] < int(data["n_features"])
     assert model.weights.size + model.dense_weights.size == n_features(model.settings)
     assert 0.0 < model.threshold < 1.0
-    assert anger_threshold() == model.threshold == anger_model.ANGER_THRESHOLD
+    assert anger_threshold() == model.threshold == models.ANGER_THRESHOLD
 
 
 def test_loads_and_predicts_quickly() -> None:
@@ -220,7 +218,7 @@ def test_batch_path_gives_the_per_text_probabilities() -> None:
 
 
 def test_batch_path_when_the_word_cache_fills(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(anger_model, "_CACHE_WORDS", 50)
+    monkeypatch.setattr(hashed_dot, "_CACHE_WORDS", 50)
     model = _fresh_model()
     texts = _labelled_texts()[:300] + EDGE_TEXTS
     reference = _reference_margins(model, texts)

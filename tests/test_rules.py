@@ -20,7 +20,8 @@ from monitor.config import load
 from monitor.errors import ConfigError
 from monitor.model import Flag, Post, Score
 from monitor.rules import MAX_READ_CHARS, RuleSet, VipList, compile_rules, load_rules
-from monitor.scoring import MAX_SCORED_CHARS, score_post, score_text
+from monitor.scoring import score_post, score_text
+from monitor.scoring.scorer import MAX_SCORED_CHARS
 
 NEUTRAL = Score(compound=0.0, pos=0.0, neu=1.0, neg=0.0)
 ANGRY = Score(compound=-0.9, pos=0.0, neu=0.5, neg=0.5)

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from monitor import ruletest
+from monitor import scorestream
 from monitor.config import load
 from monitor.errors import MonitorError
-from monitor.judge import Judge
 from monitor.model import Post, Score
 from monitor.rules import RuleSet
+from monitor.runtime import Runtime
 
 MONITOR = str(Path(sys.executable).parent / "monitor")
 WORD_RULES = """\
@@ -49,8 +49,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def judge(project: Path) -> Judge:
-    return Judge.of(load(project))
+def judge(project: Path) -> Runtime:
+    return Runtime.of(load(project))
 
 
 def lines_of(count: int, bad_every: int = 0) -> list[str]:
@@ -67,22 +67,22 @@ def lines_of(count: int, bad_every: int = 0) -> list[str]:
     return out
 
 
-def one_at_a_time(lines: list[str], judge: Judge) -> list[dict[str, Any]]:
+def one_at_a_time(lines: list[str], judge: Runtime) -> list[dict[str, Any]]:
     """What scoring each line alone gives: the reference for every batched path."""
     return [obj for number, line in enumerate(lines, 1) if line.strip()
-            for obj in ruletest.score_batch([(number, line)], judge.rules, judge.scorer)]
+            for obj in scorestream.score_batch([(number, line)], judge.rules, judge.scorer)]
 
 
-def written(lines: Iterable[str], judge: Judge, **options: Any) -> list[dict[str, Any]]:
+def written(lines: Iterable[str], judge: Runtime, **options: Any) -> list[dict[str, Any]]:
     out = io.StringIO()
-    ruletest.write_scores(lines, out, judge.rules, judge.scorer, **options)
+    scorestream.write_scores(lines, out, judge.rules, judge.scorer, **options)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def test_batches_keep_order_and_bad_lines_in_place(judge: Judge) -> None:
+def test_batches_keep_order_and_bad_lines_in_place(judge: Runtime) -> None:
     lines = lines_of(1_234, bad_every=50)  # three batches of up to 500
     expected = one_at_a_time(lines, judge)
-    got = list(ruletest.score_lines(lines, judge.rules, judge.scorer))
+    got = list(scorestream.score_lines(lines, judge.rules, judge.scorer))
     assert got == expected
     assert len(got) == 1_234 - 1_234 // 97
     errors = [obj["line"] for obj in got if "error" in obj]
@@ -92,17 +92,17 @@ def test_batches_keep_order_and_bad_lines_in_place(judge: Judge) -> None:
     assert written(lines, judge, jobs=1) == expected
 
 
-def test_pool_gives_the_same_output_as_one_process(judge: Judge,
+def test_pool_gives_the_same_output_as_one_process(judge: Runtime,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     lines = lines_of(2_345, bad_every=333)
     pooled: list[int] = []
-    real = ruletest._write_pooled
+    real = scorestream._write_pooled
 
     def spy(*args: Any, **kwargs: Any) -> None:
         pooled.append(os.getpid())
         real(*args, **kwargs)
 
-    monkeypatch.setattr(ruletest, "_write_pooled", spy)
+    monkeypatch.setattr(scorestream, "_write_pooled", spy)
     alone = written(lines, judge, jobs=1)
     assert not pooled
     assert written(lines, judge, jobs=2, pool_lines=10) == alone == one_at_a_time(lines, judge)
@@ -134,7 +134,7 @@ class FailingScorer:
 
 @pytest.mark.parametrize(("how", "message"), [("raise", "model file went missing"),
                                               ("die", "worker process died")])
-def test_a_failing_worker_stops_with_a_clear_error(judge: Judge, how: str,
+def test_a_failing_worker_stops_with_a_clear_error(judge: Runtime, how: str,
                                                    message: str) -> None:
     lines = lines_of(1_600)
     lines[1_200] = json.dumps({"text": "poison"})
@@ -144,7 +144,7 @@ def test_a_failing_worker_stops_with_a_clear_error(judge: Judge, how: str,
 
     def run() -> None:
         try:
-            ruletest.write_scores(lines, out, judge.rules, scorer, jobs=2, pool_lines=10)
+            scorestream.write_scores(lines, out, judge.rules, scorer, jobs=2, pool_lines=10)
         except BaseException as error:  # handed to the test below
             finished.put(error)
         else:
@@ -159,7 +159,7 @@ def test_a_failing_worker_stops_with_a_clear_error(judge: Judge, how: str,
 def test_line_chunks_from_a_descriptor_end_where_the_input_paused() -> None:
     read, write = os.pipe()
     with os.fdopen(read, "rb", buffering=0) as source:
-        chunks = ruletest.line_chunks(source)
+        chunks = scorestream.line_chunks(source)
         os.write(write, b'{"text": "one"}\n{"text": "two"}\n{"text": "thr')
         assert next(chunks) == ['{"text": "one"}', '{"text": "two"}']
         os.write(write, b'ee"}\n')
@@ -171,16 +171,17 @@ def test_line_chunks_from_a_descriptor_end_where_the_input_paused() -> None:
 
 def test_batches_are_cut_by_lines_and_by_characters() -> None:
     chunks = [["a" * 30] * 5, ["", "b" * 30, "  "], ["c" * 30] * 3]
-    batches = list(ruletest._numbered_batches(chunks, size=3, chars=100))
+    batches = list(scorestream._numbered_batches(chunks, size=3, chars=100))
     assert [[n for n, _ in batch] for batch in batches[0]] == [[1, 2, 3], [4, 5]]
     assert batches[1] == [[(7, "b" * 30)]]  # blank lines counted, not scored
-    assert [[n for n, _ in b] for b in next(ruletest._numbered_batches(chunks[2:], 9, 50))] == [
+    assert [[n for n, _ in b] for b in next(scorestream._numbered_batches(chunks[2:], 9, 50))] == [
         [1, 2], [3]]  # 60 characters reach 50: the next line starts a batch
-    assert list(ruletest._numbered_batches([["", " "]])) == [[]]
+    assert list(scorestream._numbered_batches([["", " "]])) == [[]]
 
 
 def test_line_chunks_of_a_list_are_cut_by_count() -> None:
-    assert [len(c) for c in ruletest.line_chunks([str(i) for i in range(7)], size=3)] == [3, 3, 1]
+    assert [len(c) for c in scorestream.line_chunks([str(i) for i in range(7)], size=3)] \
+        == [3, 3, 1]
 
 
 def answers(stream: Iterable[str]) -> queue.Queue[str]:
@@ -220,10 +221,10 @@ def test_a_typed_line_is_answered_before_the_next_is_written(project: Path) -> N
 
 
 def test_pooled_answers_are_not_held_back_while_the_input_pauses(project: Path,
-                                                                judge: Judge) -> None:
+                                                                judge: Runtime) -> None:
     """Over the pool threshold, then a pause with stdin still open: every answer so far must
     come out (a client that waits for its answers before writing more must not hang)."""
-    lines = lines_of(ruletest.POOL_LINES + 500, bad_every=400)
+    lines = lines_of(scorestream.POOL_LINES + 500, bad_every=400)
     count = sum(1 for line in lines if line.strip())
     process = subprocess.Popen([MONITOR, "-v", "score", "--jobs", "2", "--config", str(project)],
                                text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -261,7 +262,7 @@ def test_workers_end_when_their_parent_is_killed(project: Path) -> None:
     assert process.stdin and process.stdout
     try:
         arrived = answers(process.stdout)
-        lines = lines_of(ruletest.POOL_LINES + 100)
+        lines = lines_of(scorestream.POOL_LINES + 100)
         process.stdin.write("\n".join(lines) + "\n")
         process.stdin.flush()
         for _ in range(sum(1 for line in lines if line.strip())):
@@ -282,7 +283,7 @@ def test_the_cached_language_model_answers_as_py3langid_does(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from monitor import scoring
+    from monitor.scoring import detect
 
     texts = [*TEXTS, "La nouvelle mise à jour est une catastrophe, je vais résilier.",
              "Esto es un desastre, quiero mi dinero de vuelta", "これは日本語です", "", "A" * 400]
@@ -290,16 +291,16 @@ def test_the_cached_language_model_answers_as_py3langid_does(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     try:
         for _ in range(2):  # unpacked into the cache, then read from it
-            scoring._identifier.cache_clear()
-            assert [scoring._identifier().classify(t) for t in texts] == \
+            detect._identifier.cache_clear()
+            assert [detect._identifier().classify(t) for t in texts] == \
                 [reference.classify(t) for t in texts]
         assert list((tmp_path / "feedback-monitor").glob("py3langid-*/classes.json"))
     finally:
-        scoring._identifier.cache_clear()
+        detect._identifier.cache_clear()
 
 
-def test_an_empty_rule_set_and_an_empty_input_write_nothing(judge: Judge) -> None:
+def test_an_empty_rule_set_and_an_empty_input_write_nothing(judge: Runtime) -> None:
     out = io.StringIO()
-    ruletest.write_scores([], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
-    ruletest.write_scores(["", "  "], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
+    scorestream.write_scores([], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
+    scorestream.write_scores(["", "  "], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
     assert out.getvalue() == ""

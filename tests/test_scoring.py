@@ -15,28 +15,22 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from monitor.model import Post
-from monitor.scoring import (
-    MAX_SCORED_CHARS,
-    MAX_SENTENCES,
-    Scorer,
-    Text,
-    WordList,
+from monitor.scoring import Scorer, load_word_file, score_post, score_text
+from monitor.scoring.detect import language_of, plainly_english
+from monitor.scoring.lexicons import saturate
+from monitor.scoring.scorer import MAX_SCORED_CHARS, MAX_SENTENCES
+from monitor.scoring.signals import (
     change_cues,
     change_talk,
     churn_intent,
     intensifier_hits,
-    language_of,
-    load_word_file,
-    plainly_english,
     profanity_hits,
     punctuation_runs,
-    saturate,
-    score_post,
-    score_text,
     second_person_blame,
     shouting,
 )
-from monitor.vader import vader
+from monitor.scoring.vader import vader
+from monitor.scoring.words import Text, WordList
 
 VADER_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vader_groundtruth"
 CORPORA = ("tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets")

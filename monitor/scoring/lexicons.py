@@ -1,22 +1,30 @@
-"""The languages the scorer reads: each one is a folder of data, not code.
+"""Every word and phrase list the scorer reads: data files, not code.
 
-``monitor/languages/<code>/`` (ISO 639-1) holds:
+``monitor/scoring/lexicon/`` holds the built-in lists (``builtin_list``): swear words and
+insults (``profanity.txt``, counted in posts of every language), phrases in which such a word
+means no harm (``harmless.txt``), intensifiers, acronyms (not shouting), and the English and
+not-English words that tell a text's language without a model.
 
-* ``complaint.npz``: the trained complaint model (``monitor.anger_model`` format, no pickle),
-  rebuilt by ``bench/train_complaint.py``; its ``.json`` says how it was made. A language is
-  *scored* when this file is there. English also has ``anger.npz`` (``bench/train_anger.py``).
+``monitor/scoring/languages/<code>/`` (ISO 639-1) holds one language's data (``language``):
+
+* ``complaint.npz``: the trained complaint model (``monitor.scoring.models`` format, no
+  pickle), rebuilt by ``bench/train_complaint.py``; its ``.json`` says how it was made. A
+  language is *scored* when this file is there. English also has ``anger.npz``
+  (``bench/train_anger.py``).
 * ``complaint.txt``, ``change.txt``, ``churn.txt``: weighted phrases (``0.4 no longer``), each
   found adds its weight to its signal and is quoted as evidence;
 * ``anger.txt``, ``profanity.txt``: words that name anger, and swear words and insults;
 * ``negations.txt``: words that, just before a churn phrase, undo it ("won't cancel");
 * ``stopwords.txt``, ``terms.txt``: for grouping complaints into themes
-  (``monitor.reports.complaints``): words to ignore, and words to read as an English one
+  (``monitor.backlash.themes``): words to ignore, and words to read as an English one
   (``montre = watch``), so that French and English posts about one problem meet.
 
-English keeps its older regular-expression cues for change and churn in ``monitor.scoring``
-(its files add to them). Adding Spanish is adding ``es/`` with a model trained by the same
-script and its lists; nothing else changes. Phrases are matched on ``fold``-ed text (lower case,
-no accents, straight apostrophes), so "mise a jour" finds "Mise à jour".
+English keeps its older regular-expression cues for change and churn in
+``monitor.scoring.signals`` (its files add to them). Adding Spanish is adding ``es/`` with a
+model trained by the same script and its lists; nothing else changes. Phrases are matched on
+``fold``-ed text (lower case, no accents, straight apostrophes), so "mise a jour" finds
+"Mise à jour". The user's own word files (``rules/profanity.txt``) are read by
+``load_word_file``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 Hit = tuple[str, float]
@@ -53,6 +62,34 @@ def entries(lines: Iterable[str]) -> list[str]:
         if entry:
             out.append(entry)
     return out
+
+
+def word_entries(lines: Iterable[str]) -> list[str]:
+    """Non-empty lines without ``#`` comments, lowercased, inner whitespace collapsed."""
+    return [entry.lower().replace("’", "'") for entry in entries(lines)]
+
+
+def builtin_list(name: str) -> list[str]:
+    """The entries of the built-in word list ``lexicon/<name>``."""
+    return word_entries(_data("lexicon", name).read_text("utf-8").splitlines())
+
+
+def load_word_file(path: Path) -> tuple[list[str], list[str]]:
+    """(added, removed) words of a user word file such as ``rules/profanity.txt``.
+
+    One word or phrase per line, ``*`` at the end for any ending, ``-word`` to remove a
+    built-in word, ``#`` for comments. A missing file adds and removes nothing.
+    """
+    if not path.is_file():
+        return [], []
+    added, removed = [], []
+    for entry in word_entries(path.read_text("utf-8").splitlines()):
+        if entry.startswith("-"):
+            if entry[1:].strip():
+                removed.append(entry[1:].strip())
+        else:
+            added.append(entry)
+    return added, removed
 
 
 def parse_weighted(lines: Iterable[str], default: float = 1.0) -> list[tuple[float, str]]:
@@ -180,8 +217,13 @@ class Language:
         return _model(self.code, name)
 
 
+def _data(*parts: str) -> Traversable:
+    """A file or folder of the scorer's package data."""
+    return importlib.resources.files("monitor.scoring").joinpath(*parts)
+
+
 def _folder(code: str) -> Traversable:
-    return importlib.resources.files("monitor").joinpath("languages", code)
+    return _data("languages", code)
 
 
 def _lines(folder: Traversable, name: str) -> list[str]:
@@ -214,7 +256,7 @@ def language(code: str | None) -> Language | None:
 def scored_languages() -> frozenset[str]:
     """The codes of every language with a complaint model: posts in any other language are
     stored and counted, but not scored."""
-    root = importlib.resources.files("monitor").joinpath("languages")
+    root = _data("languages")
     return frozenset(entry.name for entry in root.iterdir()
                      if entry.is_dir() and entry.joinpath("complaint.npz").is_file())
 
@@ -228,7 +270,7 @@ def is_scored(code: str | None) -> bool:
 def _model(code: str, name: str) -> Any:
     import numpy as np
 
-    from monitor.anger_model import load_model
+    from monitor.scoring.models import load_model
 
     path = _folder(code).joinpath(f"{name}.npz")
     if not path.is_file():

@@ -1,0 +1,292 @@
+"""Text -> Score: VADER's numbers, the hand signals, the language and the trained models, put
+together for many posts at once.
+
+A ``Scorer`` is compiled once (word lists, cue patterns, event keywords, models) and scores
+many posts: each post becomes a draft (VADER, its worst sentence, its cues), then the models
+run once for the whole batch, then each draft is finished into a ``Score`` by
+``monitor.scoring.verdict``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from monitor.model import Post, Score
+from monitor.scoring.detect import language_of
+from monitor.scoring.lexicons import Hit, Language, PhraseList, fold, language, letters, saturate
+from monitor.scoring.signals import (
+    change_cues,
+    change_talk,
+    churn_intent,
+    intensifier_hits,
+    profanity_hits,
+    profanity_list,
+    punctuation_runs,
+    second_person_blame,
+    shouting,
+)
+from monitor.scoring.vader import Tokens, Vader, vader
+from monitor.scoring.verdict import Cues, complaint_signal, evidence, intensity, verdict
+from monitor.scoring.words import Text
+
+log = logging.getLogger(__name__)
+
+MAX_SCORED_CHARS = 5_000      # of title + text; the same cut as before, so compounds continue
+MAX_SENTENCE_CHARS = 500      # a longer sentence is scored in parts
+MAX_SENTENCES = 100           # sentences scored per post (only those holding a negative word)
+WORST_SENTENCE_MAX = -0.5     # a sentence this negative is reported as the worst sentence
+LONG_POST_CHARS = 200         # a post this long is also scored per sentence
+
+
+@cache
+def _anger_model() -> Any:
+    """``monitor.scoring.models`` when it and its weights are installed, else None (then the
+    verdict comes from the hand signals alone). Imported here, not at the top: numpy is not
+    needed until a post is scored with the models."""
+    try:
+        from monitor.scoring import models
+    except ImportError:
+        log.debug("monitor.scoring.models is not installed: hand signals only")
+        return None
+    try:
+        models.shipped_model()
+    except Exception as error:  # a missing or unreadable weights file: say so, go on without
+        log.warning("anger model not loaded (%s): the angry verdict uses hand signals only",
+                    error)
+        return None
+    return models
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One post before the (batched) anger model: everything but the verdict."""
+
+    scored: str
+    numbers: tuple[float, float, float, float]
+    language: str | None
+    truncated: bool
+    worst: float                   # compound of the most negative sentence (or of the whole)
+    worst_sentence: str | None
+    cues: Cues
+    pack: Language | None          # the language's data; None: a language we cannot score
+
+    @property
+    def known(self) -> bool:
+        return self.language in (None, "en")
+
+    @property
+    def model_inputs(self) -> dict[str, float]:
+        """The dense columns the complaint model reads beside the text."""
+        return {"compound": self.numbers[0], "neg": self.numbers[3],
+                "cues": self.cues.complaint_cues}
+
+    @property
+    def lowest(self) -> float:
+        return min(self.numbers[0], self.worst) if self.known else 0.0
+
+
+class Scorer:
+    """Every signal, compiled once: word lists, cue patterns, event keywords, the models.
+
+    ``extra_words``/``removed_words`` adjust the built-in profanity and insult list (see
+    ``load_word_file`` for ``rules/profanity.txt``); ``event_terms`` are the configured launch
+    keywords, counted as change talk. ``anger_model=False`` leaves the trained models out (the
+    anger and complaint models: hand signals only).
+    """
+
+    def __init__(self, extra_words: Iterable[str] = (), removed_words: Iterable[str] = (),
+                 event_terms: Iterable[str] = (), *, anger_model: bool = True,
+                 complaint_models: Mapping[str, Any] | None = None) -> None:
+        self.complaint_models = dict(complaint_models or {})  # language -> model, for benches
+        self.profanity = profanity_list(extra_words, removed_words)
+        event_terms = tuple(event_terms)
+        self.change_cues = change_cues(event_terms)
+        self.launch = PhraseList((0.5, fold(t)) for t in event_terms if t.strip())
+        self.vader: Vader = vader()
+        self.use_models = anger_model
+        self.model = _anger_model() if anger_model else None
+        self.threshold: float | None = self.model.anger_threshold() if self.model else None
+
+    # --- public --------------------------------------------------------------------------------
+    def score(self, title: str | None, text: str) -> Score:
+        """Score a post's title and text together."""
+        return self.score_many([(title, text)])[0]
+
+    def score_post(self, post: Post) -> Score:
+        """Score the author's own words: a reply's title is its thread's, so it is left out."""
+        return self.score(None if post.is_reply else post.title, post.text)
+
+    def score_posts(self, posts: Iterable[Post]) -> list[Score]:
+        """``score_post`` for many posts at once."""
+        return self.score_many((None if p.is_reply else p.title, p.text) for p in posts)
+
+    def score_many(self, pairs: Iterable[tuple[str | None, str]]) -> list[Score]:
+        """Scores of many (title, text) pairs, in order. Much faster than one at a time: the
+        models are called once for the whole batch."""
+        drafts = [self._draft(title, text) for title, text in pairs]
+        anger = self._probabilities(drafts)
+        complaint = self._complaint(drafts)
+        return [self._finish(d, p, c) for d, p, c in zip(drafts, anger, complaint, strict=True)]
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _draft(self, title: str | None, text: str) -> _Draft:
+        whole = f"{title}\n{text}" if title else text
+        scored = whole[:MAX_SCORED_CHARS]
+        truncated = len(scored) < len(whole)
+        prepared = Text.of(scored)
+        code = language_of(prepared)
+        pack = language(code)
+        worst, worst_sentence = 0.0, None
+        if code in (None, "en"):
+            tokens = self.vader.tokens(scored)
+            numbers, negative = self.vader.analyze(tokens)
+            worst = numbers[0]
+            if len(scored) >= LONG_POST_CHARS and negative:
+                worst, worst_sentence, cut = self._worst_sentence(tokens, worst, negative)
+                truncated = truncated or cut
+        else:
+            numbers = (0.0, 0.0, 0.0, 0.0)
+        return _Draft(scored, numbers, code, truncated, worst, worst_sentence,
+                      self._cues(prepared, pack), pack)
+
+    def _worst_sentence(self, tokens: Tokens, compound: float, negative: list[int],
+                        ) -> tuple[float, str | None, bool]:
+        """(compound, text) of the most negative sentence, and whether sentences were skipped.
+
+        Only sentences holding a token VADER found negative (``negative``) are scored: a
+        sentence without one does not come out negative. The text is reported only when the
+        post has several sentences and that one is clearly negative.
+        """
+        v = self.vader
+        if not negative:
+            return compound, None, False
+        spans = v.sentences(tokens, MAX_SENTENCE_CHARS)
+        if len(spans) < 2:
+            return compound, None, False
+        wanted, k = [], 0
+        for start, end in spans:
+            while k < len(negative) and negative[k] < start:
+                k += 1
+            if k < len(negative) and negative[k] < end:
+                wanted.append((start, end))
+        cut = len(wanted) > MAX_SENTENCES
+        worst, where = 0.0, None
+        for start, end in wanted[:MAX_SENTENCES]:
+            c = v.compound_span(tokens, start, end)
+            if c < worst:
+                worst, where = c, (start, end)
+        if where is None or worst > WORST_SENTENCE_MAX:
+            return min(worst, compound), None, cut
+        sentence = " ".join(tokens.raw[where[0]:where[1]])
+        return worst, sentence[:MAX_SENTENCE_CHARS], cut
+
+    def _cues(self, text: Text, pack: Language | None) -> Cues:
+        """English: the built-in cues. Any language with data (English too): its lists, and
+        the launch keywords. Every language: capitals, !!!, the listed swear words."""
+        share, shouted = shouting(text.words)
+        profanity = profanity_hits(text, self.profanity)
+        folded = fold(text.original) if pack is not None else ""
+        words = letters(folded)
+
+        def listed(phrases: PhraseList | None) -> list[Hit]:
+            return phrases.hits(folded, text.original, words) if phrases else []
+
+        if pack is None or pack.code == "en":
+            change, churn = change_talk(text, self.change_cues), churn_intent(text)
+            blame, intensifiers = second_person_blame(text), intensifier_hits(text)
+        else:
+            change, churn, blame, intensifiers = listed(self.launch), [], [], []
+        if pack is not None:
+            change += [hit for hit in listed(pack.change) if hit not in change]
+            churn += listed(pack.churn)
+            profanity += [phrase for phrase, _ in listed(pack.profanity)]
+        return Cues(shouted, share, punctuation_runs(text.original), profanity, intensifiers,
+                    blame, change, churn, listed(pack and pack.complaint),
+                    [phrase for phrase, _ in listed(pack and pack.anger_words)])
+
+    def _probabilities(self, drafts: Sequence[_Draft]) -> list[float | None]:
+        """The anger model's probability per English post (None elsewhere), in one batch.
+
+        A (long) post whose worst sentence was reported is also judged on that sentence alone
+        and keeps the higher of the two: the model reads whole texts, and one furious
+        paragraph in a long polite post is diluted in the whole.
+        """
+        out: list[float | None] = [None] * len(drafts)
+        if self.model is None:
+            return out
+        english = [i for i, d in enumerate(drafts) if d.known]
+        if not english:
+            return out
+        texts = [drafts[i].scored for i in english]
+        numbers = [dict(zip(("compound", "pos", "neu", "neg"), drafts[i].numbers, strict=True))
+                   for i in english]
+        for i, p in zip(english, self.model.anger_probability(texts, numbers), strict=True):
+            out[i] = float(p)
+        long = [i for i in english if drafts[i].worst_sentence]
+        if long:
+            sentences = [drafts[i].worst_sentence or "" for i in long]
+            numbers = [self.vader.polarity_scores(s) for s in sentences]
+            for i, p in zip(long, self.model.anger_probability(sentences, numbers), strict=True):
+                out[i] = max(out[i] or 0.0, float(p))
+        return out
+
+    def _complaint(self, drafts: Sequence[_Draft]) -> list[tuple[float, float] | None]:
+        """(probability, threshold) of each post's language's complaint model, one batch per
+        language; None where the language has no model (or models are off)."""
+        out: list[tuple[float, float] | None] = [None] * len(drafts)
+        if not self.use_models:
+            return out
+        by_language: dict[str, list[int]] = {}
+        for i, d in enumerate(drafts):
+            if d.pack is not None:
+                by_language.setdefault(d.pack.code, []).append(i)
+        for code, rows in by_language.items():
+            model = self.complaint_models.get(code) or drafts[rows[0]].pack.model("complaint")
+            if model is None:
+                continue
+            found = model.probability([drafts[i].scored for i in rows],
+                                      [drafts[i].model_inputs for i in rows])
+            for i, p in zip(rows, found.tolist(), strict=True):
+                out[i] = (p, model.threshold)
+        return out
+
+    def _finish(self, d: _Draft, probability: float | None,
+                complaint_model: tuple[float, float] | None) -> Score:
+        compound, pos, neu, neg = d.numbers
+        cues, lowest = d.cues, d.lowest
+        threshold = self.threshold if probability is not None else None
+        complaint = complaint_signal(cues, complaint_model)
+        angry = verdict(d.known, lowest, cues, probability, threshold, complaint)
+        intensifiers = cues.intensifiers if lowest <= -0.3 else []
+        anger = intensity(lowest, cues, intensifiers, probability, threshold, angry)
+        model_said = probability if threshold is not None and probability is not None \
+            and probability >= threshold else None
+        return Score(
+            compound=compound, pos=pos, neu=neu, neg=neg, truncated=d.truncated, anger=anger,
+            change=round(saturate(cues.change), 3) if cues.change else 0.0,
+            churn=round(saturate(cues.churn), 3) if cues.churn else 0.0, angry=angry,
+            complaint=complaint, language=d.language, worst_sentence=d.worst_sentence,
+            evidence=evidence(cues, intensifiers, d.worst if d.worst_sentence else None,
+                              model_said, complaint, complaint_model))
+
+
+# --- the default scorer, for callers without configuration ------------------------------------
+
+@cache
+def default_scorer() -> Scorer:
+    """A Scorer with the built-in word lists and no event keywords, made once."""
+    return Scorer()
+
+
+def score_text(title: str | None, text: str) -> Score:
+    """Score a title and text with the default Scorer."""
+    return default_scorer().score(title, text)
+
+
+def score_post(post: Post) -> Score:
+    """Score the author's own words: a reply's title is its thread's, so it is left out."""
+    return default_scorer().score_post(post)
