@@ -1,4 +1,4 @@
-"""How well and how fast ``monitor.reports.complaints`` groups posts into complaints.
+"""How well and how fast ``monitor.backlash.themes`` groups posts into complaints.
 
     python bench/complaints.py [--data ../shared/data] [--heights 0.88,0.9,0.92,0.94]
 
@@ -85,10 +85,10 @@ def themed(reviews: list[dict], topics: tuple[str, ...], per_topic: int | None, 
 def grouped(sample: list[tuple[str, str]], max_groups: int = 8,
             module: types.ModuleType | None = None) -> list[list[str]]:
     """The topic labels of each group's posts, largest group first."""
-    from monitor.reports import complaints
+    from monitor.backlash import themes
 
     items = list(enumerate(text for text, _ in sample))
-    found = (module or complaints).group_complaints(items, max_groups=max_groups)
+    found = (module or themes).group_complaints(items, max_groups=max_groups)
     return [[sample[k][1] for k in c.keys] for c in found]
 
 
@@ -118,7 +118,8 @@ def quality(reviews: list[dict], module: types.ModuleType | None = None) -> None
 
 
 def old_module() -> types.ModuleType | None:
-    """``complaints.py`` as of commit ``OLD``, or None without git or that commit."""
+    """The grouping as of commit ``OLD`` (then ``monitor/reports/complaints.py``), or None
+    without git or that commit."""
     try:
         source = subprocess.run(
             ["git", "show", f"{OLD}:monitor/reports/complaints.py"], cwd=REPO, check=True,
@@ -190,7 +191,7 @@ def print_minibar(new: dict, old: dict | None) -> None:
 
 
 def speed(data: Path) -> None:
-    from monitor.reports.complaints import group_complaints
+    from monitor.backlash.themes import group_complaints
 
     urr = [json.loads(line)["text"] for line in (LABELLED / "urr-dev.jsonl").open(encoding="utf-8")]
     reddit = [json.loads(line)["text"]
@@ -224,22 +225,22 @@ def main() -> None:
     parser.add_argument("--heights", default="", help="merge heights to compare, e.g. 0.9,0.95")
     args = parser.parse_args()
     started = time.perf_counter()
-    from monitor.reports import complaints  # scikit-learn and scipy come with it
+    from monitor.backlash import themes  # scikit-learn and scipy come with it
     imported = time.perf_counter() - started
 
     lines = (args.data / "urr-golden-set" / "dev.jsonl").read_text("utf-8").splitlines()
     reviews = sorted((json.loads(line) for line in lines), key=lambda r: r["id"])
     old = old_module()
     old_figures = minibar(old, args.data) if old else None
-    shipped = complaints.MERGE_DISTANCE
+    shipped = themes.MERGE_DISTANCE
     heights = [float(h) for h in args.heights.split(",") if h] or [shipped]
     for height in heights:
-        complaints.MERGE_DISTANCE = height
+        themes.MERGE_DISTANCE = height
         print(f"quality, merge height {height}" + (" (shipped)" if height == shipped else ""))
         quality(reviews)
         print("  Mini-BAR" + ("" if old else " (old method left out: no git)"))
-        print_minibar(minibar(complaints, args.data), old_figures)
-    complaints.MERGE_DISTANCE = shipped
+        print_minibar(minibar(themes, args.data), old_figures)
+    themes.MERGE_DISTANCE = shipped
     if old:
         print(f"quality of the old method (commit {OLD[:7]}, merge height {old.MERGE_DISTANCE})")
         quality(reviews, old)

@@ -1,4 +1,4 @@
-"""Storm detection (monitor/reports/spikes.py): false alarms on noise, recall and delay on storms.
+"""Storm detection (monitor/backlash/spikes.py): false alarms on noise, recall and delay on storms.
 
     python bench/spikes.py [--seeds 200] [--threshold 4.5 --stay 2 --min-count 10 --gap 6]
                            [--daily-threshold 4 --daily-min-count 10]
@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from monitor.reports.spikes import DAILY, HOURLY, Settings, Spike
+from monitor.backlash.spikes import DAILY, HOURLY, Settings, Spike
 
 HOURS = 4 * 7 * 24
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday

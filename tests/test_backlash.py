@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from monitor.backlash import report as backlash
+from monitor.backlash.events import find_event, watched
 from monitor.cli import main
 from monitor.config import Config, load
-from monitor.events import find_event, watched
-from monitor.judge import Judge
 from monitor.model import Fetch, Post
 from monitor.pipeline import score_pending
-from monitor.reports import backlash
+from monitor.runtime import Runtime
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 20, 12, 40, tzinfo=UTC)
@@ -49,7 +49,7 @@ def project(make_project, store_url: str) -> tuple[Path, Config, Store]:
     store.save_fetch("forum", "rss", Fetch(tuple(
         Post("forum", f"p{i}", f"https://forum.example/t/{i}", f"user{i}", None, text, at)
         for i, (text, at) in enumerate(posts)), None), NOW)
-    score_pending(store, Judge.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config), policy=config.policy)
     yield path, config, store
     store.close()
 
@@ -133,7 +133,7 @@ def test_a_burst_after_the_launch_is_a_storm_in_the_report(
     store.save_fetch("forum", "rss", Fetch(tuple(
         Post("forum", f"b{i}", f"https://forum.example/b/{i}", f"angry{i}", None,
              ANGRY[i % 3], hour + timedelta(minutes=i)) for i in range(30)), None), NOW)
-    score_pending(store, Judge.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config), policy=config.policy)
     made = report(config, store)
     hourly = [s for s in made.spikes if s.freq == "h"]
     assert [(s.start, s.count) for s in hourly] == [(hour, 30)]

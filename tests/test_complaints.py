@@ -1,4 +1,4 @@
-"""Grouping flagged posts into recurring complaints (monitor.reports.complaints).
+"""Grouping flagged posts into recurring complaints (monitor.backlash.themes).
 
 The planted themes are real Google Play reviews labelled by topic by people outside this project,
 and the English and French problem reports are real reviews grouped by hand by the authors of
@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from monitor.quoting import quote
-from monitor.reports.complaints import (
+from monitor.backlash.themes import (
     QUOTE_CHARS,
     Complaint,
     _languages,
@@ -25,6 +24,7 @@ from monitor.reports.complaints import (
     _words,
     group_complaints,
 )
+from monitor.quoting import quote
 
 FIXTURE = Path(__file__).parent / "fixtures" / "complaints" / "three_themes.jsonl"
 MINIBAR = Path(__file__).parent / "fixtures" / "complaints" / "minibar-garmin-problem-report.csv"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitor.reports.spikes import (
+from monitor.backlash.spikes import (
     DAILY,
     HOURLY,
     Spike,

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from monitor.backlash.storms import file_storms
 from monitor.config import Config, load
-from monitor.judge import Judge
 from monitor.model import Fetch, Post
 from monitor.pipeline import score_pending
+from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.schema import deliveries, flags, posts
-from monitor.storms import file_storms
 
 RULES = """\
 rules:
@@ -68,7 +68,7 @@ def burst(count: int) -> list[tuple[str, datetime]]:
 
 
 def judge_and_storm(config: Config, store: Store) -> int:
-    judge = Judge.of(config)
+    judge = Runtime.of(config)
     score_pending(store, judge, policy=config.policy)
     return file_storms(config, store, judge, NOW)
 
@@ -166,7 +166,7 @@ def test_a_storm_lasting_days_is_one_storm_pass_after_pass(setup: tuple[Config, 
     start = NOW.replace(minute=0) - timedelta(hours=60)
     long_storm = [(ANGRY[i % 3], start + timedelta(minutes=5 * i)) for i in range(12 * 60)]
     seed(store, background(days=12) + long_storm, "bg")
-    judge = Judge.of(config)
+    judge = Runtime.of(config)
     score_pending(store, judge, policy=config.policy)
     for hours_ago in (48, 30, 12, 0):
         assert file_storms(config, store, judge, NOW - timedelta(hours=hours_ago)) == 1

@@ -1,1 +1,2 @@
-"""What comes out: digests (and, later, backlash reports) built from the store."""
+"""What comes out: the daily digest built from the store, its charts and its mail (the
+backlash report is in ``monitor.backlash``)."""

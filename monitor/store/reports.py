@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
-from monitor.model import STORM_SOURCE
 from monitor.queue import OPEN_STATES
 from monitor.store.rows import SCORE_COLUMNS, insert_ignoring
 from monitor.store.schema import (
@@ -28,6 +27,7 @@ from monitor.store.schema import (
     scores,
     sources,
 )
+from monitor.store.storms import WRITTEN
 
 CLAIM = timedelta(minutes=10)  # a sender that died frees its recipient after this long
 NEGATIVE = -0.05               # VADER's own threshold for a negative text
@@ -85,8 +85,7 @@ def post_counts(engine: Engine, windows: Sequence[tuple[datetime, datetime]]) ->
     query = (select(*columns).select_from(posts)
              .outerjoin(scores, scores.c.post_id == posts.c.id)
              .where(posts.c.first_seen_at >= min(s for s, _ in windows),
-                    posts.c.first_seen_at < max(e for _, e in windows),
-                    posts.c.source.not_like(f"{STORM_SOURCE}%")))
+                    posts.c.first_seen_at < max(e for _, e in windows), WRITTEN))
     with engine.connect() as db:
         row = db.execute(query).one()
     values = [int(v or 0) for v in row]
@@ -98,8 +97,7 @@ def languages_between(engine: Engine, start: datetime, end: datetime) -> dict[st
     query = (select(scores.c.language, func.count()).select_from(posts)
              .join(scores, scores.c.post_id == posts.c.id)
              .where(posts.c.first_seen_at >= start, posts.c.first_seen_at < end,
-                    scores.c.language.is_not(None),
-                    posts.c.source.not_like(f"{STORM_SOURCE}%"))
+                    scores.c.language.is_not(None), WRITTEN)
              .group_by(scores.c.language))
     with engine.connect() as db:
         return {language: int(n) for language, n in db.execute(query)}

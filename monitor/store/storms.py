@@ -1,4 +1,5 @@
-"""Queries for launches: the posts that may talk about one, and the storms still open."""
+"""Queries for launches: the posts that may talk about one, and the storms still open; and
+``WRITTEN``, the one SQL condition that leaves storm pseudo-posts out of what people wrote."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from monitor.model import STORM_SOURCE
 from monitor.queue import OPEN_STATES
 from monitor.store.rows import SCORE_COLUMNS
 from monitor.store.schema import case_posts, cases, flags, posts, scores
+
+STORMS = posts.c.source.startswith(STORM_SOURCE, autoescape=True)
+"""The storm pseudo-posts: ``monitor.model.is_storm_source`` in SQL."""
+
+WRITTEN = ~STORMS
+"""Posts someone wrote: what is scored, counted and exported (a storm is none of these)."""
 
 
 class StormQueries:
@@ -33,8 +40,7 @@ class StormQueries:
                         flags.c.category, flags.c.tags)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .outerjoin(flags, flags.c.post_id == posts.c.id)
-                 .where(posts.c.published_at >= start, posts.c.published_at < end,
-                        ~posts.c.source.startswith(STORM_SOURCE, autoescape=True),
+                 .where(posts.c.published_at >= start, posts.c.published_at < end, WRITTEN,
                         or_(*contains(posts.c.text), *contains(posts.c.title)))
                  .order_by(posts.c.published_at, posts.c.id))
         with self.engine.connect() as db:
@@ -47,8 +53,7 @@ class StormQueries:
         query = (select(posts.c.source, func.max(cases.c.id))
                  .join(case_posts, case_posts.c.post_id == posts.c.id)
                  .join(cases, cases.c.id == case_posts.c.case_id)
-                 .where(posts.c.source.startswith(STORM_SOURCE, autoescape=True),
-                        posts.c.changed_at >= now - timedelta(seconds=hold),
+                 .where(STORMS, posts.c.changed_at >= now - timedelta(seconds=hold),
                         cases.c.state.in_(OPEN_STATES))
                  .group_by(posts.c.source))
         with self.engine.connect() as db:

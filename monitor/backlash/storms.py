@@ -1,7 +1,7 @@
 """Backlash storms: a burst of negative posts about a launch becomes a flag of its own.
 
 Each pass counts, per hour, the negative posts that talk about each watched launch (config
-``events``) and looks for a spike against the hours before (``reports/spikes.py``). A spike is
+``events``) and looks for a spike against the hours before (``spikes.py``). A spike is
 stored as one post of the source ``event:<name>`` (its id is the hour the spike began, so a
 storm that goes on for hours is one post, updated with its figures) and flagged ``critical``,
 so the router sends it like any other flag: a lead hears of a storm when it starts, not the
@@ -22,14 +22,16 @@ from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
 
+from monitor import outbox
+from monitor.backlash import spikes
+from monitor.backlash.events import WatchedEvent
+from monitor.backlash.spikes import HOURLY, Spike
 from monitor.config import Config
-from monitor.events import WatchedEvent
-from monitor.judge import Judge
 from monitor.model import Fetch, Flag, Post, Score
 from monitor.quoting import quote
-from monitor.reports import spikes
-from monitor.reports.spikes import HOURLY, Spike
+from monitor.runtime import Runtime
 from monitor.store import Store
+from monitor.store.judged import save_judged
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +110,10 @@ def storm_flag(storm: Storm) -> tuple[Score, Flag]:
     reasons = (storm.spike.describe(f"negative posts about {storm.event.name}"),
                f"{angry} of {len(members)} angry, {leaving} talk of leaving")
     return score, Flag("critical", ("storm",), reasons, "backlash",
-                       ("storm", f"event:{storm.event.name}"))
+                       ("storm", storm.event.storm_source))
 
 
-def file_storms(config: Config, store: Store, judge: Judge, now: datetime) -> int:
+def file_storms(config: Config, store: Store, judge: Runtime, now: datetime) -> int:
     """Detect storms for every launch being watched now and file each as a flag (routed,
     queued, notified once); returns how many storms are going on."""
     going = 0
@@ -130,7 +132,10 @@ def file_storms(config: Config, store: Store, judge: Judge, now: datetime) -> in
             assert stored is not None  # just saved
             score, flag = storm_flag(storm)
             routing = judge.route(post, score, flag, muted)
-            if store.save_scores([(stored, score, flag)], now, routes={stored.id: routing},
-                                 policy=config.policy):
+            with store.transaction() as db:  # its score, flag, case and outbox rows at once
+                newly = save_judged(db, [(stored, score, flag)], now)
+                for _, filed in newly:
+                    outbox.file(db, stored, filed, routing, config.policy, now)
+            if newly:
                 log.warning("backlash storm about %s: %s", event.name, storm.spike.describe())
     return going

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.config import Event, Source
-from monitor.model import STORM_SOURCE
+from monitor.model import STORM_SOURCE, is_storm_source
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class WatchedEvent:
         return self.launch - timedelta(days=self.days), self.launch + timedelta(days=self.days)
 
     def mentions(self, source: str, title: str | None, text: str) -> bool:
-        if source.startswith(STORM_SOURCE):
+        if is_storm_source(source):
             return False
         if self.sources is not None and source not in self.sources:
             return False

@@ -1,9 +1,9 @@
 """``monitor backlash EVENT``: how a launch is going down, for the marketing lead who shipped it.
 
-The posts that talk about the launch (``monitor/events.py``), the N days before against the
+The posts that talk about the launch (``events.py``), the N days before against the
 days after: volume, negative share, mean compound, angry and churn posts, by day and by
 source; the storms (spikes of negative posts, ``spikes.py``); and what people are angry
-about (``complaints.py``), so the team can fix causes and not only answer people. Built from
+about (``themes.py``), so the team can fix causes and not only answer people. Built from
 the store, so it can be made at any time, as often as wanted.
 """
 
@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from monitor.events import WatchedEvent
-from monitor.reports import spikes
+from monitor.backlash import spikes
+from monitor.backlash.events import WatchedEvent
+from monitor.backlash.spikes import DAILY, HOURLY, Spike
+from monitor.backlash.storms import CHURN, NEGATIVE
+from monitor.backlash.themes import Complaint, group_complaints
 from monitor.reports.charts import launch_chart
-from monitor.reports.complaints import Complaint, group_complaints
 from monitor.reports.digest import environment
-from monitor.reports.spikes import DAILY, HOURLY, Spike
 from monitor.store import Store
-from monitor.storms import CHURN, NEGATIVE
 
 COMPLAINT = 0.5
 """A post whose complaint signal reaches this reports a problem (the scorer's own threshold)."""
@@ -202,7 +202,7 @@ def _share(group: pd.DataFrame) -> float | None:
 def _render(template: str, report: Backlash) -> str:
     chart = base64.b64encode(report.chart_png).decode("ascii")
     zone = ZoneInfo(report.timezone)
-    return environment().get_template(template).render(
+    return environment("monitor.backlash").get_template(template).render(
         r=report, chart=chart, local=lambda t: t.astimezone(zone))
 
 

@@ -107,8 +107,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sklearn.metrics import silhouette_samples
 from sklearn.preprocessing import normalize
 
-from monitor.languages import fold
 from monitor.quoting import quote
+from monitor.scoring.lexicons import fold
 
 MAX_CHARS = 10_000  # of one post; 300 words are about 2,000
 QUOTE_CHARS = 200
@@ -294,7 +294,7 @@ def _languages() -> tuple[frozenset[str], dict[tuple[str, ...], tuple[str, ...]]
     """
     stop = {fold(word) for word in ENGLISH_STOP_WORDS | CONTRACTIONS}
     terms: dict[tuple[str, ...], tuple[str, ...]] = {}
-    folders = [f for f in files("monitor").joinpath("languages").iterdir() if f.is_dir()]
+    folders = [f for f in files("monitor.scoring").joinpath("languages").iterdir() if f.is_dir()]
     for folder in sorted(folders, key=lambda f: f.name):
         if folder.joinpath("stopwords.txt").is_file():
             for line in folder.joinpath("stopwords.txt").read_text("utf-8").lower().splitlines():
