@@ -20,7 +20,8 @@ from monitor.errors import ConfigError
 
 log = logging.getLogger("monitor")
 
-@click.group(cls=LazyGroup, lazy={"queue": "monitor.queue_cli:queue"},
+@click.group(cls=LazyGroup, lazy={"queue": "monitor.queue_cli:queue",
+                                  "kinds": "monitor.kinds_cli:kinds_command"},
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=lambda ctx, _param, wanted: _version(ctx, wanted),
@@ -145,15 +146,15 @@ def rescore(config_path: Path, since: str | None) -> None:
     no rule matches any more loses its flag, but a case already opened for it stays.
     """
     from monitor import config as configuration
-    from monitor.judge import Judge
     from monitor.pipeline import score_pending
+    from monitor.runtime import Runtime
     from monitor.store import Store
 
     config = configuration.load(config_path)
     start = _since(since, config.timezone) if since else None
     store = Store(config.store_url)
     try:
-        scored, flagged = score_pending(store, Judge.of(config), rescore=True, since=start,
+        scored, flagged = score_pending(store, Runtime.of(config), rescore=True, since=start,
                                         policy=config.policy)
     finally:
         store.close()
@@ -350,14 +351,14 @@ def score(text: str | None, title: str | None, jobs: int | None, config_path: Pa
     import json as json_
     import os
 
-    from monitor import ruletest
+    from monitor import scorestream
 
     rules, scorer, vips = _rule_tools(config_path)
     lines = (json_.dumps({"text": text, "title": title}),) if text is not None else sys.stdin
     if jobs is None:
         jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else os.cpu_count() or 1
-    ruletest.write_scores(lines, sys.stdout, rules, scorer, vips, jobs=jobs)
+    scorestream.write_scores(lines, sys.stdout, rules, scorer, vips, jobs=jobs)
 
 
 @main.group("rules")
@@ -389,9 +390,9 @@ def _rule_tools(config_path: Path) -> tuple[Any, Any, Any]:
     """The rules, scorer and VIP list exactly as a pass would use them (the sources' own
     kind and tags come with each sample, so the sources are not read)."""
     from monitor import config as configuration
-    from monitor.judge import Judge
+    from monitor.runtime import Runtime
 
-    judge = Judge.of(configuration.load(config_path, scoring_only=True))
+    judge = Runtime.of(configuration.load(config_path, scoring_only=True))
     return judge.rules, judge.scorer, judge.vips
 
 
@@ -504,8 +505,8 @@ def daemon(config_path: Path) -> None:
 def backlash(event: str, config_path: Path, fmt: str) -> None:
     """How the launch EVENT (a name in config `events`) is going down: the days before
     against the days after, storms, and what people are unhappy about."""
-    from monitor.events import find_event, watched
-    from monitor.reports import backlash as reports
+    from monitor.backlash import report as reports
+    from monitor.backlash.events import find_event, watched
 
     with opened(config_path) as (config, store):
         events = watched(config.main.events, config.timezone, config.sources)

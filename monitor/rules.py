@@ -211,11 +211,15 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
     return rules
 
 
-_SENTIMENT = ("compound", "pos", "neu", "neg")   # VADER's; never match unknown sentiment
-_SIGNALS = ("anger", "change", "churn", "complaint")  # ours, 0..1, explained by Score.evidence
-_NAMES = ("source", "kind", "tag", "author")     # where the post came from
-CONDITIONS = ("all", "any", "not", "words", "regex", *_SENTIMENT, *_SIGNALS, "angry",
-              "language", *_NAMES, "vip", "reach")
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A key that a rule's ``when:`` accepts: how its value becomes a check (``build(name,
+    value, file, key)``, raising ConfigError), an example, and what it means (for ``monitor
+    kinds``). The table of them is ``CONDITIONS``, at the end of this module."""
+
+    build: Callable[[str, Any, str, str], Check]
+    example: str
+    help: str
 
 
 _TEXT_COST = 1  # reading the text (words, regex) costs far more than comparing a number
@@ -236,31 +240,30 @@ def _compile(node: Any, file: str, key: str) -> Check:
             f"a condition is a mapping with one key, one of: {', '.join(CONDITIONS)}", file, key)
     (name, value), = node.items()
     key = f"{key}.{name}"
-    if name in ("all", "any"):
-        if not isinstance(value, list) or not value:
-            raise ConfigError("must be a non-empty list of conditions", file, key)
-        parts = [_compile(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
-        return _costs(_all(parts) if name == "all" else _any(parts), max(map(_cost, parts)))
-    if name == "not":
-        part = _compile(value, file, key)
-        return _costs(_not(part), _cost(part))
-    if name == "words":
-        return _costs(_words(value, file, key), _TEXT_COST)
-    if name == "regex":
-        return _costs(_regex(value, file, key), _TEXT_COST)
-    if name in _SENTIMENT:
-        return _sentiment(name, value, file, key)
-    if name in _SIGNALS:
-        return _signal(name, value, file, key)
-    if name in ("angry", "vip"):
-        return _flag(name, value, file, key)
-    if name == "language":
-        return _language(value, file, key)
-    if name in _NAMES:
-        return _names(name, value, file, key)
-    if name == "reach":
-        return _reach(value, file, key)
-    raise ConfigError(f"unknown condition {name!r} (known: {', '.join(CONDITIONS)})", file, key)
+    condition = CONDITIONS.get(name)
+    if condition is None:
+        raise ConfigError(f"unknown condition {name!r} (known: {', '.join(CONDITIONS)})", file,
+                          key)
+    return condition.build(name, value, file, key)
+
+
+def _group(name: str, value: Any, file: str, key: str) -> Check:
+    """``all`` or ``any``: a list of conditions; costs what its dearest part costs."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError("must be a non-empty list of conditions", file, key)
+    parts = [_compile(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+    return _costs(_all(parts) if name == "all" else _any(parts), max(map(_cost, parts)))
+
+
+def _negated(name: str, value: Any, file: str, key: str) -> Check:
+    part = _compile(value, file, key)
+    return _costs(_not(part), _cost(part))
+
+
+def _unnamed(build: Callable[[Any, str, str], Check],
+             cost: int = 0) -> Callable[[str, Any, str, str], Check]:
+    """A builder that needs no name, as the table calls it (``cost``: see ``_all``)."""
+    return lambda _name, value, file, key: _costs(build(value, file, key), cost)
 
 
 def _all(parts: Sequence[Check]) -> Check:
@@ -295,11 +298,6 @@ def _any(parts: Sequence[Check]) -> Check:
 
 def _not(part: Check) -> Check:
     return lambda subject, score: [] if part(subject, score) is None else None
-
-
-def word_pattern(term: str) -> str:
-    """A whole-word pattern for a word or phrase; ``*`` is any letters."""
-    return r"(?<!\w)" + _term(term) + r"(?!\w)"
 
 
 def _term(term: str) -> str:
@@ -593,6 +591,49 @@ def _reach(value: Any, file: str, key: str) -> Check:
             return None
         return [f"reach {reach} ({bounds.text})"]
     return check
+
+
+_BOUNDED = "is within {min, max} (inclusive)"
+
+CONDITIONS: dict[str, Condition] = {
+    "all": Condition(_group, "all: [...]", "every condition in the list matches"),
+    "any": Condition(_group, "any: [...]", "one condition in the list matches"),
+    "not": Condition(_negated, "not: {...}", "the condition does not match"),
+    "words": Condition(_unnamed(_words, _TEXT_COST), "words: [redesign*, new layout]",
+                       "a whole word or phrase, case-insensitive, any whitespace inside a "
+                       "phrase, * = any letters"),
+    "regex": Condition(_unnamed(_regex, _TEXT_COST), r'regex: "\\b[1-2] stars?\\b"',
+                       "the regular expression (case-insensitive) finds something"),
+    "compound": Condition(_sentiment, "compound: {max: -0.3}",
+                          f"VADER's compound score (-1..1) {_BOUNDED}; never for a post not "
+                          "in English"),
+    "pos": Condition(_sentiment, "pos: {min: 0.3}", f"VADER's positive share (0..1) {_BOUNDED}; "
+                     "never for a post not in English"),
+    "neu": Condition(_sentiment, "neu: {max: 0.5}", f"VADER's neutral share (0..1) {_BOUNDED}; "
+                     "never for a post not in English"),
+    "neg": Condition(_sentiment, "neg: {min: 0.3}", f"VADER's negative share (0..1) {_BOUNDED}; "
+                     "never for a post not in English"),
+    "anger": Condition(_signal, "anger: {min: 0.5}", f"our anger signal (0..1) {_BOUNDED}; "
+                       "0.5 or more exactly when angry"),
+    "change": Condition(_signal, "change: {min: 0.5}", "our signal (0..1) of talk about a "
+                        f"change {_BOUNDED}"),
+    "churn": Condition(_signal, "churn: {min: 0.5}", "our signal (0..1) of a threat to leave "
+                       f"{_BOUNDED}"),
+    "complaint": Condition(_signal, "complaint: {min: 0.5}", "our signal (0..1) of a problem "
+                           f"report {_BOUNDED}; 0.5 or more when the post reports a problem"),
+    "angry": Condition(_flag, "angry: true", "the scorer's verdict that the writer is angry "
+                       "(true or false)"),
+    "language": Condition(_unnamed(_language), "language: [de, fr]", "the post's language "
+                          "(ISO 639-1; unknown for texts too short to tell)"),
+    "source": Condition(_names, "source: [reddit-*]", "the post's source name (* = anything)"),
+    "kind": Condition(_names, "kind: [forum]", "the kind of the post's source"),
+    "tag": Condition(_names, "tag: [billing]", "one of the tags of the post's source"),
+    "author": Condition(_names, "author: [marco]", "the author's name, case ignored"),
+    "vip": Condition(_flag, "vip: true", "the author is in vip_authors (true or false)"),
+    "reach": Condition(_unnamed(_reach), "reach: {min: 100}", "the post's reach (upvotes, "
+                       f"replies or points, as its source counts) {_BOUNDED}; unknown reach "
+                       "never matches"),
+}
 
 
 def shorten(text: str, limit: int) -> str:

@@ -20,13 +20,9 @@ from conftest import FIXTURES
 from loopback import LoopbackServer, Route
 from pydantic import ValidationError
 
-from monitor.collectors.forum import (
-    ForumCollector,
-    ForumOptions,
-    clean_url,
-    text_time,
-    thread_url,
-)
+from monitor.collectors.forum import ForumCollector, ForumOptions
+from monitor.collectors.forum_page import text_time
+from monitor.collectors.forum_urls import clean_url, thread_url
 from monitor.collectors.http import HttpClient
 from monitor.config import load
 from monitor.errors import ConfigError, SourceError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,8 @@ from conftest import REPO
 from loopback import LoopbackServer
 
 from monitor.cli import main
-from monitor.registry import kinds
+from monitor.collectors.rss import RssCollector
+from monitor.registry import collector_class, kinds
 
 
 def readme_example() -> str:
@@ -28,22 +29,34 @@ def readme_example() -> str:
 
 
 @pytest.fixture
-def guestbook_plugin(tmp_path: Path) -> Iterator[None]:
-    """Install the README's collector as a package with an entry point, on sys.path."""
-    package = tmp_path / "site" / "my_guestbook"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(readme_example())
-    dist = tmp_path / "site" / "my_guestbook-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-guestbook\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[monitor.collectors]\nguestbook = my_guestbook:GuestbookCollector\n")
-    sys.path.insert(0, str(tmp_path / "site"))
-    kinds.cache_clear()
-    yield
-    sys.path.remove(str(tmp_path / "site"))
+def install(tmp_path: Path) -> Iterator[Callable[[str], None]]:
+    """Install the README's collector as the package ``my_guestbook`` on sys.path, with the
+    entry points given (``entry_points.txt`` text), as pip would."""
+    site = tmp_path / "site"
+
+    def install(entry_points: str) -> None:
+        package = site / "my_guestbook"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text(readme_example())
+        dist = site / "my_guestbook-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-guestbook\n"
+                                       "Version: 1.0\n")
+        (dist / "entry_points.txt").write_text(entry_points)
+        sys.path.insert(0, str(site))
+        kinds.cache_clear()
+
+    yield install
+    if str(site) in sys.path:
+        sys.path.remove(str(site))
     sys.modules.pop("my_guestbook", None)
     kinds.cache_clear()
+
+
+@pytest.fixture
+def guestbook_plugin(install: Callable[[str], None]) -> None:
+    """The README's collector, registered as ``kind: guestbook``."""
+    install("[monitor.collectors]\nguestbook = my_guestbook:GuestbookCollector\n")
 
 
 def test_readme_collector_runs_as_a_plugin(guestbook_plugin: None, server: LoopbackServer,
@@ -71,3 +84,38 @@ def test_plugin_options_are_validated(guestbook_plugin: None, make_project) -> N
     result = CliRunner().invoke(main, ["check", "--config", str(config)])
     assert result.exit_code == 2
     assert "error: sources/test.yaml: sources[0].url: not a valid URL" in result.output
+
+
+def test_monitor_kinds_lists_a_plugin_with_its_options(guestbook_plugin: None) -> None:
+    result = CliRunner().invoke(main, ["kinds"])
+    assert result.exit_code == 0, result.output
+    assert "  guestbook  (plugin: my_guestbook:GuestbookCollector)" in result.output
+    assert re.search(r"\n    url +URL +required +serves a JSON list of \{\"id\", \"name\", "
+                     r"\"message\", \"time\"\}\n", result.output)
+    assert "  rss  (built in: monitor.collectors.rss:RssCollector)" in result.output
+
+
+def test_a_plugin_cannot_replace_a_built_in_kind(install: Callable[[str], None],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    install("[monitor.collectors]\nrss = my_guestbook:GuestbookCollector\n"
+            "guestbook = my_guestbook:GuestbookCollector\n")
+    assert collector_class("rss") is RssCollector
+    assert collector_class("guestbook").__name__ == "GuestbookCollector"
+    assert ("monitor.collectors 'rss': already built in as monitor.collectors.rss:RssCollector; "
+            "ignoring my_guestbook:GuestbookCollector (from my-guestbook)") in caplog.text
+
+
+def test_a_broken_plugin_is_listed_with_its_error(install: Callable[[str], None],
+                                                  make_project) -> None:
+    install("[monitor.collectors]\nbroken = my_guestbook:NoSuchCollector\n"
+            "[monitor.receivers]\npager = no_such_module:Pager\n")
+    result = CliRunner().invoke(main, ["kinds"])
+    assert result.exit_code == 0, result.output
+    assert ("  broken  (plugin: my_guestbook:NoSuchCollector)\n    kind 'broken' could not be "
+            "loaded (module 'my_guestbook' has no attribute 'NoSuchCollector')") in result.output
+    assert "  pager  (plugin: no_such_module:Pager)\n    type 'pager' could not be loaded" \
+        in result.output
+    config = make_project([{"name": "b", "kind": "broken"}])
+    checked = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert checked.exit_code == 2
+    assert "sources[0].kind: kind 'broken' could not be loaded" in checked.output

@@ -47,21 +47,21 @@ class DiscourseOptions(BaseModel):
     """Keys of a ``discourse`` source besides name/kind/interval/tags."""
 
     model_config = ConfigDict(extra="forbid")
-    url: HttpUrl = Field(description="the forum's base URL, e.g. https://meta.discourse.org")
+    url: HttpUrl = Field(description="the forum's base URL, e.g. `https://meta.discourse.org`")
     category: str | None = Field(
-        None, pattern=r"^[\w-]+(/[\w-]+)*$",
-        description="only this category: its id (12), or slug/id as in its URL (support/12)")
-    search: str | None = Field(
-        None, min_length=1,
-        description="only posts matching this Discourse search; `order:latest` is added")
-    api_key: SecretStr | None = Field(
-        None, description="sent as Api-Key (use ${ENV}); for private or login-only forums")
-    api_username: str | None = Field(None, min_length=1, description="sent as Api-Username")
-    max_posts: int = Field(
-        200, ge=1, le=5000, description="posts read per pass at most (bounds the first pass)")
-    backfill: Duration | None = Field(
-        None, gt=0, description="first pass: nothing older than this (e.g. 7d)")
-
+        None, pattern=r"^[\w-]+(/[\w-]+)*$", description=(
+            "only this category: its id (`12`) or `slug/id` as in its URL (`support/12`)"))
+    search: str | None = Field(None, min_length=1, description=(
+        "only posts matching this Discourse search (e.g. `login broken`); `order:latest` is "
+        "added unless the query has an `order:`"))
+    api_key: SecretStr | None = Field(None, description=(
+        "sent as the `Api-Key` header, for private or login-only forums; use `${ENV_VAR}`"))
+    api_username: str | None = Field(None, min_length=1, description=(
+        "sent as `Api-Username` (needs `api_key`)"))
+    max_posts: int = Field(200, ge=1, le=5000, description=(
+        "posts read per pass at most; also bounds how many topics are opened"))
+    backfill: Duration | None = Field(None, gt=0, description=(
+        "first pass only: nothing older than this (`7d`, `12h`)"))
 
     @model_validator(mode="after")
     def _one_way(self) -> DiscourseOptions:

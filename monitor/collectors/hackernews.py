@@ -37,16 +37,20 @@ class HackerNewsOptions(BaseModel):
     """Keys of a ``hackernews`` source besides name/kind/interval/tags."""
 
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, description="Algolia full-text query, e.g. \"acme\" or "
-                       "'\"acme cloud\"' for a phrase; Algolia is typo- and prefix-tolerant.")
-    tags: str = Field("(story,comment)", description="Algolia tag filter: a list means any of "
-                      "them; a string is passed as is (comma = and, parentheses = or).")
+    query: str = Field(min_length=1, description=(
+        "the words to search for, e.g. `acme`; a phrase in quotes: `'\"acme cloud\"'`. Algolia "
+        "tolerates typos and matches word beginnings, so let your rules confirm the product "
+        "name"))
+    tags: str = Field("(story,comment)", description=(
+        "which kinds of item: a list means any of them (`[story, comment, poll]`); a string is "
+        "passed to Algolia as is (comma = and, parentheses = or)"))
     api_url: HttpUrl = Field(HttpUrl("https://hn.algolia.com/api/v1"),
-                             description="Base of the HN Search API (tests point it elsewhere).")
-    hits_per_page: int = Field(100, ge=1, le=1000, description="Hits asked for per request.")
-    max_pages: int = Field(10, ge=1, le=1000, description="Pages read at most per pass.")
-    backfill: Duration | None = Field(None, gt=0, description="First pass only: how far back to "
-                                   "read, e.g. \"7d\"; unset means the newest pages only.")
+                             description="base of the HN Search API")
+    hits_per_page: int = Field(100, ge=1, le=1000, description="hits per request")
+    max_pages: int = Field(10, ge=1, le=1000, description="pages read at most per pass")
+    backfill: Duration | None = Field(None, gt=0, description=(
+        "first pass only: how far back to read, e.g. `7d`; none means only the newest "
+        "`max_pages` pages"))
 
     @field_validator("tags", mode="before")
     @classmethod

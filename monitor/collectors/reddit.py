@@ -1,9 +1,5 @@
-"""Reddit: new posts and comments of subreddits, and Reddit-wide searches, through praw.
-
-praw brings what Reddit's API asks of a client: the app-only OAuth token (client_credentials,
-read-only), pacing by Reddit's ``x-ratelimit-*`` headers and retries of 5xx answers. The
-listing JSON is read as it comes (``Reddit.request``), not as praw model objects: those fetch
-lazily, so reading a field a listing did not carry would be a hidden request per item.
+"""Reddit: new posts and comments of subreddits, and Reddit-wide searches (the API client is
+``reddit_api``).
 
 Incremental per listing (a subreddit's new posts, its new comments, one search): the cursor
 keeps the newest item's fullname and ``created_utc``; a pass pages back (``after``) until it
@@ -13,31 +9,13 @@ meets that item or an older one. A first pass reads back ``backfill``; every pas
 
 from __future__ import annotations
 
-import configparser
 import html
-import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import praw
-import requests
-from praw.exceptions import PRAWException
-from prawcore import Requestor
-from prawcore.exceptions import (
-    BadJSON,
-    Forbidden,
-    NotFound,
-    OAuthException,
-    PrawcoreException,
-    Redirect,
-    RequestException,
-    ResponseException,
-    ServerError,
-    TooManyRequests,
-)
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -48,25 +26,29 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.collectors.http import HttpClient, retry_after_seconds
+from monitor.collectors.http import HttpClient
+from monitor.collectors.reddit_api import (
+    FAILURES,
+    PAGE,
+    Fatal,
+    Listing,
+    connect,
+    explain,
+    page,
+    scrub,
+)
 from monitor.collectors.text import MAX_TEXT, tidy, utc_from_epoch
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
 from monitor.units import Duration
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import praw
 
 WEB = "https://www.reddit.com"
 """Where people read a post: Post.url points here whatever ``api_url`` is."""
 
-PAGE = 100
-"""Reddit's largest page of a listing."""
-
 _SUBREDDIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
-MISSING_CREDENTIALS = (
-    "reddit: no client_id/client_secret: set REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET and use "
-    "client_id: ${REDDIT_CLIENT_ID} and client_secret: ${REDDIT_CLIENT_SECRET} in the source, "
-    "or name a praw.ini site with praw_site (app: https://www.reddit.com/prefs/apps)")
 
 
 class RedditOptions(BaseModel):
@@ -74,26 +56,28 @@ class RedditOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     subreddits: list[str] = Field(default_factory=list, description=(
-        "Subreddit names (``r/`` optional) whose new posts are read."))
+        "subreddit names (`askreddit` or `r/askreddit`) whose new posts are read"))
     search: list[str] = Field(default_factory=list, description=(
-        "Reddit-wide search queries (a product name, a domain), newest first."))
-    comments: bool = Field(True, description="Also read each subreddit's new comments.")
+        "Reddit-wide search queries (a product name, a domain), read newest first"))
+    comments: bool = Field(True, description=(
+        "also read each subreddit's new comments (`/r/{sub}/comments`)"))
     backfill: Duration = Field(7 * 86400.0, gt=0, description=(
-        "How far back the first pass reads (seconds, or 30m/12h/7d)."))
+        "how far back the first pass reads (`30m`, `12h`, `7d`, or seconds)"))
     max_items: int = Field(300, ge=1, le=1000, description=(
-        "Items read per listing per pass at most (Reddit lists 1000 at most)."))
-    client_id: str | None = Field(None, description="App id, normally ${REDDIT_CLIENT_ID}.")
+        "items read per listing per pass at most"))
+    client_id: str | None = Field(None, description="app id, normally `${REDDIT_CLIENT_ID}`")
     client_secret: SecretStr | None = Field(None, description=(
-        "App secret, normally ${REDDIT_CLIENT_SECRET}; never logged."))
+        "app secret, normally `${REDDIT_CLIENT_SECRET}`; never logged"))
     praw_site: str | None = Field(None, description=(
-        "A praw.ini site to read credentials from when client_id/client_secret are not set."))
+        "a `praw.ini` site to take credentials from when `client_id`/`client_secret` are not "
+        "set"))
     user_agent: str | None = Field(None, min_length=7, description=(
-        "User-Agent for Reddit; default: the http.user_agent setting."))
-    timeout: float = Field(16.0, gt=0, le=300, description="Seconds to wait for one answer.")
+        "User-Agent sent to Reddit (at least 7 characters); none: `http.user_agent`"))
+    timeout: float = Field(16.0, gt=0, le=300, description="seconds to wait for one answer")
     api_url: HttpUrl = Field(HttpUrl("https://oauth.reddit.com"), description=(
-        "Advanced (tests, proxies): base URL of the OAuth API."))
+        "advanced: another base URL for the API (tests, proxies)"))
     auth_url: HttpUrl = Field(HttpUrl("https://www.reddit.com"), description=(
-        "Advanced (tests, proxies): base URL of the token endpoint."))
+        "advanced: another base URL for the token endpoint (tests, proxies)"))
 
     @field_validator("subreddits")
     @classmethod
@@ -113,7 +97,6 @@ class RedditOptions(BaseModel):
             raise ValueError("a search query is empty")
         return list(dict.fromkeys(q.strip() for q in queries))
 
-
     @field_validator("client_id", "client_secret", "praw_site", "user_agent", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -127,13 +110,6 @@ class RedditOptions(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
-class _Listing:
-    key: str  # its name in the cursor, and in problems
-    path: str
-    params: Mapping[str, str] = field(default_factory=dict)
-
-
 @dataclass
 class _Outcome:
     posts: list[Post]
@@ -143,94 +119,51 @@ class _Outcome:
     retryable: bool = True
 
 
-class _Fatal(Exception):
-    """Every listing would fail the same way (credentials refused): stop the source."""
-
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class _Requestor(Requestor):
-    """prawcore's requestor, with our ``timeout`` on every request: prawcore's session passes
-    its own 16 s default to each call, and praw 8 does not hand its ``timeout`` setting on."""
-
-    def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        return super().request(*args, timeout=self.timeout, **kwargs)
-
-
 class RedditCollector:
+    """``kind: reddit``: each listing (subreddit posts, its comments, a search) read back to
+    its own place in the cursor."""
+
     Options: ClassVar[type[BaseModel]] = RedditOptions
 
     def __init__(self, name: str, options: RedditOptions, http: HttpClient) -> None:
         self.name, self.options, self.http = name, options, http
 
-    def listings(self) -> list[_Listing]:
+    def listings(self) -> list[Listing]:
         """What one pass reads, in order; each has its own place in the cursor."""
         found = []
         for sub in self.options.subreddits:
-            found.append(_Listing(f"r/{sub.lower()}/new", f"r/{sub}/new"))
+            found.append(Listing(f"r/{sub.lower()}/new", f"r/{sub}/new"))
             if self.options.comments:
-                found.append(_Listing(f"r/{sub.lower()}/comments", f"r/{sub}/comments"))
+                found.append(Listing(f"r/{sub.lower()}/comments", f"r/{sub}/comments"))
         for query in self.options.search:
-            found.append(_Listing(f"search:{query}", "r/all/search",
-                                  {"q": query, "sort": "new", "t": "all"}))
+            found.append(Listing(f"search:{query}", "r/all/search",
+                                 {"q": query, "sort": "new", "t": "all"}))
         return found
 
     def collect(self, cursor: Cursor | None) -> Fetch:
         known: Mapping[str, Any] = (cursor or {}).get("listings") or {}
         now = time.time()
         # praw is not thread-safe: one Reddit (and one HTTP session) per pass, never shared.
-        reddit, session = self._connect()
-        outcomes: list[tuple[_Listing, _Outcome]] = []
+        reddit, session = connect(self.options, self.http.user_agent)
+        outcomes: list[tuple[Listing, _Outcome]] = []
         try:
             for listing in self.listings():
                 state = known.get(listing.key)
                 outcomes.append((listing, self._read(reddit, listing,
                                                      state if _valid(state) else None, now)))
-        except _Fatal as error:
-            raise SourceError(self._scrub(f"reddit: {error}"), error.retryable) from None
+        except Fatal as error:
+            raise SourceError(scrub(f"reddit: {error}", self.options), error.retryable) from None
         finally:
             session.close()
         posts = [post for _, outcome in outcomes for post in outcome.posts]
-        problems = [self._scrub(p) for _, outcome in outcomes for p in outcome.problems]
+        problems = [scrub(p, self.options) for _, outcome in outcomes for p in outcome.problems]
         if all(outcome.failed for _, outcome in outcomes) and not posts:
             raise SourceError("reddit: every listing failed: " + "; ".join(problems[:5]),
                               any(outcome.retryable for _, outcome in outcomes))
         states = {listing.key: outcome.state for listing, outcome in outcomes if outcome.state}
         return Fetch(tuple(posts), {"listings": states}, tuple(problems))
 
-    def _connect(self) -> tuple[praw.Reddit, requests.Session]:
-        options = self.options
-        settings: dict[str, Any] = {
-            "user_agent": options.user_agent or self.http.user_agent,
-            "oauth_url": str(options.api_url).rstrip("/"),
-            "reddit_url": str(options.auth_url).rstrip("/"),
-            "check_for_updates": False,  # praw would ask PyPI on the first instance
-        }
-        site = None
-        if options.client_id and options.client_secret:
-            settings["client_id"] = options.client_id
-            settings["client_secret"] = options.client_secret.get_secret_value()
-        elif options.praw_site:
-            site = options.praw_site
-        else:
-            raise SourceError(MISSING_CREDENTIALS, retryable=False)
-        session = requests.Session()
-        try:
-            reddit = praw.Reddit(site, requestor_class=_Requestor,
-                                 requestor_kwargs={"session": session, "timeout": options.timeout},
-                                 **settings)
-        except (PRAWException, configparser.Error, ValueError) as error:
-            session.close()
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            where = f"with praw.ini site {site!r}" if site else "with these options"
-            raise SourceError(self._scrub(f"reddit: praw cannot start {where} "
-                                          f"({type(error).__name__}: {first})"), False) from None
-        reddit.read_only = True  # a praw.ini site with a password must still only read
-        return reddit, session
-
-    def _read(self, reddit: praw.Reddit, listing: _Listing, state: dict[str, Any] | None,
+    def _read(self, reddit: praw.Reddit, listing: Listing, state: dict[str, Any] | None,
               now: float) -> _Outcome:
         """One listing, newest first, back to the cursor (or the backfill window)."""
         cutoff = now - self.options.backfill
@@ -243,9 +176,10 @@ class RedditCollector:
         reached = False
         while not reached and seen < limit:
             try:
-                children, after = self._page(reddit, listing, after, min(PAGE, limit - seen))
-            except (PrawcoreException, PRAWException, _NotAListing) as error:
-                message, retryable = _explain(error)
+                children, after = page(reddit, listing, after, min(PAGE, limit - seen), self.http,
+                                       self.name)
+            except FAILURES as error:
+                message, retryable = explain(error)
                 # Pages already read are kept, but the cursor stays: the gap is read next time.
                 return _Outcome(posts, state, [*problems, f"{listing.key}: {message}"], True,
                                 retryable)
@@ -278,35 +212,6 @@ class RedditCollector:
         new_state = {"fullname": newest[2], "created": newest[0]} if newest else state
         return _Outcome(posts, new_state, problems)
 
-    def _page(self, reddit: praw.Reddit, listing: _Listing, after: str | None,
-              limit: int) -> tuple[list[Any], str | None]:
-        """One page; a 429 is waited out (Retry-After) up to the http retries setting."""
-        params: dict[str, str | int] = {**listing.params, "limit": limit}
-        if after:
-            params["after"] = after
-        tries = 0
-        while True:
-            try:
-                answer = reddit.request(method="GET", path=listing.path, params=params)
-                break
-            except TooManyRequests as error:
-                wait = retry_after_seconds(error.retry_after)
-                if wait is None:
-                    wait = min(self.http.backoff * 2**tries, self.http.max_retry_after)
-                if tries >= self.http.retries or wait > self.http.max_retry_after:
-                    raise
-                log.info("%s: HTTP 429 on %s; retrying in %.1fs", self.name, listing.key, wait)
-                time.sleep(wait)
-                tries += 1
-            except (ResponseException, OAuthException) as error:
-                _raise_if_credentials(error)
-                raise
-        data = answer.get("data") if isinstance(answer, dict) else None
-        if not isinstance(data, dict) or not isinstance(data.get("children"), list):
-            raise _NotAListing
-        after_name = data.get("after")
-        return data["children"], after_name if isinstance(after_name, str) and after_name else None
-
     def _post(self, kind: str, data: Mapping[str, Any]) -> Post | None:
         """A Post, or None for a deleted or removed item (never stored)."""
         if _gone(data):
@@ -330,18 +235,6 @@ class RedditCollector:
                     text=clean(data.get("body")), published_at=published, thread_id=link_id,
                     parent_id=str(data.get("parent_id") or link_id),
                     reach=_reach(data.get("score"), _reply_count(data.get("replies"))))
-
-    def _scrub(self, message: str) -> str:
-        """Belt and braces: whatever an exception said, the secret never reaches a log."""
-        secret = self.options.client_secret
-        if secret and secret.get_secret_value():
-            message = message.replace(secret.get_secret_value(), "***")
-        return message
-
-
-class _NotAListing(Exception):
-    """The answer was JSON, but not a Reddit listing."""
-
 
 def _valid(state: Any) -> bool:
     return (isinstance(state, Mapping) and isinstance(state.get("fullname"), str)
@@ -425,41 +318,3 @@ def clean(markdown: Any) -> str:
 def title_text(title: Any) -> str:
     """Titles are plain text, shown as typed (no markdown, no entities): only tidied."""
     return tidy(title) if isinstance(title, str) else ""
-
-
-def _raise_if_credentials(error: PrawcoreException) -> None:
-    """The token endpoint said no: no listing can succeed, so the source fails at once."""
-    if isinstance(error, OAuthException):
-        raise _Fatal(f"credentials refused ({error.error}); check client_id/client_secret",
-                     retryable=False)
-    response = getattr(error, "response", None)
-    if response is not None and "/api/v1/access_token" in str(response.url):
-        status = response.status_code
-        raise _Fatal(f"credentials refused (HTTP {status} from the token endpoint); check "
-                     "client_id/client_secret", retryable=status >= 500 or status == 429)
-
-
-def _explain(error: Exception) -> tuple[str, bool]:
-    """A one-line reason for a failed listing, and whether a later pass may do better."""
-    status = getattr(getattr(error, "response", None), "status_code", None)
-    if isinstance(error, TooManyRequests):
-        wait = f"; Reddit asks to wait {error.retry_after}s" if error.retry_after else ""
-        return f"HTTP 429 rate limited{wait}", True
-    if isinstance(error, NotFound):
-        return "HTTP 404: no such subreddit, or it is banned", False
-    if isinstance(error, Forbidden):
-        return "HTTP 403: a private or quarantined subreddit", False
-    if isinstance(error, Redirect):
-        return f"redirected to {error.path} (a banned or unknown subreddit)", False
-    if isinstance(error, BadJSON):
-        return f"HTTP {status} with a body that is not valid JSON", True
-    if isinstance(error, ServerError):
-        return f"HTTP {status} (Reddit's servers; praw retried)", True
-    if isinstance(error, _NotAListing):
-        return "the answer is not a Reddit listing", True
-    if isinstance(error, ResponseException):
-        return f"HTTP {status}", status is None or status >= 500
-    if isinstance(error, RequestException):
-        cause = error.original_exception
-        return f"network error ({type(cause).__name__}: {str(cause)[:200]})", True
-    return f"{type(error).__name__}: {str(error)[:200]}", True

@@ -34,9 +34,13 @@ class RssOptions(BaseModel):
     """Keys of an ``rss`` source besides name/kind/interval/tags."""
 
     model_config = ConfigDict(extra="forbid")
-    url: HttpUrl
-    follow_comments: bool = False
-    max_comment_feeds: int = Field(default=20, ge=0, le=500)
+    url: HttpUrl = Field(description="the feed; for WordPress comments use "
+                         "`https://blog.example.com/comments/feed/`")
+    follow_comments: bool = Field(False, description=(
+        "also poll each entry's own comment feed (`wfw:commentRss`, as WordPress publishes per "
+        "post); comments keep the post as their thread"))
+    max_comment_feeds: int = Field(default=20, ge=0, le=500, description=(
+        "how many per-post comment feeds (the newest posts') are followed"))
 
 
 class RssCollector:

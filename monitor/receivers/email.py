@@ -36,16 +36,24 @@ _COLOURS = {"critical": "#b00020", "high": "#e65100", "medium": "#f9a825", "low"
 
 
 class EmailOptions(ReceiverOptions):
+    """Keys of a ``type: email`` receiver."""
+
     host: str = Field(min_length=1, description="the SMTP server")
-    port: int = Field(587, ge=1, le=65535, description="587 by default, 465 with ssl")
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = Field(None, min_length=1)
-    password: SecretStr | None = None
-    password_file: Path | None = None
-    sender: str = Field(description="the From address, e.g. Monitor <monitor@example.com>")
-    to: list[str] = Field(min_length=1)
-    subject_prefix: str = "[feedback-monitor]"
-    timeout: float = Field(30.0, gt=0, le=300)
+    port: int = Field(587, ge=1, le=65535, description="the server's port; 465 when `security` "
+                      "is `ssl` and no port is given")
+    security: Literal["starttls", "ssl", "none"] = Field("starttls", description=(
+        "`starttls` (upgrade a plain connection), `ssl` (TLS from the start) or `none`"))
+    username: str | None = Field(None, min_length=1, description=(
+        "SMTP login (needs `password` or `password_file`)"))
+    password: SecretStr | None = Field(None, description=(
+        "SMTP password, normally `${SMTP_PASSWORD}`"))
+    password_file: Path | None = Field(None, description=(
+        "a file holding the password instead, read at each send"))
+    sender: str = Field(description="the From address, e.g. `Monitor <monitor@example.com>`")
+    to: list[str] = Field(min_length=1, description="the recipients' addresses")
+    subject_prefix: str = Field("[feedback-monitor]", description=(
+        "put before every subject"))
+    timeout: float = Field(30.0, gt=0, le=300, description="seconds to wait for the server")
 
     @field_validator("sender", "to")
     @classmethod

@@ -33,13 +33,17 @@ MAX_REASONS = 10   # reasons listed per post
 
 
 class SlackOptions(ReceiverOptions):
+    """Keys of a ``type: slack`` receiver."""
+
     required_secrets = frozenset({"webhook_url"})
-    webhook_url: SecretStr | None = Field(None, description="the incoming webhook URL; use "
-                                          "${SLACK_WEBHOOK_URL}: its path is the credential")
-    webhook_url_file: Path | None = Field(None, description="a file holding the URL, read at "
-                                          "each send")
-    timeout: float = Field(10.0, gt=0, le=120, description="seconds per connect/read/write")
-    max_posts: int = Field(5, ge=1, le=MAX_POSTS, description="posts shown in one message")
+    webhook_url: SecretStr | None = Field(None, description=(
+        "the incoming webhook URL, normally `${SLACK_WEBHOOK_URL}` (its path is the "
+        "credential); required unless `webhook_url_file` is set"))
+    webhook_url_file: Path | None = Field(None, description=(
+        "a file holding the URL instead, read at each send"))
+    timeout: float = Field(10.0, gt=0, le=120, description="seconds per connect, read and write")
+    max_posts: int = Field(5, ge=1, le=MAX_POSTS, description=(
+        "posts shown in one message; the rest are counted"))
 
     @model_validator(mode="after")
     def _url(self) -> Self:

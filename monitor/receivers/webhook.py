@@ -34,7 +34,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from monitor import __version__
 from monitor.errors import DeliveryError
-from monitor.model import Flagged, Notice
+from monitor.model import FlaggedPost, Notice
 from monitor.receivers import BaseReceiver, ReceiverOptions, http_url_error, secret
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110)
@@ -42,14 +42,21 @@ _OURS = ("content-type", "idempotency-key", "user-agent", "x-monitor-")
 
 
 class WebhookOptions(ReceiverOptions):
+    """Keys of a ``type: webhook`` receiver."""
+
     required_secrets = frozenset({"url"})
-    url: SecretStr | None = Field(None, description="where to POST (use ${ENV}: it may hold "
-                                  "a token)")
-    url_file: Path | None = Field(None, description="a file holding the URL, read at each send")
-    headers: dict[str, SecretStr] = Field({}, description="extra headers, e.g. Authorization")
-    secret: SecretStr | None = Field(None, description="HMAC key for X-Monitor-Signature")
-    secret_file: Path | None = Field(None, description="a file holding the HMAC key")
-    timeout: float = Field(10.0, gt=0, le=120, description="seconds per connect/read/write")
+    url: SecretStr | None = Field(None, description=(
+        "where to POST, normally `${ENV_VAR}` (it may hold a token); required unless `url_file` "
+        "is set"))
+    url_file: Path | None = Field(None, description=(
+        "a file holding the URL instead, read at each send"))
+    headers: dict[str, SecretStr] = Field({}, description=(
+        "extra headers, e.g. `Authorization` (values may be `${ENV_VAR}`)"))
+    secret: SecretStr | None = Field(None, description=(
+        "HMAC key: each body is signed in `X-Monitor-Signature`"))
+    secret_file: Path | None = Field(None, description=(
+        "a file holding the HMAC key instead, read at each send"))
+    timeout: float = Field(10.0, gt=0, le=120, description="seconds per connect, read and write")
 
     @field_validator("headers")
     @classmethod
@@ -98,7 +105,7 @@ def payload(notice: Notice, sent_at: int) -> dict[str, Any]:
             "posts": [_post(item) for item in notice.items]}
 
 
-def _post(item: Flagged) -> dict[str, Any]:
+def _post(item: FlaggedPost) -> dict[str, Any]:
     post, score, flag = item.post, item.score, item.flag
     when = post.published_at
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
