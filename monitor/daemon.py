@@ -25,11 +25,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from monitor import config as configuration
 from monitor import logs
 from monitor.config import Config
-from monitor.deliver import deliver_due, remind_untouched
 from monitor.errors import ConfigError, StoreError
-from monitor.judge import Judge
 from monitor.metrics import Metrics
+from monitor.outbox import deliver_due, remind_untouched
 from monitor.pipeline import due_sources, retry_policy, run_once
+from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.leases import Leases, lease_seconds
 from monitor.store.passlock import lock_beside
@@ -43,12 +43,14 @@ WATCH_EVERY = 5.0  # seconds between looks at the config files' modification tim
 
 
 class Daemon:
-    """The scheduler and what its jobs share: the config (swapped on reload) and the store."""
+    """The scheduler and what its jobs share: the config compiled (``runtime``, swapped whole
+    on reload) and the store."""
 
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
-        self.config: Config = configuration.load(config_path)
-        logs.protect(self.config)
+        config = configuration.load(config_path)
+        self.runtime = Runtime.of(config)
+        logs.protect(config)
         self.store = Store(self.config.store_url)
         self.single = _single_instance(self.store)
         self.leases = Leases(self.store, lease_seconds(self.config.main.http.total_timeout))
@@ -58,6 +60,10 @@ class Daemon:
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.metrics = Metrics(self.store, lambda: self.config)
         self.stamp = _stamp(self.config)
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
 
     def run(self) -> None:
         self._schedule(self.config)
@@ -117,7 +123,8 @@ class Daemon:
             self._poll_leased(name)
 
     def _poll_leased(self, name: str) -> None:
-        config = self.config
+        runtime = self.runtime
+        config = runtime.config
         if name not in due_sources(config, self.store, datetime.now(UTC), [name],
                                    backoff_only=True):
             log.info("%s: backing off after failures, skipped", name,
@@ -125,7 +132,7 @@ class Daemon:
             self.metrics.skipped(name)
             return
         report = run_once(config, self.store, [name], deliver=False, writing=self.scoring,
-                          storms=False)
+                          storms=False, runtime=runtime)
         for s in report.sources:
             log.info("%s: fetched %d, new %d, flagged %d in %.2fs%s", s.name, s.fetched, s.new,
                      s.flagged, s.seconds, f"; FAILED: {s.error}" if s.error else "",
@@ -137,17 +144,17 @@ class Daemon:
     def _send(self) -> None:
         config, now = self.config, datetime.now(UTC)
         with self.scoring:
-            remind_untouched(self.store, Judge.of(config), now)
+            remind_untouched(self.store, config.routes, now)
         outcome = deliver_due(self.store, config.receivers, now, retry_policy(config))
         if outcome:
             log.info("notifications: %s", dict(outcome), extra={"notifications": dict(outcome)})
 
     def _storms(self) -> None:
-        from monitor.storms import file_storms  # pandas: loaded only where launches are watched
+        from monitor.backlash.storms import file_storms  # pandas: only if launches are watched
 
-        config = self.config
+        runtime = self.runtime
         with self.scoring:
-            going = file_storms(config, self.store, Judge.of(config), datetime.now(UTC))
+            going = file_storms(self.config, self.store, runtime, datetime.now(UTC))
         if going:
             log.info("storms going on: %d", going, extra={"storms": going})
 
@@ -187,6 +194,7 @@ class Daemon:
     def _reload(self, _signum: int, _frame: Any) -> None:
         try:
             fresh = configuration.load(self.config_path)
+            runtime = Runtime.of(fresh)
         except ConfigError as error:
             log.error("reload refused, keeping the running config: %s",
                       "; ".join(str(p) for p in error.problems))
@@ -195,7 +203,7 @@ class Daemon:
             log.error("reload refused: the store cannot change while running (restart)")
             return
         logs.protect(fresh)
-        self.config = fresh
+        self.runtime = runtime
         self._schedule(fresh)
         log.info("config reloaded: %d sources", len(fresh.sources))
 

@@ -6,19 +6,58 @@ on these values, so a stage can be tested without any other stage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 Cursor = Mapping[str, Any]
 """What a collector remembers between passes (JSON-able); its shape is the collector's own."""
 
-SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class Severity(StrEnum):
+    """How likely a person is needed, lowest first. Members equal their names as stored
+    ("high" == Severity.HIGH), but compare by this order, not alphabetically."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < Severity(other).rank
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= Severity(other).rank
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > Severity(other).rank
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= Severity(other).rank
+
+    @classmethod
+    def highest(cls, severities: Iterable[str]) -> Severity:
+        """The most urgent of ``severities`` (ValueError names an unknown one)."""
+        return max(map(cls, severities))
+
+
+_RANK = {severity: rank for rank, severity in enumerate(Severity)}
+SEVERITIES = tuple(s.value for s in Severity)
+"""The severities as plain strings, lowest first (for choices and messages)."""
 
 STORM_SOURCE = "event:"
 """A backlash storm is stored as a post of the source ``event:<event name>``: flagged by the
 storm detector, never by the rules, and never counted as something someone wrote."""
+
+QUEUE = "queue"
+"""The receiver name that means the outreach queue: a case, never a notification."""
 
 
 def is_storm_source(source: str) -> bool:
@@ -115,12 +154,16 @@ class Flag:
 
 
 @dataclass(frozen=True, slots=True)
-class Flagged:
-    """One flagged post as a receiver sees it."""
+class FlaggedPost:
+    """A flagged post: the one shape it has from the rules to the receivers. What the store
+    knows of it (its id, its case, where it was first routed) is there once it is stored."""
 
     post: Post
     score: Score
     flag: Flag
+    id: int | None = None
+    case_id: int | None = None
+    routing: Routing | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +179,14 @@ class Notice:
     key: str
     receiver: str
     group: str
-    items: tuple[Flagged, ...]
+    items: tuple[FlaggedPost, ...]
     case_id: int | None = None
     reminder: bool = False
 
     @property
     def severity(self) -> str:
         """The highest severity among the items."""
-        return max((i.flag.severity for i in self.items), key=SEVERITIES.index)
+        return Severity.highest(i.flag.severity for i in self.items).value
 
 
 @dataclass(frozen=True, slots=True)

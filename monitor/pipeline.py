@@ -1,8 +1,10 @@
-"""One pass: collect every source -> store -> score -> flag -> route (queue, outbox) -> send.
+"""One pass, top to bottom: collect -> store -> score -> rules -> route -> file -> deliver.
 
-The only module that imports every stage. Sources are fetched in parallel (bounded), but all
-database writes happen on this thread, one transaction per source, so SQLite is never
-written from two threads and one broken source never stops the others.
+The only module that imports every stage, and the one that owns the transactions: a
+source's posts and cursor are stored in one; a batch's scores, flags, cases and outbox rows
+in another (so a pass killed at any moment loses nothing and files nothing twice). Sources are
+fetched in parallel (bounded), but all database writes happen on this thread, so SQLite is
+never written from two threads and one broken source never stops the others.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from queue import Queue
 
+from monitor import outbox
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
-from monitor.deliver import RetryPolicy, deliver_due, remind_untouched
 from monitor.errors import MonitorError
 from monitor.health import assess
-from monitor.judge import Judge
 from monitor.model import Cursor, Fetch
+from monitor.outbox import RetryPolicy, deliver_due, remind_untouched
 from monitor.queue import QueuePolicy
 from monitor.registry import collector_class
+from monitor.runtime import Runtime
 from monitor.store import Store
+from monitor.store.judged import save_judged
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +73,11 @@ class RunReport:
 def run_once(config: Config, store: Store, only: list[str] | None = None,
              deliver: bool = True,
              writing: AbstractContextManager[object] | None = None,
-             storms: bool = True) -> RunReport:
+             storms: bool = True, runtime: Runtime | None = None) -> RunReport:
     """Collect the configured sources (or ``only`` these), then score what is new, file and
     route the flags, and (unless ``deliver`` is False: the daemon sends on its own schedule)
-    send the outbox.
+    send the outbox. ``runtime``: the config compiled (the daemon keeps one); made here when
+    not given.
 
     ``writing`` is held from the first fetch stored to the last flag filed, never while
     waiting for the first fetch: the daemon's jobs share one lock, so each job stores and
@@ -95,15 +100,15 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
                 _store_fetch(store, source, outcome, reports[source.name])
         if not chosen and writing is not None:
             held.enter_context(writing)
-        judge = Judge.of(config)
-        scored, by_source = score_pending(store, judge, policy=config.policy)
-        if storms and judge.events:  # the daemon looks for storms in a job of its own
-            from monitor.storms import file_storms
+        runtime = runtime or Runtime.of(config)
+        scored, by_source = score_pending(store, runtime, policy=config.policy)
+        if storms and runtime.events:  # the daemon looks for storms in a job of its own
+            from monitor.backlash.storms import file_storms
 
-            file_storms(config, store, judge, datetime.now(UTC))
+            file_storms(config, store, runtime, datetime.now(UTC))
     sent: Counter[str] = Counter()
     if deliver:
-        remind_untouched(store, judge, datetime.now(UTC))
+        remind_untouched(store, runtime.routes, datetime.now(UTC))
         sent = deliver_due(store, config.receivers, datetime.now(UTC), retry_policy(config),
                            flush=True)
     for name, count in by_source.items():
@@ -173,7 +178,7 @@ def _store_fetch(store: Store, source: Source,
              report.new, report.edited, report.seconds)
 
 
-def score_pending(store: Store, judge: Judge, rescore: bool = False,
+def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
                   since: datetime | None = None, batch: int = 500,
                   policy: QueuePolicy | None = None) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
@@ -186,20 +191,22 @@ def score_pending(store: Store, judge: Judge, rescore: bool = False,
     total, flagged, after = 0, Counter[str](), 0
     muted = [s["matchers"] for s in store.silences(datetime.now(UTC))]
     storms: dict[str, int] = {}
-    if judge.events:  # storms need pandas: loaded only where launches are watched
-        from monitor.storms import STORM_HOLD
+    if runtime.events:  # storms need pandas: loaded only where launches are watched
+        from monitor.backlash.storms import STORM_HOLD
 
         storms = store.open_storms(datetime.now(UTC), STORM_HOLD)
     while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
                                         since=since):
-        judged = judge.judge([item.post for item in items])
-        results = [(item, score, flag) for item, (score, flag) in zip(items, judged, strict=True)]
-        routes = {item.id: judge.route(item.post, score, flag, muted, storms)
-                  for item, score, flag in results if flag is not None}
-        for stored, _flag in store.save_scores(results, datetime.now(UTC),
-                                               drop_unmatched=rescore, routes=routes,
-                                               policy=policy):
-            flagged[stored.post.source] += 1
+        judged = [(item, score, flag) for item, (score, flag)
+                  in zip(items, runtime.judge([item.post for item in items]), strict=True)]
+        routes = {item.id: runtime.route(item.post, score, flag, muted, storms)
+                  for item, score, flag in judged if flag is not None}
+        now = datetime.now(UTC)
+        with store.transaction() as db:  # scores, flags, cases and outbox rows: all or none
+            newly = save_judged(db, judged, now, drop_unmatched=rescore)
+            for stored, flag in newly:
+                outbox.file(db, stored, flag, routes.get(stored.id), policy, now)
+        flagged.update(stored.post.source for stored, _ in newly)
         total += len(items)
         after = items[-1].id
     return total, flagged

@@ -18,14 +18,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import SEVERITIES
+from monitor.model import SEVERITIES, Severity
 from monitor.units import Duration
 from monitor.yamlfile import read_yaml
 
 STATES = ("new", "assigned", "responded", "resolved", "dismissed")
 OPEN_STATES = ("new", "assigned", "responded")
 CLOSED_STATES = ("resolved", "dismissed")
-SEVERITY_WEIGHT = {"low": 1, "medium": 2, "high": 4, "critical": 8}
 
 
 class CaseError(MonitorError):
@@ -143,11 +142,11 @@ def priority(severity: str, reach: int | None, vip: bool) -> float:
     """``weight(severity) * (1 + log10(1 + reach)) * (2 if vip else 1)``, weights critical 8,
     high 4, medium 2, low 1: one critical post outranks a high one seen by ~10x as many."""
     spread = 1.0 + math.log10(1 + max(reach or 0, 0))
-    return round(SEVERITY_WEIGHT[severity] * spread * (2.0 if vip else 1.0), 3)
+    return round(2 ** Severity(severity).rank * spread * (2.0 if vip else 1.0), 3)
 
 
 def higher(a: str, b: str) -> str:
-    return max(a, b, key=SEVERITIES.index)
+    return Severity.highest((a, b)).value
 
 
 def is_overdue(state: str, due_at: datetime | None, first_response_at: datetime | None,

@@ -15,9 +15,9 @@ from smtp import Mailbox, smtp_server
 from sqlalchemy import select
 
 from monitor.config import load
-from monitor.judge import Judge
 from monitor.model import Fetch, Post
 from monitor.pipeline import score_pending
+from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.schema import flags, posts
 
@@ -71,7 +71,7 @@ def test_the_daemon_files_a_storm(make_project, tmp_path: Path) -> None:
                        "I hate the new editor, it is awful", hour + (now - hour) * i / 20)
                   for i in range(20))
     store.save_fetch("forum", "rss", Fetch(angry, None), now)
-    score_pending(store, Judge.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config), policy=config.policy)
 
     def storms() -> list:
         with store.engine.connect() as db:

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import fixture_bytes, pg_schema
+from filing import save_scores
 from smtp import Mailbox, free_port, smtp_server
 
 from monitor import config as configuration
@@ -76,8 +77,8 @@ class Seed:
         score = Score(compound, max(compound, 0), 0.5, max(-compound, 0), angry=angry)
         group = f"thread:{source}:{thread or name}"
         routing = Routing(("queue",) if queue else (), group)
-        self.store.save_scores([(stored, score, flag)], seen, routes={post_id: routing},
-                               policy=POLICY)
+        save_scores(self.store, [(stored, score, flag)], seen, routes={post_id: routing},
+                    policy=POLICY)
         return post_id
 
 
@@ -90,7 +91,8 @@ def history(seed: Seed, days: int = 7, posts: int = 10, negative: int = 2,
         made = [Post("reddit-acme", f"h{back}-{n}", f"https://www.reddit.com/r/acme/{back}/{n}",
                      "someone", None, "An ordinary comment.", seen) for n in range(posts)]
         ids = seed.store.save_fetch("reddit-acme", "reddit", Fetch(tuple(made), None), seen).new
-        seed.store.save_scores(
+        save_scores(
+            seed.store,
             [(StoredPost(i, post, content_hash(None, post.text)),
               Score(-0.6 if n < negative else 0.3, 0, 0.5, 0),
               Flag("medium", ("churn-hint",), ("churn-hint: hints",)) if n < flags else None)

@@ -11,15 +11,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from filing import save_scores
 
-from monitor.anger_model import load_model
 from monitor.cli import main
-from monitor.languages import PhraseList, fold, is_scored, language, parse_weighted
 from monitor.model import Fetch, Post
 from monitor.reports.digest import build, render_markdown
 from monitor.rules import RuleSet, compile_rules
 from monitor.ruletest import Sample, judge
 from monitor.scoring import Scorer, score_text
+from monitor.scoring.lexicons import PhraseList, fold, is_scored, language, parse_weighted
+from monitor.scoring.models import load_model
 from monitor.store import Store, StoredPost, content_hash
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -233,8 +234,8 @@ def test_the_digest_lists_posts_it_could_not_score_by_language(tmp_path: Path) -
             for i, t in enumerate(texts)]
     ids = store.save_fetch("forum", "rss", Fetch(tuple(made), None), seen).new
     scores = Scorer().score_posts(made)
-    store.save_scores([(StoredPost(i, p, content_hash(None, p.text)), s, None)
-                       for i, p, s in zip(ids, made, scores, strict=True)], seen)
+    save_scores(store, [(StoredPost(i, p, content_hash(None, p.text)), s, None)
+                        for i, p, s in zip(ids, made, scores, strict=True)], seen)
     digest = build(store, date(2026, 11, 3), ZoneInfo("Europe/Paris"),
                    now=datetime(2026, 11, 4, 8, tzinfo=UTC))
     assert digest.unscored == {"de": 2, "es": 1}

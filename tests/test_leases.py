@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from filing import save_scores
 from sqlalchemy import func, select
 
 from monitor.cli import main
@@ -212,7 +213,7 @@ def test_two_monitors_scoring_the_same_posts_make_each_thing_once(pg: Store) -> 
               for p in pending}
     other = Store(pg.url)
     try:
-        newly = at_once([lambda s=s: s.save_scores(judged, NOW, routes=routes)
+        newly = at_once([lambda s=s: save_scores(s, judged, NOW, routes=routes)
                          for s in (pg, other)])
     finally:
         other.close()
@@ -241,8 +242,8 @@ def test_two_monitors_saving_one_source_at_once_store_each_post_once(pg: Store) 
 def test_a_case_due_for_a_reminder_is_reminded_once(pg: Store) -> None:
     pg.save_fetch("blog", "rss", Fetch(blog_posts(1), None), NOW - timedelta(hours=5))
     [pending] = pg.posts_to_score()
-    pg.save_scores([(pending, Score(-0.9, 0.0, 0.2, 0.8), Flag("critical", ("r",), ("r",)))],
-                   NOW - timedelta(hours=5))
+    save_scores(pg, [(pending, Score(-0.9, 0.0, 0.2, 0.8), Flag("critical", ("r",), ("r",)))],
+                NOW - timedelta(hours=5))
     [case] = pg.list_cases(now=NOW)
     other = Store(pg.url)
     try:  # two daemons' outbox jobs both found it untouched for 4 h

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from filing import save_scores
 
-from monitor.deliver import RetryPolicy, deliver_due
 from monitor.errors import DeliveryError
 from monitor.model import Fetch, Flag, Notice, Post, Routing, Score
+from monitor.outbox import RetryPolicy, deliver_due
 from monitor.store import Store
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -45,7 +46,7 @@ def flag_posts(store: Store, ids: list[str], thread: str = "t1",
     store.save_fetch("blog", "rss", Fetch(posts, None), now)
     stored = store.posts_to_score()
     routes = {s.id: Routing(receivers, f"thread:blog:{thread}", wait, silenced) for s in stored}
-    store.save_scores([(s, SCORE, FLAG) for s in stored], now, routes=routes)
+    save_scores(store, [(s, SCORE, FLAG) for s in stored], now, routes=routes)
 
 
 def test_a_group_waits_then_goes_out_as_one_notice_with_its_case(store: Store) -> None:
@@ -140,29 +141,46 @@ def test_silences_are_listed_until_they_expire(store: Store) -> None:
 
 
 def test_an_untouched_critical_case_is_repeated_every_repeat_interval(store: Store) -> None:
-    from monitor.deliver import remind_untouched
-    from monitor.judge import Judge
+    from monitor.outbox import remind_untouched
     from monitor.route import RouteTree, RoutingSpec
-    from monitor.rules import RuleSet, VipList
-    from monitor.scoring import Scorer
 
     routes = RouteTree.of(RoutingSpec(receivers=["queue", "hook"], repeat_interval=3600))
-    judge = Judge(Scorer(anger_model=False), RuleSet(()), VipList(), {}, routes)
     critical = Flag("critical", ("r",), ("r: furious",), "backlash")
     post = Post("blog", "a", "https://x.test/a", "ann", "T", "text", NOW, thread_id="t1")
     store.save_fetch("blog", "rss", Fetch((post,), None), NOW)
     stored, = store.posts_to_score()
-    store.save_scores([(stored, SCORE, critical)], NOW,
-                      routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
+    save_scores(store, [(stored, SCORE, critical)], NOW,
+                routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
     hook = Recorder()
     assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": 1}
-    assert remind_untouched(store, judge, NOW + timedelta(minutes=59)) == 0
-    assert remind_untouched(store, judge, NOW + timedelta(hours=1)) == 1
-    assert remind_untouched(store, judge, NOW + timedelta(hours=1, minutes=5)) == 0
+    assert remind_untouched(store, routes, NOW + timedelta(minutes=59)) == 0
+    assert remind_untouched(store, routes, NOW + timedelta(hours=1)) == 1
+    assert remind_untouched(store, routes, NOW + timedelta(hours=1, minutes=5)) == 0
     assert deliver_due(store, {"hook": hook}, NOW + timedelta(hours=1)) == {"sent": 1}
     reminder = hook.sent[-1]
     assert reminder.reminder and reminder.case_id is not None
     assert reminder.items[0].post.external_id == "a"
     case_id = reminder.case_id
     store.respond(case_id, actor="ana", now=NOW + timedelta(hours=1, minutes=30))
-    assert remind_untouched(store, judge, NOW + timedelta(hours=5)) == 0  # answered: quiet
+    assert remind_untouched(store, routes, NOW + timedelta(hours=5)) == 0  # answered: quiet
+
+
+def test_a_reminder_goes_where_the_post_was_routed_when_flagged(store: Store) -> None:
+    """Today's config routes critical posts elsewhere: the reminder still reaches the receiver
+    that was told of the case (the stored routing), not a newcomer."""
+    from monitor.outbox import remind_untouched
+    from monitor.route import RouteTree, RoutingSpec
+
+    critical = Flag("critical", ("r",), ("r: furious",), "backlash")
+    post = Post("blog", "a", "https://x.test/a", "ann", "T", "text", NOW, thread_id="t1")
+    store.save_fetch("blog", "rss", Fetch((post,), None), NOW)
+    stored, = store.posts_to_score()
+    save_scores(store, [(stored, SCORE, critical)], NOW,
+                routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
+    hook, mail = Recorder(), Recorder()
+    assert deliver_due(store, {"hook": hook, "mail": mail}, NOW, flush=True) == {"sent": 1}
+    today = RouteTree.of(RoutingSpec(receivers=["queue", "mail"], repeat_interval=3600))
+    assert remind_untouched(store, today, NOW + timedelta(hours=1)) == 1
+    assert deliver_due(store, {"hook": hook, "mail": mail}, NOW + timedelta(hours=1)) == \
+        {"sent": 1}
+    assert [n.reminder for n in hook.sent] == [False, True] and mail.sent == []

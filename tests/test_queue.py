@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from monitor import config as configuration
 from monitor.errors import ConfigError
 from monitor.model import Fetch, Flag, Post
+from monitor.outbox import file_case
 from monitor.queue import (
     Assignment,
     CaseError,
@@ -28,7 +29,7 @@ from monitor.queue import (
 )
 from monitor.queue_cli import queue
 from monitor.store import Store
-from monitor.store.casework import CaseQueries, file_flag
+from monitor.store.casework import CaseQueries
 from monitor.store.schema import case_events, cases, flags
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def store(store_url: str):
 def file(store: QStore, external_id: str, *, thread: str = "t1", severity: str = "high",
          category: str | None = "backlash", now: datetime = NOW, policy: QueuePolicy = NOBODY,
          author: str | None = "ann", reach: int | None = None, vip: bool = False) -> int:
-    """Save a post, flag it and file it, as Store.save_scores will; returns the case id."""
+    """Save a post, flag it and file it, as the pipeline does; returns the case id."""
     post = Post(source="forum", external_id=external_id, url=f"https://f.test/{external_id}",
                 author=author, title=f"Thread {thread}", text=f"post {external_id}\nline 2",
                 published_at=now - timedelta(minutes=5), thread_id=thread, reach=reach)
@@ -64,7 +65,7 @@ def file(store: QStore, external_id: str, *, thread: str = "t1", severity: str =
         db.execute(flags.insert().values(post_id=post_id, severity=severity, category=category,
                                          rules=["r1"], reasons=list(flag.reasons), tags=[],
                                          flagged_at=now, updated_at=now))
-        return file_flag(db, post_id=post_id, post=post, flag=flag, vip=vip, now=now,
+        return file_case(db, post_id=post_id, post=post, flag=flag, vip=vip, now=now,
                          group_key=f"thread:forum:{thread}", policy=policy)
 
 
@@ -177,7 +178,7 @@ def test_a_thread_that_keeps_flaring_updates_its_open_case(store: QStore) -> Non
     assert file(store, "c", thread="other") != first  # another thread, another case
     with store.engine.begin() as db:  # filing a post again changes nothing
         post = Post("forum", "a", "u", None, None, "t", NOW)
-        again = file_flag(db, post_id=detail.posts[0]["post_id"], post=post,
+        again = file_case(db, post_id=detail.posts[0]["post_id"], post=post,
                           flag=Flag("low", (), ()), group_key="thread:forum:t1", vip=False,
                           now=NOW, policy=NOBODY)
     assert again == first and len(store.get_case(first, NOW).events) == 2
@@ -199,7 +200,7 @@ def test_filing_at_once_from_many_monitors_opens_one_case(store: QStore) -> None
         try:
             barrier.wait()
             with store.engine.begin() as db:
-                found.append(file_flag(db, post_id=post_id, post=post,
+                found.append(file_case(db, post_id=post_id, post=post,
                                        flag=Flag("high", ("r",), ("why",)), vip=False,
                                        group_key="thread:forum:hot", now=NOW, policy=ROUND))
         except BaseException as error:  # noqa: BLE001 (reported below)

@@ -21,7 +21,7 @@ import pytest
 from smtp import Mailbox, smtp_server
 
 from monitor.errors import ConfigError, DeliveryError
-from monitor.model import Flag, Flagged, Notice, Post, Score
+from monitor.model import Flag, FlaggedPost, Notice, Post, Score
 from monitor.receivers import Receiver, build_receiver, secret, summary
 from monitor.receivers.email import EmailReceiver
 from monitor.receivers.slack import MAX_BLOCKS, MAX_TEXT, SlackReceiver
@@ -32,17 +32,17 @@ TOKEN = "XoXoSeKrEtT0kEn"  # the credential part of a webhook URL: must never be
 
 def flagged(n: int = 0, text: str = "This new editor is awful, I want my money back",
             severity: str = "high", reasons: tuple[str, ...] = ("angry about the change",),
-            url: str | None = None) -> Flagged:
+            url: str | None = None) -> FlaggedPost:
     post = Post(source="forum", external_id=f"p{n}", url=url or f"https://forum.test/t/7/{n}",
                 author=f"user{n}", title="Meet the new editor", text=text,
                 published_at=datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
                 thread_id="7", parent_id="1" if n else None)
     score = Score(compound=-0.81234, pos=0.0, neu=0.4, neg=0.6, anger=0.7, change=0.9,
                   churn=0.5, angry=True, language="en")
-    return Flagged(post, score, Flag(severity, ("angry-change",), reasons, "editor", ("ui",)))
+    return FlaggedPost(post, score, Flag(severity, ("angry-change",), reasons, "editor", ("ui",)))
 
 
-def notice(*items: Flagged, key: str = "flag:12:ops", case_id: int | None = 12) -> Notice:
+def notice(*items: FlaggedPost, key: str = "flag:12:ops", case_id: int | None = 12) -> Notice:
     return Notice(key=key, receiver="ops", group="thread:forum:7",
                   items=items or (flagged(),), case_id=case_id)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from filing import save_scores
 from sqlalchemy import select
 
 from monitor.errors import StoreError
-from monitor.model import Fetch, Flag, Post, Score
+from monitor.model import STORM_SOURCE, Fetch, Flag, Post, Score
 from monitor.store import SCHEMA_VERSION, Store, meta, post_edits
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -75,6 +76,17 @@ def test_datetimes_come_back_aware_utc(store: Store) -> None:
     assert row["published_at"].tzinfo is UTC and row["first_seen_at"] == NOW
 
 
+def test_export_leaves_storms_out(store: Store) -> None:
+    """A storm is stored as a post of source ``event:<name>``, but nobody wrote it."""
+    from dataclasses import replace
+
+    from monitor.export import post_records
+
+    storm = replace(post("storm:2026-11-02T08"), source=STORM_SOURCE + "New editor")
+    store.save_fetch(storm.source, "storm", Fetch((storm,), None), NOW)
+    store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
+    assert [(r["source"], r["external_id"]) for r in post_records(store)] == [("blog", "a")]
+
 def test_failures_are_counted_and_reset(store: Store) -> None:
     store.record_failure("blog", "rss", "HTTP 500", NOW)
     store.record_failure("blog", "rss", "HTTP 503", NOW)
@@ -90,18 +102,18 @@ def test_scoring_queue_and_one_case_per_flagged_post(store: Store) -> None:
     pending = store.posts_to_score()
     assert [p.post.external_id for p in pending] == ["a", "b"]
     score = Score(-0.8, 0.0, 0.5, 0.5)
-    newly = store.save_scores([(pending[0], score, FLAG), (pending[1], score, None)], NOW)
+    newly = save_scores(store, [(pending[0], score, FLAG), (pending[1], score, None)], NOW)
     assert [s.post.external_id for s, _ in newly] == ["a"]
     assert store.posts_to_score() == []
     # Scoring the same post again (a rescore, a re-run) never opens a second case.
-    again = store.save_scores([(pending[0], score, FLAG)], NOW)
+    again = save_scores(store, [(pending[0], score, FLAG)], NOW)
     assert again == []
     cases = list(store.export_cases())
     assert len(cases) == 1 and cases[0]["state"] == "new" and cases[0]["severity"] == "high"
     # An edit puts the post back in the scoring queue, and still no second case.
     store.save_fetch("blog", "rss", Fetch((post("a", "changed"),), None), NOW)
     assert [p.post.text for p in store.posts_to_score()] == ["changed"]
-    store.save_scores([(store.posts_to_score()[0], score, FLAG)], NOW)
+    save_scores(store, [(store.posts_to_score()[0], score, FLAG)], NOW)
     assert len(list(store.export_cases())) == 1
 
 
@@ -109,8 +121,8 @@ def test_flagged_lists_worst_first_within_a_window(store: Store) -> None:
     store.save_fetch("blog", "rss", Fetch((post("a"), post("b"), post("c")), None), NOW)
     a, b, c = store.posts_to_score()
     low = Flag("low", ("r",), ("r: x",))
-    store.save_scores([(a, Score(-0.2, 0, 1, 0), low), (b, Score(-0.9, 0, 1, 0), FLAG),
-                       (c, Score(-0.5, 0, 1, 0), FLAG)], NOW)
+    save_scores(store, [(a, Score(-0.2, 0, 1, 0), low), (b, Score(-0.9, 0, 1, 0), FLAG),
+                        (c, Score(-0.5, 0, 1, 0), FLAG)], NOW)
     rows = store.flagged(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert [r["external_id"] for r in rows] == ["b", "c", "a"]
     assert rows[0]["case_state"] == "new" and rows[0]["reasons"] == list(FLAG.reasons)
@@ -135,7 +147,7 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
 
     store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
     stored = store.posts_to_score()[0]
-    store.save_scores([(stored, Score(-0.8, 0.0, 0.5, 0.5), FLAG)], NOW)
+    save_scores(store, [(stored, Score(-0.8, 0.0, 0.5, 0.5), FLAG)], NOW)
     with store.engine.begin() as db:  # turn it back into what version 1 wrote
         db.execute(text("DROP TABLE report_sends"))
         for table in SCHEMA_3_TABLES:
@@ -174,7 +186,7 @@ def test_signals_are_stored(store: Store) -> None:
     score = Score(-0.9, 0.0, 0.4, 0.6, anger=0.7, change=0.5, churn=0.2, angry=True,
                   language="en", worst_sentence="You ruined it.",
                   evidence=(("anger", "says 'you ruined'"),))
-    store.save_scores([(store.posts_to_score()[0], score, None)], NOW)
+    save_scores(store, [(store.posts_to_score()[0], score, None)], NOW)
     row = next(store.export_posts())
     assert (row["anger"], row["change"], row["churn"], row["angry"], row["language"],
             row["worst_sentence"]) == (0.7, 0.5, 0.2, True, "en", "You ruined it.")
@@ -183,10 +195,10 @@ def test_signals_are_stored(store: Store) -> None:
 def test_rescore_drops_a_flag_a_fixed_rule_no_longer_raises(store: Store) -> None:
     store.save_fetch("blog", "rss", Fetch((post("a"),), None), NOW)
     stored = store.posts_to_score()[0]
-    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), FLAG)], NOW)
-    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW)  # a pass: flag kept
+    save_scores(store, [(stored, Score(-0.8, 0, 0.5, 0.5), FLAG)], NOW)
+    save_scores(store, [(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW)  # a pass: flag kept
     assert len(store.flagged(NOW, NOW + timedelta(seconds=1))) == 1
-    store.save_scores([(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW, drop_unmatched=True)
+    save_scores(store, [(stored, Score(-0.8, 0, 0.5, 0.5), None)], NOW, drop_unmatched=True)
     assert store.flagged(NOW, NOW + timedelta(seconds=1)) == []
     assert len(list(store.export_cases())) == 1  # the case people may be working stays
 

@@ -19,9 +19,9 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from monitor import config as configuration
-from monitor.events import watched
+from monitor.backlash import report as backlash
+from monitor.backlash.events import watched
 from monitor.pipeline import RunReport, run_once
-from monitor.reports import backlash
 from monitor.reports import digest as digests
 from monitor.store import Store
 

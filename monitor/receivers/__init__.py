@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_va
 from pydantic_core import PydanticCustomError
 
 from monitor.errors import ConfigError, DeliveryError
-from monitor.model import Flagged, Notice
+from monitor.model import FlaggedPost, Notice
 from monitor.quoting import quote
 from monitor.registry import receiver_class
 
@@ -150,7 +150,7 @@ class Item:
     reasons: tuple[str, ...]
 
 
-def describe(flagged: Flagged) -> Item:
+def describe(flagged: FlaggedPost) -> Item:
     """What a reader needs to judge a flagged post without opening it."""
     post, flag = flagged.post, flagged.flag
     url = post.url if urlsplit(post.url or "").scheme in ("http", "https") else None

@@ -26,10 +26,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.config import Config
 from monitor.health import Health, assess
-from monitor.languages import is_scored
 from monitor.queue import is_overdue
 from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
+from monitor.scoring.lexicons import is_scored
 from monitor.store import Store
 from monitor.store import reports as queries
 
@@ -471,10 +471,10 @@ def _when(moment: datetime, day: date) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
 
 
-def environment() -> Environment:
-    """The report templates (``.html.j2`` autoescaped) with the Markdown filters; the backlash
-    report uses it too."""
-    env = Environment(loader=PackageLoader("monitor.reports", "templates"),
+def environment(package: str = "monitor.reports") -> Environment:
+    """The templates of ``package`` (``.html.j2`` autoescaped) with the Markdown filters; the
+    backlash report uses it too, so both reports escape and format the same way."""
+    env = Environment(loader=PackageLoader(package, "templates"),
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(md=md_escape, md_url=md_url, when=_when)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Table,
     create_engine,
     event,
@@ -28,12 +28,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
-from monitor.model import STORM_SOURCE, Fetch, Flag, Post, Routing, Score
-from monitor.queue import QueuePolicy
-from monitor.store.casework import CaseQueries, file_flag, lock_queue
-from monitor.store.deliveries import DeliveryQueries, enqueue
+from monitor.model import Fetch, Severity
+from monitor.store.casework import CaseQueries
+from monitor.store.deliveries import DeliveryQueries
 from monitor.store.leases import lock_source
-from monitor.store.rows import SCORE_COLUMNS, insert_ignoring, post_from
+from monitor.store.rows import (  # noqa: F401 (StoredPost re-exported: what callers hold)
+    SCORE_COLUMNS,
+    StoredPost,
+    insert_ignoring,
+    post_from,
+    post_row,
+)
 from monitor.store.schema import (  # noqa: F401 (re-exported for callers and tests)
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -48,7 +53,7 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
     scores,
     sources,
 )
-from monitor.store.storms import StormQueries
+from monitor.store.storms import WRITTEN, StormQueries
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -62,13 +67,6 @@ class Saved:
 
     new: tuple[int, ...]
     edited: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPost:
-    id: int
-    post: Post
-    content_hash: str
 
 
 class Store(DeliveryQueries, CaseQueries, StormQueries):
@@ -85,6 +83,11 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One transaction for a caller that writes through several of the store's modules at
+        once: the pipeline files a batch's scores, flags, cases and outbox rows together."""
+        return self.engine.begin()
 
     def _prepare(self) -> None:
         """Create the schema on first use, or migrate an older one, in one transaction."""
@@ -133,14 +136,14 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
                 digest = content_hash(post.title, post.text)
                 old = known.get(post.external_id)
                 if old is None:
-                    fresh.append({**_post_row(post), "first_seen_at": now, "changed_at": now,
+                    fresh.append({**post_row(post), "first_seen_at": now, "changed_at": now,
                                   "content_hash": digest, "version": 1})
                 elif old.content_hash != digest:
                     db.execute(post_edits.insert().values(
                         post_id=old.id, version=old.version, title=old.title, text=old.text,
                         content_hash=old.content_hash, replaced_at=now))
                     db.execute(posts.update().where(posts.c.id == old.id).values(
-                        **_post_row(post), changed_at=now, content_hash=digest,
+                        **post_row(post), changed_at=now, content_hash=digest,
                         version=old.version + 1))
                     edited.append(old.id)
             if fresh:  # one batched INSERT ... RETURNING, ids in the order given
@@ -172,7 +175,7 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
         query = (select(posts, scores.c.content_hash.label("scored_hash"))
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .where(posts.c.id > after_id,  # a storm is flagged by its detector alone
-                        ~posts.c.source.startswith(STORM_SOURCE, autoescape=True))
+                        WRITTEN)
                  .order_by(posts.c.id).limit(limit))
         if since is not None:
             query = query.where(posts.c.first_seen_at >= since)
@@ -188,58 +191,6 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
                                                  posts.c.external_id == external_id)).first()
         return None if row is None else StoredPost(row.id, post_from(row), row.content_hash)
 
-    def save_scores(self, scored: Iterable[tuple[StoredPost, Score, Flag | None]],
-                    now: datetime, drop_unmatched: bool = False,
-                    routes: Mapping[int, Routing] | None = None,
-                    policy: QueuePolicy | None = None) -> list[tuple[StoredPost, Flag]]:
-        """Save scores and flags and hand newly flagged posts on, in one transaction: to the
-        outreach queue (a case) and to the outbox (a row per other receiver), as ``routes``
-        (by post id) says; without a route a post goes to the queue alone, as its own group.
-        ``policy``: the queue's team, SLA and assignment (default: no team).
-
-        Returns the posts that got a flag they did not have before.
-        """
-        scored = list(scored)
-        ids = [stored.id for stored, _, _ in scored]
-        newly: list[tuple[StoredPost, Flag]] = []
-        with self.engine.begin() as db:
-            lock_queue(db)  # two monitors scoring one post: the second sees the first's flag
-            had_score = _existing(db, scores.c.post_id, ids)
-            had_flag = _existing(db, flags.c.post_id, ids)
-            score_rows = [{"post_id": stored.id, "content_hash": stored.content_hash,
-                           "compound": score.compound, "pos": score.pos, "neu": score.neu,
-                           "neg": score.neg, "truncated": score.truncated, "scored_at": now,
-                           "anger": score.anger, "change": score.change, "churn": score.churn,
-                           "angry": score.angry, "complaint": score.complaint,
-                           "language": score.language,
-                           "worst_sentence": score.worst_sentence,
-                           "evidence": [list(pair) for pair in score.evidence]}
-                          for stored, score, _ in scored]
-            flag_rows = [{"post_id": stored.id, "severity": flag.severity,
-                          "category": flag.category, "rules": list(flag.rules),
-                          "reasons": list(flag.reasons), "tags": list(flag.tags),
-                          "updated_at": now, "flagged_at": now}
-                         for stored, _, flag in scored if flag is not None]
-            _write_rows(db, scores, score_rows, had_score, "post_id")
-            _write_rows(db, flags, flag_rows, had_flag, "post_id", keep=("flagged_at",))
-            if drop_unmatched:  # a rescore after a rule fix: the flag goes, the case stays
-                gone = [stored.id for stored, _, flag in scored
-                        if flag is None and stored.id in had_flag]
-                if gone:
-                    db.execute(flags.delete().where(flags.c.post_id.in_(gone)))
-            # Otherwise an edit that calms a post down keeps the flag (and case) it earned.
-            newly = [(stored, flag) for stored, _, flag in scored
-                     if flag is not None and stored.id not in had_flag]
-            for stored, flag in newly:
-                routing = (routes or {}).get(stored.id) or Routing(("queue",),
-                                                                   f"post:{stored.id}")
-                if "queue" in routing.receivers and not routing.silenced:
-                    file_flag(db, post_id=stored.id, post=stored.post, flag=flag,
-                              group_key=routing.group_key, vip=routing.vip, now=now,
-                              policy=policy or QueuePolicy.of())
-                enqueue(db, stored.id, routing, now)
-        return newly
-
     # --- reading -----------------------------------------------------------------------------
 
     def count_posts_seen(self, start: datetime, end: datetime) -> int:
@@ -249,25 +200,17 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
 
     def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flags raised in [start, end), with their post, score and case, worst first."""
-        query = (select(posts, *SCORE_COLUMNS,
-                        flags.c.severity, flags.c.category, flags.c.rules, flags.c.reasons,
-                        flags.c.tags, flags.c.flagged_at, cases.c.id.label("case_id"),
-                        cases.c.state.label("case_state"))
-                 .join(flags, flags.c.post_id == posts.c.id)
-                 .outerjoin(scores, scores.c.post_id == posts.c.id)
-                 .outerjoin(cases, cases.c.post_id == posts.c.id)
-                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end)
-                 .order_by(flags.c.flagged_at, posts.c.id))
-        with self.engine.connect() as db:
-            rows = [dict(r._mapping) for r in db.execute(query)]
-        order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-        return sorted(rows, key=lambda r: (order.get(r["severity"], 9), r["compound"] or 0.0))
+        from monitor.store.reports import flagged_between
+
+        rows = flagged_between(self.engine, start, end)
+        return sorted(rows, key=lambda r: (-Severity(r["severity"]).rank, r["compound"] or 0.0))
 
     def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
         query = (select(posts, *SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
                         flags.c.category, flags.c.tags, flags.c.rules, flags.c.reasons)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
-                 .outerjoin(flags, flags.c.post_id == posts.c.id).order_by(posts.c.id))
+                 .outerjoin(flags, flags.c.post_id == posts.c.id)
+                 .where(WRITTEN).order_by(posts.c.id))  # a storm is not something someone wrote
         if since is not None:
             query = query.where(posts.c.first_seen_at >= since)
         with self.engine.connect() as db:
@@ -353,13 +296,6 @@ def _known_posts(db: Connection, source: str, external_ids: Sequence[str]) -> di
     return found
 
 
-def _post_row(post: Post) -> dict[str, Any]:
-    return {"source": post.source, "external_id": post.external_id, "url": post.url,
-            "author": post.author, "title": post.title, "text": post.text,
-            "published_at": post.published_at, "thread_id": post.thread_id,
-            "parent_id": post.parent_id, "reach": post.reach}
-
-
 def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bool,
                   cursor: Any = None, error: str | None = None, found_new: bool = False) -> None:
     values: dict[str, Any] = {"kind": kind, "last_attempt_at": now}
@@ -374,26 +310,6 @@ def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bo
         return
     values["failures"] = 0 if ok else 1
     _insert_ignore(db, sources, {"name": name, **values}, ["name"])
-
-
-def _existing(db: Connection, column: Column[Any], ids: Sequence[int]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(ids), 500):
-        found.update(db.execute(select(column).where(column.in_(ids[start:start + 500])))
-                     .scalars())
-    return found
-
-
-def _write_rows(db: Connection, table: Table, rows: list[dict[str, Any]], existing: set[int],
-                key: str, keep: tuple[str, ...] = ()) -> None:
-    """Insert the rows whose ``key`` is new (one batch), update the others (keeping ``keep``)."""
-    inserts = [r for r in rows if r[key] not in existing]
-    if inserts:
-        db.execute(insert_ignoring(db, table, [key]), inserts)
-    for row in rows:
-        if row[key] in existing:
-            values = {k: v for k, v in row.items() if k != key and k not in keep}
-            db.execute(table.update().where(table.c[key] == row[key]).values(**values))
 
 
 def _insert_ignore(db: Connection, table: Table, values: dict[str, Any],

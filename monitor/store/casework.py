@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.model import Flag, Post
+from monitor.model import Flag
 from monitor.queue import (
     OPEN_STATES,
     Case,
@@ -26,12 +26,9 @@ from monitor.queue import (
     CaseError,
     QueuePolicy,
     SeverityStats,
-    choose_assignee,
-    higher,
     is_away,
     is_overdue,
     next_state,
-    priority,
     queue_stats,
 )
 from monitor.store.schema import case_events, case_posts, cases, flags, people, posts, scores
@@ -39,49 +36,51 @@ from monitor.store.schema import case_events, case_posts, cases, flags, people, 
 QUEUE_LOCK = 4242002  # PostgreSQL advisory lock: one monitor files into the queue at a time
 
 
-def file_flag(db: Connection, *, post_id: int, post: Post, flag: Flag, group_key: str,
-              vip: bool, now: datetime, policy: QueuePolicy) -> int:
-    """Put a newly flagged post into its group's open case, or open (and assign) a new case;
-    returns the case id. Runs in the caller's transaction; filing the same post twice is a
-    no-op. A thread that keeps flaring updates its one open case instead of opening more."""
-    lock_queue(db)
-    known = db.execute(select(case_posts.c.case_id).where(case_posts.c.post_id == post_id))
-    found = known.scalar()
-    if found is not None:
-        return int(found)
-    weight = priority(flag.severity, post.reach, vip)
-    row = db.execute(select(cases).where(cases.c.group_key == group_key,
-                                         cases.c.state.in_(OPEN_STATES))
-                     .order_by(cases.c.id.desc()).limit(1).with_for_update()).first()
-    if row is not None:
-        db.execute(case_posts.insert().values(case_id=row.id, post_id=post_id, added_at=now))
-        severity = higher(row.severity, flag.severity)
-        values: dict[str, Any] = {"updated_at": now, "priority": max(row.priority, weight),
-                                  "severity": severity}
-        if severity != row.severity:  # escalated: the tighter SLA counts from now
-            due = policy.sla.due(severity, now)
-            values["due_at"] = min(row.due_at, due) if row.due_at else due
-        db.execute(cases.update().where(cases.c.id == row.id).values(**values))
-        _event(db, row.id, now, None, "post added", {"post_id": post_id,
-                                                     "severity": flag.severity})
-        return int(row.id)
+def case_of_post(db: Connection, post_id: int) -> int | None:
+    """The case a post was filed into, if any."""
+    found = db.execute(select(case_posts.c.case_id).where(case_posts.c.post_id == post_id))
+    return None if (case_id := found.scalar()) is None else int(case_id)
+
+
+def open_case_of_group(db: Connection, group_key: str) -> Any:
+    """The newest open case of a group (a thread, an author), locked; None when there is none."""
+    return db.execute(select(cases).where(cases.c.group_key == group_key,
+                                          cases.c.state.in_(OPEN_STATES))
+                      .order_by(cases.c.id.desc()).limit(1).with_for_update()).first()
+
+
+def add_to_case(db: Connection, case: Any, post_id: int, flag: Flag, now: datetime,
+                **values: Any) -> None:
+    """File a post into an open case, updating the case's ``values`` (severity, priority...)."""
+    db.execute(case_posts.insert().values(case_id=case.id, post_id=post_id, added_at=now))
+    db.execute(cases.update().where(cases.c.id == case.id).values(updated_at=now, **values))
+    _event(db, case.id, now, None, "post added", {"post_id": post_id, "severity": flag.severity})
+
+
+def open_case(db: Connection, post_id: int, flag: Flag, group_key: str, now: datetime,
+              **values: Any) -> int:
+    """A new case opened by a post; returns its id."""
     case_id = int(db.execute(cases.insert().values(
         post_id=post_id, state="new", severity=flag.severity, category=flag.category,
-        group_key=group_key, priority=weight, opened_at=now, updated_at=now,
-        due_at=policy.sla.due(flag.severity, now))).inserted_primary_key[0])
+        group_key=group_key, opened_at=now, updated_at=now, **values)).inserted_primary_key[0])
     db.execute(case_posts.insert().values(case_id=case_id, post_id=post_id, added_at=now))
     _event(db, case_id, now, None, "opened", {"post_id": post_id, "severity": flag.severity,
                                               "category": flag.category})
-    rows = db.execute(select(people)).all()
-    away = {r.name: r.away for r in rows if r.away is not None}
-    turns = {r.name: r.last_auto_event for r in rows if r.last_auto_event is not None}
-    assignee = choose_assignee(policy, flag.category, away, turns)
-    if assignee is not None:
-        db.execute(cases.update().where(cases.c.id == case_id)
-                   .values(state="assigned", assignee=assignee))
-        event = _event(db, case_id, now, None, "assigned", {"assignee": assignee, "auto": True})
-        _set_person(db, assignee, now, last_auto_event=event)
     return case_id
+
+
+def team_state(db: Connection) -> tuple[dict[str, bool], dict[str, int]]:
+    """Who is marked away (or back), and each person's last automatic assignment (its event)."""
+    rows = db.execute(select(people)).all()
+    return ({r.name: r.away for r in rows if r.away is not None},
+            {r.name: r.last_auto_event for r in rows if r.last_auto_event is not None})
+
+
+def assign_automatically(db: Connection, case_id: int, assignee: str, now: datetime) -> None:
+    db.execute(cases.update().where(cases.c.id == case_id)
+               .values(state="assigned", assignee=assignee))
+    event = _event(db, case_id, now, None, "assigned", {"assignee": assignee, "auto": True})
+    _set_person(db, assignee, now, last_auto_event=event)
 
 
 class CaseQueries:
@@ -154,12 +153,6 @@ class CaseQueries:
     def mark_reminded(self, case_id: int, now: datetime) -> None:
         with self.engine.begin() as db:
             db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
-
-    def away_overrides(self) -> dict[str, bool]:
-        """Who was marked away or back with ``monitor queue away/back``."""
-        with self.engine.connect() as db:
-            return {r.name: r.away for r in db.execute(select(people.c.name, people.c.away))
-                    if r.away is not None}
 
     # --- commands ----------------------------------------------------------------------------
 

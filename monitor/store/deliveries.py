@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.model import Flag, Flagged, Routing
-from monitor.store.rows import SCORE_COLUMNS, insert_ignoring, post_from, score_from
+from monitor.model import QUEUE, FlaggedPost, Routing
+from monitor.store.rows import SCORE_COLUMNS, flag_from, insert_ignoring, post_from, score_from
 from monitor.store.schema import case_posts, cases, deliveries, flags, posts, scores, silences
 
 CLAIM = timedelta(minutes=10)  # a sender that died frees its rows after this long
@@ -34,7 +34,7 @@ class Batch:
     ids: tuple[int, ...]
     key: str                      # the first row's key: stable across retries
     case_id: int | None
-    items: tuple[Flagged, ...]
+    items: tuple[FlaggedPost, ...]
     attempts: int
 
 
@@ -48,7 +48,7 @@ def enqueue(db: Connection, post_id: int, routing: Routing, now: datetime) -> No
              "group_key": routing.group_key, "state": state, "folded_into": routing.folded_into,
              "attempts": 0,
              "next_attempt_at": now + timedelta(seconds=routing.group_wait), "created_at": now}
-            for name in routing.receivers if name != "queue"]
+            for name in routing.receivers if name != QUEUE]
     if rows:
         db.execute(insert_ignoring(db, deliveries, ["key"]), rows)
 
@@ -119,7 +119,7 @@ class DeliveryQueries:
         with self.engine.begin() as db:
             db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(**values))
 
-    def case_flagged(self, case_id: int) -> list[Flagged]:
+    def case_flagged(self, case_id: int) -> list[FlaggedPost]:
         """The flagged posts of a case, for a reminder."""
         with self.engine.connect() as db:
             ids = db.execute(select(case_posts.c.post_id)
@@ -147,10 +147,20 @@ class DeliveryQueries:
             rows = [{"key": f"remind:{case_id}:{now:%Y%m%dT%H%M%S}:{name}", "receiver": name,
                      "post_id": post_id, "case_id": case_id, "group_key": f"case:{case_id}",
                      "state": "pending", "attempts": 0, "next_attempt_at": now,
-                     "created_at": now} for name in receivers if name != "queue"]
+                     "created_at": now} for name in receivers if name != QUEUE]
             if rows:
                 db.execute(insert_ignoring(db, deliveries, ["key"]), rows)
             return True
+
+    def routed_receivers(self, case_id: int) -> list[str]:
+        """The receivers the case's opening post was routed to when it was flagged: its
+        outbox rows are the routing as it was then."""
+        opener = select(cases.c.post_id).where(cases.c.id == case_id).scalar_subquery()
+        query = (select(deliveries.c.receiver)
+                 .where(deliveries.c.post_id == opener, deliveries.c.key.startswith("flag:"))
+                 .group_by(deliveries.c.receiver).order_by(func.min(deliveries.c.id)))
+        with self.engine.connect() as db:
+            return list(db.execute(query).scalars())
 
     def delivery_counts(self) -> dict[str, int]:
         """How many outbox rows are in each state."""
@@ -202,14 +212,11 @@ def _case_of(db: Connection, post_ids: Sequence[int]) -> int | None:
                       .order_by(case_posts.c.case_id.desc()).limit(1)).scalar()
 
 
-def _flagged(db: Connection, post_ids: Sequence[int]) -> list[Flagged]:
+def _flagged(db: Connection, post_ids: Sequence[int]) -> list[FlaggedPost]:
     query = (select(posts, *SCORE_COLUMNS, scores.c.evidence, flags.c.severity,
                     flags.c.rules, flags.c.reasons, flags.c.category, flags.c.tags)
              .join(flags, flags.c.post_id == posts.c.id)
              .outerjoin(scores, scores.c.post_id == posts.c.id)
              .where(posts.c.id.in_(post_ids)).order_by(posts.c.id))
-    out = []
-    for r in db.execute(query):
-        flag = Flag(r.severity, tuple(r.rules), tuple(r.reasons), r.category, tuple(r.tags))
-        out.append(Flagged(post_from(r), score_from(r), flag))
-    return out
+    return [FlaggedPost(post_from(r), score_from(r), flag_from(r), id=r.id)
+            for r in db.execute(query)]

@@ -1,34 +1,71 @@
-"""Row helpers shared by the store's query modules (posts, the queue, the outbox)."""
+"""Values to rows and back, through ``dataclasses.fields``: a field added to Post, Score or
+Flag (and its column in ``schema.py``) is read and written everywhere without another edit."""
 
 from __future__ import annotations
 
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
 
-from monitor.model import Post, Score
+from monitor.model import Flag, Post, Score
 from monitor.store.schema import scores
 
-SCORE_COLUMNS = (scores.c.compound, scores.c.pos, scores.c.neu, scores.c.neg, scores.c.anger,
-                 scores.c.change, scores.c.churn, scores.c.angry, scores.c.complaint,
-                 scores.c.language, scores.c.worst_sentence, scores.c.truncated)
+SCORE_COLUMNS = tuple(scores.c[f.name] for f in fields(Score) if f.name != "evidence")
+"""Every score column but ``evidence`` (long JSON: a query that needs it names it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    """A post as stored: its id, and the hash of the text its score was made from."""
+
+    id: int
+    post: Post
+    content_hash: str
+
+
+def post_row(post: Post) -> dict[str, Any]:
+    return {f.name: getattr(post, f.name) for f in fields(Post)}
 
 
 def post_from(row: Any) -> Post:
-    return Post(source=row.source, external_id=row.external_id, url=row.url, author=row.author,
-                title=row.title, text=row.text, published_at=row.published_at,
-                thread_id=row.thread_id, parent_id=row.parent_id, reach=row.reach)
+    return Post(**{f.name: getattr(row, f.name) for f in fields(Post)})
+
+
+def score_row(score: Score) -> dict[str, Any]:
+    row = {f.name: getattr(score, f.name) for f in fields(Score)}
+    row["evidence"] = [list(pair) for pair in score.evidence]
+    return row
 
 
 def score_from(row: Any) -> Score:
-    """A Score from a row holding ``SCORE_COLUMNS`` and ``evidence`` (zeros if never scored)."""
-    return Score(row.compound or 0.0, row.pos or 0.0, row.neu or 0.0, row.neg or 0.0,
-                 truncated=bool(row.truncated), anger=row.anger or 0.0,
-                 change=row.change or 0.0, churn=row.churn or 0.0, angry=bool(row.angry),
-                 complaint=row.complaint or 0.0, language=row.language,
-                 worst_sentence=row.worst_sentence,
-                 evidence=tuple(tuple(pair) for pair in row.evidence or ()))
+    """A Score from a row holding ``SCORE_COLUMNS`` (and ``evidence``, if it was selected);
+    a post never scored reads as zeros."""
+    values: dict[str, Any] = {}
+    for f in fields(Score):
+        value = getattr(row, f.name, None)
+        if f.name == "evidence":
+            value = tuple(tuple(pair) for pair in value or ())
+        elif value is None:
+            value = 0.0 if f.default is MISSING else f.default
+        elif f.type == "bool":
+            value = bool(value)
+        values[f.name] = value
+    return Score(**values)
+
+
+def flag_row(flag: Flag) -> dict[str, Any]:
+    return {f.name: list(value) if isinstance(value := getattr(flag, f.name), tuple) else value
+            for f in fields(Flag)}
+
+
+def flag_from(row: Any) -> Flag:
+    values = {f.name: getattr(row, f.name) for f in fields(Flag)}
+    for f in fields(Flag):
+        if f.type.startswith("tuple"):  # stored as JSON lists
+            values[f.name] = tuple(values[f.name] or ())
+    return Flag(**values)
 
 
 def insert_ignoring(db: Connection, table: Table, keys: list[str]) -> Any:

@@ -1,8 +1,9 @@
-"""Score a batch of posts, run the rules over them and route the flags, as one config says.
+"""What a config becomes to run: the scorer, rules, VIP list, sources, route tree and
+watched launches, compiled once (word lists, cues, rules and models are the slow part) and
+swapped whole when the daemon reloads.
 
-Built once per pass (compiling word lists, cues and rules is the slow part), and shared by the
-pipeline, ``monitor rescore``, ``monitor score`` and ``monitor rules test``, so a rule author
-sees exactly what the pass would do.
+Shared by the pipeline, ``monitor rescore``, ``monitor score`` and ``monitor rules test``, so a
+rule author sees exactly what the pass would do.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.backlash.events import WatchedEvent, watched
 from monitor.config import Config, Source
-from monitor.events import WatchedEvent, watched
 from monitor.model import Flag, Post, Routing, Score
 from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
@@ -22,9 +23,10 @@ PROFANITY_FILE = "profanity.txt"
 
 
 @dataclass(frozen=True)
-class Judge:
-    """The scorer, the rules, the VIP list, the sources and the route tree of one config."""
+class Runtime:
+    """One config compiled: its scorer, rules, VIP list, sources, route tree and launches."""
 
+    config: Config  # what it was compiled from
     scorer: Scorer
     rules: RuleSet
     vips: VipList
@@ -33,12 +35,12 @@ class Judge:
     events: tuple[WatchedEvent, ...] = ()
 
     @classmethod
-    def of(cls, config: Config) -> Judge:
+    def of(cls, config: Config) -> Runtime:
         """The config's launch keywords count as change talk; ``rules/profanity.txt`` adjusts
         the built-in swear words."""
         added, removed = load_word_file(config.path.parent / config.main.rules / PROFANITY_FILE)
         launch_words = [word for event in config.main.events for word in event.keywords]
-        return cls(Scorer(added, removed, launch_words), config.rules,
+        return cls(config, Scorer(added, removed, launch_words), config.rules,
                    VipList.of(config.main.vip_authors), {s.name: s for s in config.sources},
                    config.routes,
                    tuple(watched(config.main.events, config.timezone, config.sources)))

@@ -1,4 +1,4 @@
-"""Judge: the word file, launch keywords, VIPs and source tags reach the scorer and rules."""
+"""Runtime: the word file, launch keywords, VIPs and source tags reach the scorer and rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.config import load
-from monitor.judge import Judge
 from monitor.model import Post
+from monitor.runtime import Runtime
 
 SOURCES = """\
 sources:
@@ -21,14 +21,14 @@ vip_authors: [Marco]
 """
 
 
-def judge_for(tmp_path: Path, rules: str, words: str | None = None) -> Judge:
+def judge_for(tmp_path: Path, rules: str, words: str | None = None) -> Runtime:
     files = {"config.yaml": CONFIG, "sources/s.yaml": SOURCES, "rules/r.yaml": rules}
     if words is not None:
         files["rules/profanity.txt"] = words
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    return Judge.of(load(tmp_path / "config.yaml"))
+    return Runtime.of(load(tmp_path / "config.yaml"))
 
 
 def post(text: str, source: str = "forum", author: str | None = "someone") -> Post:

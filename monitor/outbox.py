@@ -1,0 +1,157 @@
+"""From a new flag to the people who answer it: its case in the outreach queue and its
+outbox rows, written in the flag's own transaction (so kill -9 loses nothing and sends
+nothing twice); then delivery, one notification per receiver and group, retried with
+backoff; and reminders of untouched critical cases, to where their post was first routed.
+
+The queue's rules (priority, SLA, assignment) come from ``monitor.queue``; the SQL from
+``monitor.store``. Each batch is claimed, sent and marked on its own, so one receiver that is
+down never holds up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import Connection
+
+from monitor.errors import DeliveryError
+from monitor.model import QUEUE, Flag, Notice, Post, Routing
+from monitor.queue import QueuePolicy, choose_assignee, higher, priority
+from monitor.store import Store
+from monitor.store.casework import (
+    add_to_case,
+    assign_automatically,
+    case_of_post,
+    lock_queue,
+    open_case,
+    open_case_of_group,
+    team_state,
+)
+from monitor.store.deliveries import Batch, enqueue
+from monitor.store.rows import StoredPost
+
+if TYPE_CHECKING:
+    from monitor.route import RouteTree
+
+log = logging.getLogger(__name__)
+
+
+# --- filing: in the flag's transaction -------------------------------------------------------
+
+def file(db: Connection, stored: StoredPost, flag: Flag, routing: Routing | None,
+         policy: QueuePolicy | None, now: datetime) -> None:
+    """A newly flagged post's case (when routed to the queue and not silenced) and its outbox
+    rows, in the caller's transaction. Without a routing it goes to the queue alone."""
+    routing = routing or Routing((QUEUE,), f"post:{stored.id}")
+    if QUEUE in routing.receivers and not routing.silenced:
+        file_case(db, post_id=stored.id, post=stored.post, flag=flag,
+                  group_key=routing.group_key, vip=routing.vip, now=now,
+                  policy=policy or QueuePolicy.of())
+    enqueue(db, stored.id, routing, now)
+
+
+def file_case(db: Connection, *, post_id: int, post: Post, flag: Flag, group_key: str,
+              vip: bool, now: datetime, policy: QueuePolicy) -> int:
+    """Put a newly flagged post into its group's open case, or open (and assign) a new case;
+    returns the case id. Filing the same post twice is a no-op. A thread that keeps flaring
+    updates its one open case instead of opening more."""
+    lock_queue(db)
+    known = case_of_post(db, post_id)
+    if known is not None:
+        return known
+    weight = priority(flag.severity, post.reach, vip)
+    case = open_case_of_group(db, group_key)
+    if case is not None:
+        severity = higher(case.severity, flag.severity)
+        changes = {"priority": max(case.priority, weight), "severity": severity}
+        if severity != case.severity:  # escalated: the tighter SLA counts from now
+            due = policy.sla.due(severity, now)
+            changes["due_at"] = min(case.due_at, due) if case.due_at else due
+        add_to_case(db, case, post_id, flag, now, **changes)
+        return int(case.id)
+    case_id = open_case(db, post_id, flag, group_key, now, priority=weight,
+                        due_at=policy.sla.due(flag.severity, now))
+    away, turns = team_state(db)
+    assignee = choose_assignee(policy, flag.category, away, turns)
+    if assignee is not None:
+        assign_automatically(db, case_id, assignee, now)
+    return case_id
+
+
+# --- delivery --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``backoff`` seconds before the 2nd attempt, doubling up to ``cap``; dead after
+    ``max_attempts`` attempts."""
+
+    max_attempts: int = 8
+    backoff: float = 60.0
+    cap: float = 6 * 3600.0
+
+    def next_attempt(self, attempts_made: int, now: datetime) -> datetime | None:
+        if attempts_made >= self.max_attempts:
+            return None
+        return now + timedelta(seconds=min(self.cap, self.backoff * 2 ** (attempts_made - 1)))
+
+
+def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
+                retry: RetryPolicy = RetryPolicy(), flush: bool = False) -> Counter[str]:
+    """Send every due batch; returns counts of 'sent', 'retry' and 'dead' batches.
+
+    ``receivers``: name -> an object with ``send(notice)`` (see ``monitor.receivers``). A row
+    for a receiver no longer configured is retried later (the config may come back), and dies
+    like any other failure.
+    """
+    outcome: Counter[str] = Counter()
+    for batch in store.claim_due(now, flush=flush):
+        notice = Notice(key=batch.key, receiver=batch.receiver, group=batch.group_key,
+                        items=batch.items, case_id=batch.case_id,
+                        reminder=batch.key.startswith("remind:"))
+        receiver = receivers.get(batch.receiver)
+        try:
+            if receiver is None:
+                raise DeliveryError(f"no receiver named {batch.receiver!r} in the config")
+            receiver.send(notice)  # type: ignore[attr-defined]
+        except DeliveryError as error:
+            _failed(store, batch, str(error), error.retryable, retry, now, outcome)
+        except Exception as error:  # a receiver's bug fails its batch, not the pass
+            log.exception("receiver %s crashed", batch.receiver)
+            _failed(store, batch, f"{type(error).__name__}: {error}", True, retry, now,
+                    outcome)
+        else:
+            store.mark_sent(batch, now)
+            outcome["sent"] += 1
+            log.info("%s: sent %d flagged post(s) of %s", batch.receiver, len(batch.ids),
+                     batch.group_key)
+    return outcome
+
+
+def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: RetryPolicy,
+            now: datetime, outcome: Counter[str]) -> None:
+    retry_at = retry.next_attempt(batch.attempts + 1, now) if retryable else None
+    store.mark_failed(batch, error, now, retry_at=retry_at)
+    outcome["retry" if retry_at else "dead"] += 1
+    log.warning("%s: %s (%s)", batch.receiver, error,
+                f"next attempt {retry_at:%Y-%m-%d %H:%M:%S}Z" if retry_at else "gave up: dead")
+
+
+# --- reminders -------------------------------------------------------------------------------
+
+def remind_untouched(store: Store, routes: RouteTree, now: datetime) -> int:
+    """Repeat open critical cases nobody has answered for ``repeat_interval`` (of the root
+    route) to the receivers their opening post was routed to when it was flagged (its
+    stored outbox rows: today's config may route it elsewhere); returns how many."""
+    repeat = routes.settings.repeat_interval
+    count = 0
+    for case in store.untouched_critical(now, repeat):
+        if not store.case_flagged(case.id):  # its flags were dropped by a rescore
+            continue
+        store.remind(case.id, store.routed_receivers(case.id), now, repeat)
+        count += 1
+    return count

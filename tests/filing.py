@@ -1,0 +1,24 @@
+"""Set up a store by hand as a pass would: scores and flags saved, and the newly flagged filed
+(case and outbox rows), in one transaction: the pipeline's step, for tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from monitor import outbox
+from monitor.model import Flag, Routing, Score
+from monitor.queue import QueuePolicy
+from monitor.store import Store, StoredPost
+from monitor.store.judged import save_judged
+
+
+def save_scores(store: Store, judged: Iterable[tuple[StoredPost, Score, Flag | None]],
+                now: datetime, drop_unmatched: bool = False,
+                routes: Mapping[int, Routing] | None = None,
+                policy: QueuePolicy | None = None) -> list[tuple[StoredPost, Flag]]:
+    with store.transaction() as db:
+        newly = save_judged(db, judged, now, drop_unmatched)
+        for stored, flag in newly:
+            outbox.file(db, stored, flag, (routes or {}).get(stored.id), policy, now)
+    return newly
