@@ -7,7 +7,7 @@ on these values, so a stage can be tested without any other stage.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -100,6 +100,12 @@ class Fetch:
     unchanged: bool = False
 
 
+def _shown(default: Any = MISSING, **about: str) -> Any:
+    """A Score field that every summary of a score shows (the webhook body, the digest, the
+    CSVs); ``signal=...`` also makes it a 0..1 signal (``monitor score``'s "signals")."""
+    return field(default=default, metadata={"shown": True, **about})
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """What the scorer found in a post: VADER's numbers plus our own signals.
@@ -109,25 +115,39 @@ class Score:
     holds (signal, phrase) pairs a person can read: ("anger", "4 words in
     capitals"), ("churn", "says 'cancel my subscription'"). VADER knows only English: for a
     post in another language the four VADER numbers are 0 and ``sentiment_known`` is False.
+
+    A new field is stored, exported and shown by declaring it here (``_shown`` to show it in
+    summaries) and adding its column in ``store/schema.py``: the rest reads ``fields(Score)``.
     """
 
-    compound: float
+    compound: float = _shown()
     pos: float
     neu: float
     neg: float
-    truncated: bool = False
-    anger: float = 0.0
-    change: float = 0.0
-    churn: float = 0.0
-    angry: bool = False
-    complaint: float = 0.0               # 0..1; >= 0.5: the post reports a problem
-    language: str | None = None          # ISO 639-1 code; None when too short to tell
+    anger: float = _shown(0.0, signal="how angry, 0..1")
+    change: float = _shown(0.0, signal="talk of a change to the product, 0..1")
+    churn: float = _shown(0.0, signal="a threat to leave, 0..1")
+    complaint: float = _shown(0.0, signal="reports a problem, 0..1 (>= 0.5: a complaint)")
+    angry: bool = _shown(False)
+    language: str | None = _shown(None)  # ISO 639-1 code; None when too short to tell
     worst_sentence: str | None = None    # the most negative sentence of a long post
+    truncated: bool = False
     evidence: tuple[tuple[str, str], ...] = ()
 
     @property
     def sentiment_known(self) -> bool:
         return self.language in (None, "en")
+
+    def shown(self) -> dict[str, Any]:
+        """The fields every summary shows, in order (see ``_shown``)."""
+        return {name: getattr(self, name) for name in SHOWN}
+
+    def signals(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in SIGNALS}
+
+
+SHOWN = tuple(f.name for f in fields(Score) if f.metadata.get("shown"))
+SIGNALS = tuple(f.name for f in fields(Score) if "signal" in f.metadata)
 
 
 @dataclass(frozen=True, slots=True)

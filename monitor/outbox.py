@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 
 from monitor.errors import DeliveryError
-from monitor.model import QUEUE, Flag, Notice, Post, Routing
+from monitor.model import QUEUE, Flag, Post, Routing
 from monitor.queue import QueuePolicy, choose_assignee, higher, priority
 from monitor.store import Store
 from monitor.store.casework import (
@@ -110,25 +110,23 @@ def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
     """
     outcome: Counter[str] = Counter()
     for batch in store.claim_due(now, flush=flush):
-        notice = Notice(key=batch.key, receiver=batch.receiver, group=batch.group_key,
-                        items=batch.items, case_id=batch.case_id,
-                        reminder=batch.key.startswith("remind:"))
-        receiver = receivers.get(batch.receiver)
+        notice = batch.notice
+        receiver = receivers.get(notice.receiver)
         try:
             if receiver is None:
-                raise DeliveryError(f"no receiver named {batch.receiver!r} in the config")
+                raise DeliveryError(f"no receiver named {notice.receiver!r} in the config")
             receiver.send(notice)  # type: ignore[attr-defined]
         except DeliveryError as error:
             _failed(store, batch, str(error), error.retryable, retry, now, outcome)
         except Exception as error:  # a receiver's bug fails its batch, not the pass
-            log.exception("receiver %s crashed", batch.receiver)
+            log.exception("receiver %s crashed", notice.receiver)
             _failed(store, batch, f"{type(error).__name__}: {error}", True, retry, now,
                     outcome)
         else:
             store.mark_sent(batch, now)
             outcome["sent"] += 1
-            log.info("%s: sent %d flagged post(s) of %s", batch.receiver, len(batch.ids),
-                     batch.group_key)
+            log.info("%s: sent %d flagged post(s) of %s", notice.receiver, len(batch.ids),
+                     notice.group)
     return outcome
 
 
@@ -137,7 +135,7 @@ def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: Retr
     retry_at = retry.next_attempt(batch.attempts + 1, now) if retryable else None
     store.mark_failed(batch, error, now, retry_at=retry_at)
     outcome["retry" if retry_at else "dead"] += 1
-    log.warning("%s: %s (%s)", batch.receiver, error,
+    log.warning("%s: %s (%s)", batch.notice.receiver, error,
                 f"next attempt {retry_at:%Y-%m-%d %H:%M:%S}Z" if retry_at else "gave up: dead")
 
 

@@ -36,8 +36,7 @@ def as_json(judged: Judged) -> dict[str, Any]:
     return {
         "compound": score.compound, "pos": score.pos, "neu": score.neu, "neg": score.neg,
         "angry": score.angry,
-        "signals": {"anger": score.anger, "change": score.change, "churn": score.churn,
-                    "complaint": score.complaint},
+        "signals": score.signals(),
         "language": score.language, "sentiment_known": score.sentiment_known,
         "truncated": score.truncated, "worst_sentence": score.worst_sentence,
         "evidence": [list(pair) for pair in score.evidence],

@@ -8,7 +8,7 @@ The body is a stable contract (bump ``version`` on any incompatible change)::
                 "published_at": "2024-05-01T10:00:00Z", "severity", "category", "tags",
                 "rules", "reasons",
                 "scores": {"compound", "anger", "change", "churn", "complaint", "angry",
-                           "language"}}]}
+                           "language"}}]}       (the fields ``Score.shown()`` gives)
 
 Headers: ``Idempotency-Key`` (the same on every retry of a notice), ``X-Monitor-Timestamp``
 (= ``sent_at``) and, with a secret, ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the
@@ -114,10 +114,8 @@ def _post(item: FlaggedPost) -> dict[str, Any]:
             "published_at": when.isoformat().replace("+00:00", "Z"),
             "severity": flag.severity, "category": flag.category, "tags": list(flag.tags),
             "rules": list(flag.rules), "reasons": list(flag.reasons),
-            "scores": {"compound": round(score.compound, 4), "anger": round(score.anger, 4),
-                       "change": round(score.change, 4), "churn": round(score.churn, 4),
-                       "complaint": round(score.complaint, 4), "angry": score.angry,
-                       "language": score.language}}
+            "scores": {name: round(value, 4) if isinstance(value, float) else value
+                       for name, value in score.shown().items()}}
 
 
 def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> None:

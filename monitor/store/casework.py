@@ -31,6 +31,7 @@ from monitor.queue import (
     next_state,
     queue_stats,
 )
+from monitor.store.rows import SCORE_COLUMNS
 from monitor.store.schema import case_events, case_posts, cases, flags, people, posts, scores
 
 QUEUE_LOCK = 4242002  # PostgreSQL advisory lock: one monitor files into the queue at a time
@@ -116,8 +117,7 @@ class CaseQueries:
                 select(posts.c.id.label("post_id"), posts.c.source, posts.c.url,
                        posts.c.author, posts.c.title, posts.c.text, posts.c.published_at,
                        case_posts.c.added_at, flags.c.severity, flags.c.category,
-                       flags.c.rules, flags.c.reasons, scores.c.compound, scores.c.anger,
-                       scores.c.churn, scores.c.worst_sentence)
+                       flags.c.rules, flags.c.reasons, *SCORE_COLUMNS)
                 .join(posts, posts.c.id == case_posts.c.post_id)
                 .outerjoin(flags, flags.c.post_id == posts.c.id)
                 .outerjoin(scores, scores.c.post_id == posts.c.id)

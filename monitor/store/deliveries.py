@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.model import QUEUE, FlaggedPost, Routing
+from monitor.model import QUEUE, FlaggedPost, Notice, Routing
 from monitor.store.rows import SCORE_COLUMNS, flag_from, insert_ignoring, post_from, score_from
 from monitor.store.schema import case_posts, cases, deliveries, flags, posts, scores, silences
 
@@ -27,14 +27,10 @@ CLAIM = timedelta(minutes=10)  # a sender that died frees its rows after this lo
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Due outbox rows of one receiver and group: sent as one notification."""
+    """Due outbox rows of one receiver and group: ``notice``, sent as one notification."""
 
-    receiver: str
-    group_key: str
+    notice: Notice
     ids: tuple[int, ...]
-    key: str                      # the first row's key: stable across retries
-    case_id: int | None
-    items: tuple[FlaggedPost, ...]
     attempts: int
 
 
@@ -97,10 +93,11 @@ class DeliveryQueries:
                                                            batch_key=key)).rowcount
                 if claimed != len(ids):
                     continue
-                batches.append(Batch(receiver, group_key, tuple(ids), key,
-                                     rows[0].case_id or _case_of(db, [r.post_id for r in rows]),
-                                     tuple(_flagged(db, [r.post_id for r in rows])),
-                                     max(r.attempts for r in rows)))
+                notice = Notice(key, receiver, group_key,
+                                tuple(_flagged(db, [r.post_id for r in rows])),
+                                rows[0].case_id or _case_of(db, [r.post_id for r in rows]),
+                                reminder=key.startswith("remind:"))
+                batches.append(Batch(notice, tuple(ids), max(r.attempts for r in rows)))
             return batches
 
     def mark_sent(self, batch: Batch, now: datetime) -> None:
