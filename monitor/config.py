@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
+from monitor.model import QUEUE
 from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team
 from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
@@ -196,8 +197,8 @@ def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict
         except ConfigError as error:
             problems.append(error)
     for key, name in RouteTree.of(main.routing).receiver_uses():
-        if name != "queue" and name not in main.receivers:
-            known = ", ".join(["queue", *main.receivers])
+        if name != QUEUE and name not in main.receivers:
+            known = ", ".join([QUEUE, *main.receivers])
             problems.append(ConfigError(f"unknown receiver {name!r} (known: {known})", file,
                                         key))
     _check_digest(main, file, problems)

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_va
 from pydantic_core import PydanticCustomError
 
 from monitor.errors import ConfigError, DeliveryError
-from monitor.model import FlaggedPost, Notice
+from monitor.model import QUEUE, FlaggedPost, Notice
 from monitor.quoting import quote
 from monitor.registry import receiver_class
 
-RESERVED = ("queue",)  # "queue" routes to the outreach queue and never reaches a receiver
+RESERVED = (QUEUE,)  # routes to the outreach queue and never reaches a receiver
 
 
 @runtime_checkable
