@@ -162,12 +162,13 @@ class Daemon:
         """Yesterday's digest (the last whole day), written and e-mailed; a recipient already
         sent it is skipped, so a re-run or a second daemon sends nobody anything twice."""
         from monitor.reports import digest as digests  # matplotlib: only where a digest is
+        from monitor.reports import render
         from monitor.reports.mail import send_digest
 
         config, now = self.config, datetime.now(UTC)
         day = digests.last_whole_day(now, config.timezone)
         built = digests.build_for(config, self.store, day, now)
-        paths = digests.write(built, config.reports_dir)
+        paths = render.write(built, config.reports_dir)
         outcome = send_digest(config, self.store, day, now, built)
         log.info("digest %s: %d files; sent to %d, failed %d", day, len(paths),
                  len(outcome.sent), len(outcome.failed),

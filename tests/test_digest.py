@@ -31,9 +31,9 @@ from monitor.cli import main
 from monitor.errors import MonitorError
 from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.queue import QueuePolicy
-from monitor.reports import digest as digests
-from monitor.reports.digest import Digest, build, profile_url, write
+from monitor.reports.digest import Digest, build, profile_url
 from monitor.reports.mail import send_digest
+from monitor.reports.render import CSV_COLUMNS, write
 from monitor.store import Store, StoredPost, content_hash
 from monitor.store import reports as ledger
 from monitor.store.schema import report_sends
@@ -271,7 +271,7 @@ def test_an_empty_day_is_a_short_calm_digest(tmp_path: Path, sqlite_url: str) ->
     assert "Nothing needs you today." in html and "Critical and high" not in html
     assert "<img" not in html and len(html) < 8000
     assert "Nothing needs you today." in paths[1].read_text()
-    assert paths[2].read_bytes() == ("\ufeff" + ",".join(digests.CSV_COLUMNS) + "\r\n").encode()
+    assert paths[2].read_bytes() == ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode()
 
 
 def test_a_day_without_flags_still_reports_what_is_overdue(seeded_one: Store) -> None:

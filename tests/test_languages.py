@@ -15,7 +15,8 @@ from filing import save_scores
 
 from monitor.cli import main
 from monitor.model import Fetch, Post
-from monitor.reports.digest import build, render_markdown
+from monitor.reports.digest import build
+from monitor.reports.render import render_markdown
 from monitor.rules import RuleSet, compile_rules
 from monitor.ruletest import Sample, judge
 from monitor.scoring import Scorer, score_text

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from monitor import config as configuration
+from monitor.cli.queue import queue
 from monitor.errors import ConfigError
 from monitor.model import Fetch, Flag, Post
 from monitor.outbox import file_case
@@ -27,7 +28,6 @@ from monitor.queue import (
     priority,
     replies_for,
 )
-from monitor.queue_cli import queue
 from monitor.store import Store
 from monitor.store.casework import CaseQueries
 from monitor.store.schema import case_events, cases, flags

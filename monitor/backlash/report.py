@@ -26,7 +26,7 @@ from monitor.backlash.spikes import DAILY, HOURLY, Spike
 from monitor.backlash.storms import CHURN, NEGATIVE
 from monitor.backlash.themes import Complaint, group_complaints
 from monitor.reports.charts import launch_chart
-from monitor.reports.digest import environment
+from monitor.reports.render import environment
 from monitor.store import Store
 
 COMPLAINT = 0.5

@@ -23,6 +23,7 @@ from monitor.backlash import report as backlash
 from monitor.backlash.events import watched
 from monitor.pipeline import RunReport, run_once
 from monitor.reports import digest as digests
+from monitor.reports import render
 from monitor.store import Store
 
 _PUBDATE = re.compile(r"PUBDATE\((-?\d+)h\)")
@@ -70,7 +71,7 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
             echo(f"A second pass found {sum(s.new for s in again.sources)} new posts "
                  f"({sum(s.unchanged for s in again.sources)} of {len(again.sources)} sources "
                  "unchanged: conditional GET and body hashes).\n")
-            paths = digests.write(
+            paths = render.write(
                 digests.build(store, datetime.now(config.timezone).date(), config.timezone),
                 config.reports_dir)
             event = watched(config.main.events, config.timezone)[0]

@@ -1,28 +1,23 @@
-"""The daily digest that user-relations staff start the day with, written into ``reports/``.
+"""The daily digest that user-relations staff start the day with: what it says, gathered from
+the store (its formats and files are in ``monitor.reports.render``).
 
 Built from the store for a calendar day in the configured time zone, with the clock passed in
 (``now``), so a flag raised that day is in that day's digest whenever it is made or re-made:
 nothing flagged ages out before a late send. Most urgent first: the headline figures, the
 critical and high posts by thread, the medium and low ones in brief, a 14-day chart, the
-sources that need a look, then praise to pass on. Post text is escaped in every format.
+sources that need a look, then praise to pass on.
 """
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.config import Config
 from monitor.health import Health, assess
@@ -37,9 +32,6 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low")
 URGENT = ("critical", "high")
 CHART_DAYS = 14
 AVERAGE_DAYS = 7
-COLOURS = {"critical": "#a40e26", "high": "#d1242f", "medium": "#9a6700", "low": "#59636e"}
-BACKGROUNDS = {"critical": "#ffebe9", "high": "#fff0ee", "medium": "#fff8c5", "low": "#f6f8fa"}
-OTHERS_SHOWN = 30    # medium and low posts listed in the digest; the CSV has all of them
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,87 +241,11 @@ def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None =
             store.engine, start, end).items()) if not is_scored(code)})
 
 
-def make_digest(config: Config, store: Store, day: date, now: datetime) -> list[Path]:
-    """Build the digest of ``day`` from the store and write it into ``reports/``: the paths of
-    the HTML, Markdown, CSV (and, when there is one, the chart's PNG)."""
-    return write(build_for(config, store, day, now), config.reports_dir)
-
-
 def build_for(config: Config, store: Store, day: date, now: datetime) -> Digest:
     """``build`` with what the config says: time zone, source health, praise shown."""
     health = assess(config.sources, store.source_health(), now)
     return build(store, day, config.timezone, health, now=now,
                  praise=config.main.digest.praise)
-
-
-# --- formats ---------------------------------------------------------------------------------
-
-def chart_uri(digest: Digest) -> str | None:
-    """The chart as a ``data:`` URI: the HTML file stands alone, with no external asset."""
-    if digest.chart is None:
-        return None
-    return "data:image/png;base64," + base64.b64encode(digest.chart).decode("ascii")
-
-
-def render_html(digest: Digest, chart_src: str | None) -> str:
-    """The HTML digest; ``chart_src`` is a ``data:`` URI for a file, ``cid:...`` for e-mail."""
-    return environment().get_template("digest.html.j2").render(
-        d=digest, chart_src=chart_src if digest.chart else None)
-
-
-def render_markdown(digest: Digest, chart_file: str | None = None) -> str:
-    """Markdown, readable as plain text too (the e-mail's text part has no ``chart_file``)."""
-    return environment().get_template("digest.md.j2").render(d=digest, chart_file=chart_file)
-
-
-CSV_COLUMNS = ("severity", "category", "praise", "source", "thread_title", "author",
-               "author_url", "published_at", "flagged_at", "url", "text", "reasons", "rules",
-               "tags", "case_id", "case_state", "case_assignee", "case_due_at", "case_overdue",
-               "compound", "anger", "change", "churn", "complaint", "angry", "language")
-
-
-def render_csv(digest: Digest) -> str:
-    """Every flagged post of the day, one row each, in the digest's order. A cell a post
-    wrote that starts like a formula (``=``, ``+``, ``-``, ``@``) is prefixed with ``'`` so a
-    spreadsheet shows it instead of running it."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for i in digest.items:
-        case = i.case
-        writer.writerow([
-            i.severity, i.category or "", i.praise, _cell(i.source), _cell(i.title or ""),
-            _cell(i.author or ""), i.author_url or "", i.published_at.isoformat(),
-            i.flagged_at.isoformat(), _cell(i.url or ""), _cell(i.text),
-            _cell("; ".join(i.reasons)), "; ".join(i.rules), "; ".join(i.tags),
-            case.id if case else "", case.state if case else "",
-            (case.assignee or "") if case else "",
-            case.due_at.isoformat() if case and case.due_at else "",
-            case.overdue if case else "", *(i.scores[k] for k in CSV_COLUMNS[-7:])])
-    return out.getvalue()
-
-
-def write(digest: Digest, folder: Path) -> list[Path]:
-    """Write ``YYYY-MM-DD.html``, ``.md``, ``.csv`` (and ``.png``, the chart the Markdown
-    shows) into ``folder``, each atomically; returns their paths, the HTML first."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = digest.day.isoformat()
-    chart = folder / f"{stem}.png"
-    outputs: list[tuple[Path, bytes]] = [
-        (folder / f"{stem}.html", render_html(digest, chart_uri(digest)).encode()),
-        (folder / f"{stem}.md",
-         render_markdown(digest, chart.name if digest.chart else None).encode()),
-        (folder / f"{stem}.csv", render_csv(digest).encode("utf-8-sig")),  # Excel reads UTF-8
-    ]
-    if digest.chart is not None:
-        outputs.append((chart, digest.chart))
-    else:
-        chart.unlink(missing_ok=True)  # an older chart of the same day would not match
-    for path, data in outputs:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # a reader never sees half a digest
-    return [path for path, _ in outputs]
 
 
 # --- building blocks -------------------------------------------------------------------------
@@ -437,46 +353,3 @@ def _n(count: int, noun: str) -> str:
 def _rank(severity: str) -> int:
     return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
-
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA) else value
-
-
-# --- templates -------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-_MD_LINE_START = re.compile(r"^(\s*)([-+>]|\d+[.)])")
-
-
-def md_escape(value: Any) -> str:
-    """Post text shown literally in Markdown: no links, emphasis, raw HTML, headings or lists
-    from a post (parentheses and the like stay as they are, for plain-text readers)."""
-    text = _MD_SPECIAL.sub(r"\\\1", str(value))
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
-
-
-def md_url(value: str) -> str:
-    """A URL inside ``<...>`` or ``(...)``: characters that would end it are percent-encoded."""
-    return (value.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
-            .replace("(", "%28").replace(")", "%29"))
-
-
-def _when(moment: datetime, day: date) -> str:
-    """``09:14`` on the digest's day, ``Sat 21 Nov 09:14`` on another."""
-    if moment.date() == day:
-        return f"{moment:%H:%M}"
-    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
-
-
-def environment(package: str = "monitor.reports") -> Environment:
-    """The templates of ``package`` (``.html.j2`` autoescaped) with the Markdown filters; the
-    backlash report uses it too, so both reports escape and format the same way."""
-    env = Environment(loader=PackageLoader(package, "templates"),
-                      autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(md=md_escape, md_url=md_url, when=_when)
-    env.globals.update(shown=OTHERS_SHOWN, colours=COLOURS, backgrounds=BACKGROUNDS)
-    return env

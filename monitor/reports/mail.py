@@ -22,13 +22,8 @@ from email.utils import format_datetime, parseaddr
 from monitor.config import Config
 from monitor.errors import ConfigError, DeliveryError, MonitorError
 from monitor.receivers.email import EmailOptions, smtp_session
-from monitor.reports.digest import (
-    Digest,
-    build_for,
-    day_bounds,
-    render_html,
-    render_markdown,
-)
+from monitor.reports.digest import Digest, build_for, day_bounds
+from monitor.reports.render import render_html, render_markdown
 from monitor.store import Store
 from monitor.store import reports as ledger
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from monitor.clikit import config_option, errors_to_exit_codes, opened
+from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
 from monitor.queue import STATES, CaseDetail, QueuePolicy, load_replies, replies_for
 from monitor.quoting import quote
@@ -109,7 +109,7 @@ def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> N
         base = s.config.path.parent
         path = base / s.config.main.rules / _REPLIES
         if not path.exists():  # the shipped templates until the project has its own
-            path = Path(__file__).parent / "demo" / "rules" / _REPLIES
+            path = Path(__file__).parents[1] / "demo" / "rules" / _REPLIES
         replies = replies_for(detail, load_replies(path, shown_path(path, base)),
                               _latest_event(s.config, s.now))
     if as_json:

@@ -1,5 +1,6 @@
-"""What every ``monitor`` command shares: the --config option, errors turned into exit codes,
-and the config with its store opened (so ``cli.py`` and ``queue_cli.py`` say them once)."""
+"""What the ``monitor`` commands share: the lazy command group, the --config option, errors
+turned into exit codes, the config with its store opened and --since read, so each family of
+commands says them once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,23 @@ def opened(config_path: Path) -> Iterator[tuple[Any, Any]]:
         yield config, store
     finally:
         store.close()
+
+
+def parse_since(value: str, zone: Any) -> datetime:
+    """--since as a UTC instant: an age (7d) counts back from now, a naive date or time is
+    in ``zone``."""
+    from monitor.units import parse_duration
+
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date, a time or an age like 7d",
+                                 param_hint="--since") from None
+    if isinstance(parsed, date) and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
+from monitor.conditions import CONDITIONS
 from monitor.errors import ConfigError
 from monitor.registry import (
     BUILTIN,
@@ -20,7 +21,6 @@ from monitor.registry import (
     options_of,
     receiver_class,
 )
-from monitor.rules import CONDITIONS
 
 SECTIONS: tuple[tuple[str, str, Callable[[str], type]], ...] = (
     ("Source kinds (sources/*.yaml: kind: NAME)", GROUP, collector_class),

@@ -1,0 +1,120 @@
+"""What comes out of the store: the day's ``digest``, the ``backlash`` report on a launch, and
+``export`` of posts or cases."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.cli.kit import config_option, errors_to_exit_codes, opened, parse_since
+from monitor.errors import ConfigError
+
+
+@click.command()
+@config_option
+@click.option("--day", "--date", "day", metavar="YYYY-MM-DD|today|yesterday",
+              help="The day to report (default: yesterday, the last whole day, in the "
+                   "configured time zone).")
+@click.option("--send/--no-send", default=None,
+              help="E-mail it to digest.to (default: when digest.to is set). Only a day that "
+                   "is over is sent, once per recipient; a re-run retries only the failed.")
+@errors_to_exit_codes
+def digest(config_path: Path, day: str | None, send: bool | None) -> None:
+    """Write the flagged-posts digest of a day into reports/ (YYYY-MM-DD.html, .md, .csv and
+    the chart's .png) and e-mail it. Exit 1 when sending to a recipient failed."""
+    from monitor.reports import digest as digests
+    from monitor.reports import render
+    from monitor.reports.mail import send_digest
+
+    now = datetime.now(UTC)
+    with opened(config_path) as (config, store):
+        today = now.astimezone(config.timezone).date()
+        when = {"today": today, "yesterday": today - timedelta(days=1), None:
+                digests.last_whole_day(now, config.timezone)}.get(day) or _day(day)
+        sending = bool(config.main.digest.to) if send is None else send
+        if sending and not config.main.digest.to:
+            raise click.UsageError("--send: no recipients (set digest.to in the config)")
+        if sending and digests.day_bounds(when, config.timezone)[1] > now:
+            if send:
+                raise click.UsageError(f"the digest of {when} is sent once the day is over")
+            sending = False
+            click.echo(f"(not e-mailed: {when} is not over yet)", err=True)
+        built = digests.build_for(config, store, when, now)
+        for path in render.write(built, config.reports_dir):
+            click.echo(str(path))
+        outcome = send_digest(config, store, when, now, built) if sending else None
+    if outcome is None:
+        return
+    for label, who in (("sent to", outcome.sent), ("already sent to", outcome.already),
+                       ("being sent by another monitor to", outcome.busy)):
+        if who:
+            click.echo(f"{label} {', '.join(who)}")
+    for recipient, error in outcome.failed:
+        click.echo(f"failed: {recipient}: {error} (the next run retries it)", err=True)
+    sys.exit(0 if outcome.ok else 1)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DD, today or yesterday",
+                                 param_hint="--day") from None
+
+
+@click.command()
+@click.argument("event")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+              show_default=True, help="html: write HTML and Markdown into reports/; json: print.")
+@errors_to_exit_codes
+def backlash(event: str, config_path: Path, fmt: str) -> None:
+    """How the launch EVENT (a name in config `events`) is going down: the days before
+    against the days after, storms, and what people are unhappy about."""
+    from monitor.backlash import report as reports
+    from monitor.backlash.events import find_event, watched
+
+    with opened(config_path) as (config, store):
+        events = watched(config.main.events, config.timezone, config.sources)
+        chosen = find_event(events, event)
+        if chosen is None:
+            known = ", ".join(repr(e.name) for e in events) or "none configured"
+            raise ConfigError(f"no event named {event!r} (events: {known})", config.path.name,
+                              "events")
+        report = reports.build(store, chosen, config.timezone, datetime.now(UTC))
+    if fmt == "json":
+        click.echo(reports.to_json(report))
+        return
+    for path in reports.write(report, config.reports_dir):
+        click.echo(str(path))
+
+
+@click.command()
+@click.argument("what", type=click.Choice(["posts", "cases"]))
+@config_option
+@click.option("--since", help="A date (2026-11-01), a time (2026-11-01T08:00) or an age (7d).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
+              help="Where to write (default: standard output).")
+@errors_to_exit_codes
+def export(what: str, config_path: Path, since: str | None, fmt: str, output: Any) -> None:
+    """Export stored posts or cases as JSON lines or CSV."""
+    from monitor import config as configuration
+    from monitor import export as exporting
+    from monitor.store import Store
+
+    config = configuration.load(config_path)
+    start = parse_since(since, config.timezone) if since else None
+    store = Store(config.store_url)
+    try:
+        records = (exporting.post_records if what == "posts" else exporting.case_records)(
+            store, start)
+        count = exporting.write(records, fmt, output)
+    finally:
+        store.close()
+    click.echo(f"{count} {what} exported", err=True)
