@@ -149,6 +149,7 @@ class Config:
     routes: RouteTree
     receivers: dict[str, Receiver]
     policy: QueuePolicy
+    notices: tuple[str, ...] = ()   # "file: key: message" on what works but is written the old way
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -182,9 +183,11 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
     if problems:
         raise ConfigError.combine(problems)
+    notices = (*rules.notices, *(f"{path.name}: {key}: {message}"
+                                 for key, message in routes.notices()))
     return Config(path=path, main=main, store_url=store_url, sources=tuple(sources),
                   rules=rules, reports_dir=base / main.reports, routes=routes,
-                  receivers=receivers, policy=policy)
+                  receivers=receivers, policy=policy, notices=notices)
 
 
 def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict[str, Receiver]:

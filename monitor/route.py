@@ -4,23 +4,40 @@ Alertmanager's semantics, so whoever knows it can predict ours: the root matches
 at each node the children are tried in order, a matching one is descended into, and the search
 stops at the first matching child unless it says ``continue: true``; a node none of whose
 children match is itself a result. A child inherits the settings it leaves out. Pure: config.py
-validates with ``RoutingSpec``; silences are stored elsewhere and matched here.
+validates with ``RoutingSpec``; silences are stored elsewhere and matched here. A route's
+``match:`` and a silence's matchers are matchers of ``monitor.matchers``, as a rule's
+conditions on where a post came from are.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from monitor.model import SEVERITIES, Flag, Post, Score
+from monitor.matchers import (
+    LABELS,
+    RESPELLED,
+    at_least,
+    compile_matcher,
+    respelled,
+    respelling,
+    severity,
+)
+from monitor.model import Flag, Post, Score
 from monitor.units import Duration
 
 GROUP_PARTS = ("thread", "author", "source", "category")   # also the order in a group key
-SILENCE_KEYS = ("source", "kind", "author", "category", "severity", "tag", "rule")
 
 
 def _listed(value: Any) -> Any:
@@ -28,18 +45,13 @@ def _listed(value: Any) -> Any:
 
 
 def _severities(value: Any) -> Any:
-    """``{min: high}`` reads better than listing high and critical."""
-    if isinstance(value, dict):
-        if set(value) != {"min"} or value["min"] not in SEVERITIES:
-            raise ValueError(f"must be a list of severities or {{min: SEVERITY}}, a severity "
-                             f"being one of {', '.join(SEVERITIES)}")
-        return list(SEVERITIES[SEVERITIES.index(value["min"]):])
-    return _listed(value)
+    """``{min: high}`` (high and critical), or a name or list of them."""
+    return at_least(value) if isinstance(value, dict) else _listed(value)
 
 
 Names = Annotated[list[Annotated[str, Field(pattern=r"\S")]], BeforeValidator(_listed),
                   Field(min_length=1)]
-Severities = Annotated[list[Literal["low", "medium", "high", "critical"]],
+Severities = Annotated[list[Annotated[str, AfterValidator(severity)]],
                        BeforeValidator(_severities), Field(min_length=1)]
 GroupBy = list[Literal["thread", "author", "source", "category"]]
 Wait = Annotated[Duration, Field(ge=0)]
@@ -60,17 +72,30 @@ class _Strict(BaseModel):
 
 
 class MatchSpec(_Strict):
-    """What a route matches: every key given must match; a list matches any of its names
-    (case ignored, ``*`` = anything). No keys: every post."""
+    """What a route matches, a matcher of ``monitor.matchers``: every key given must match; a
+    list matches any of its names (case ignored, ``*`` = anything). No keys: every post."""
 
-    severity: Severities | None = None
-    category: Names | None = None
-    tags: Names | None = None           # the flag's tags: any of them
     source: Names | None = None
     kind: Names | None = None
+    author: Names | None = None
     language: Names | None = None       # "unknown" when the scorer could not tell
-    rule: Names | None = None           # any of the rules that flagged the post
+    source_tag: Names | None = None     # the source's tags: any of them
     vip: bool | None = None
+    severity: Severities | None = None
+    category: Names | None = None
+    flag_tag: Names | None = None       # the flag's tags: any of them
+    rule: Names | None = None           # any of the rules that flagged the post
+    tags: Names | None = None           # the old spelling of flag_tag
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> MatchSpec:
+        if self.tags is not None and self.flag_tag is not None:
+            raise ValueError("give flag_tag only (tags is its old spelling)")
+        return self
+
+    def labels(self) -> dict[str, Any]:
+        """The matcher: label -> what it must be (old spellings made labels)."""
+        return respelled({k: v for k, v in self if v is not None}, "route")
 
 
 class RouteSpec(_Strict):
@@ -97,7 +122,8 @@ class RoutingSpec(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Labels:
-    """What routes, group keys and silences read, taken once from a flagged post."""
+    """What routes, group keys and silences read, taken once from a flagged post: the labels
+    object of ``monitor.matchers`` (``tags`` are the flag's, ``source_tags`` its source's)."""
 
     severity: str
     category: str | None
@@ -110,42 +136,16 @@ class Labels:
     author: str | None
     thread: str         # the thread's id; a top-level post is its own thread
     post_id: str
+    source_tags: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, post: Post, score: Score, flag: Flag, kind: str | None = None,
-           vip: bool = False) -> Labels:
-        """``kind`` is the post's source's; ``vip``: its author is on the VIP list."""
+           vip: bool = False, source_tags: Iterable[str] = ()) -> Labels:
+        """``kind`` and ``source_tags`` are the post's source's; ``vip``: its author is on
+        the VIP list."""
         return cls(flag.severity, flag.category, flag.tags, post.source, kind,
                    score.language or "unknown", vip, flag.rules, post.author,
-                   post.thread_id or post.external_id, post.external_id)
-
-
-_VALUES: dict[str, Callable[[Labels], Sequence[str | None]]] = {
-    "severity": lambda x: (x.severity,), "category": lambda x: (x.category,),
-    "tags": lambda x: x.tags, "tag": lambda x: x.tags, "source": lambda x: (x.source,),
-    "kind": lambda x: (x.kind,), "language": lambda x: (x.language,),
-    "rule": lambda x: x.rules, "author": lambda x: (x.author,),
-}
-
-
-def _pattern(names: Iterable[str]) -> re.Pattern[str]:
-    alternatives = (re.escape(n.strip()).replace(r"\*", ".*") for n in names)
-    return re.compile("(?:" + "|".join(alternatives) + ")", re.IGNORECASE | re.DOTALL)
-
-
-def _any(pattern: re.Pattern[str], values: Sequence[str | None]) -> bool:
-    """A label that is missing (no author, no kind) matches no name, not even ``*``."""
-    return any(v is not None and pattern.fullmatch(v) for v in values)
-
-
-def _matcher(spec: MatchSpec) -> Callable[[Labels], bool]:
-    checks = [(_VALUES[name], _pattern(wanted)) for name, wanted in spec
-              if wanted is not None and name != "vip"]
-
-    def matches(labels: Labels) -> bool:
-        return (spec.vip is None or labels.vip == spec.vip) and all(
-            _any(pattern, values(labels)) for values, pattern in checks)
-    return matches
+                   post.thread_id or post.external_id, post.external_id, tuple(source_tags))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +170,7 @@ class RouteTree:
     matches: Callable[[Labels], bool]
     continues: bool
     children: tuple[RouteTree, ...]
+    old_keys: tuple[str, ...] = ()      # old spellings in its ``match:`` (``tags``)
 
     @classmethod
     def of(cls, spec: RoutingSpec | RouteSpec | None = None, parent: Routed | None = None,
@@ -185,10 +186,12 @@ class RouteTree:
                           own("repeat_interval"))
         child = spec if isinstance(spec, RouteSpec) else None   # the root matches every post
         return cls(settings, key, tuple(spec.receivers or ()),
-                   _matcher(child.match) if child else lambda labels: True,
+                   compile_matcher(child.match.labels() if child else {}),
                    bool(child and child.continue_),
                    tuple(cls.of(s, settings, f"{path}/{i}", f"{key}.routes[{i}]")
-                         for i, s in enumerate(spec.routes)))
+                         for i, s in enumerate(spec.routes)),
+                   tuple(k for k, v in child.match if v is not None and k in RESPELLED["route"])
+                   if child else ())
 
     def route(self, labels: Labels) -> list[Routed]:
         """Every route the post reaches, in tree order. A receiver is told once: it stays only
@@ -219,6 +222,13 @@ class RouteTree:
         return [(f"{self.key}.receivers[{i}]", name) for i, name in enumerate(self.written)] + [
             use for child in self.children for use in child.receiver_uses()]
 
+    def notices(self) -> list[tuple[str, str]]:
+        """(key path, what to write instead) for every old spelling in the tree's matches,
+        so ``monitor check`` can say how to write them now."""
+        return [(f"{self.key}.match.{old}", respelling(old, RESPELLED["route"][old]))
+                for old in self.old_keys] + [
+            notice for child in self.children for notice in child.notices()]
+
     def receiver_names(self) -> list[str]:
         """Every receiver name the tree uses, each once, in the order first written."""
         return list(dict.fromkeys(name for _, name in self.receiver_uses()))
@@ -243,22 +253,23 @@ def group_key(labels: Labels, group_by: Iterable[str]) -> str:
 
 
 def parse_matchers(items: Iterable[str]) -> dict[str, str]:
-    """Silence matchers as the CLI takes them ("source=reddit-*") -> {key: value}; a
-    ValueError says which one is wrong and why. At least one: a silence without any would
-    mute everything."""
+    """Silence matchers as the CLI takes them ("source=reddit-*") -> {key: value}, keys as
+    written (old spellings too: ``silenced`` reads them); a ValueError says which one is
+    wrong and why. At least one: a silence without any would mute everything."""
     matchers: dict[str, str] = {}
     for item in items:
         key, equals, value = (part.strip() for part in item.partition("="))
         key = key.lower()
+        label = RESPELLED["silence"].get(key, key)
         if not equals:
             problem = "write KEY=VALUE, e.g. source=reddit-*"
-        elif key not in SILENCE_KEYS:
-            problem = f"unknown key {key!r} (use one of {', '.join(SILENCE_KEYS)})"
+        elif label not in LABELS:
+            problem = f"unknown key {key!r} (use one of {', '.join(LABELS)})"
         elif not value:
             problem = "the value is empty (use * for anything)"
-        elif key == "severity" and "*" not in value and value.lower() not in SEVERITIES:
-            problem = f"unknown severity {value!r} (use one of {', '.join(SEVERITIES)})"
-        elif key in matchers:
+        elif (wrong := _wrong(label, value)) is not None:
+            problem = wrong
+        elif label in respelled(matchers, "silence"):
             problem = f"{key} is given twice (a silence needs all of its matchers to match)"
         else:
             matchers[key] = value
@@ -269,10 +280,35 @@ def parse_matchers(items: Iterable[str]) -> dict[str, str]:
     return matchers
 
 
+def silence_notices(matchers: Mapping[str, str]) -> list[str]:
+    """What to write instead of each old spelling among a silence's matchers."""
+    return [respelling(key, RESPELLED["silence"][key]) for key in matchers
+            if key in RESPELLED["silence"]]
+
+
+def _wrong(label: str, value: str) -> str | None:
+    """Why ``value`` cannot be matched against ``label``, or None."""
+    try:
+        compile_matcher({label: _typed(label, value)})
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _typed(label: str, value: str) -> Any:
+    """A value as the CLI writes it, as a matcher takes it: ``vip=true`` is a boolean."""
+    if label != "vip":
+        return value
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
 def silenced(labels: Labels, matchers: Mapping[str, str]) -> bool:
     """Whether a silence with ``matchers`` mutes the post: all must match (case ignored, ``*``
-    = anything, ``tag`` any of its tags). No matchers, or one we do not know, mutes nothing:
-    a broken silence should let notifications through, not swallow them."""
-    if not matchers or set(matchers) - set(SILENCE_KEYS):
+    = anything, ``flag_tag`` any of its tags). No matchers, or one we do not know, mutes
+    nothing: a broken silence should let notifications through, not swallow them."""
+    try:
+        spec = respelled(matchers, "silence")
+        return bool(spec) and compile_matcher(
+            {label: _typed(label, value) for label, value in spec.items()})(labels)
+    except ValueError:
         return False
-    return all(_any(_pattern([value]), _VALUES[key](labels)) for key, value in matchers.items())

@@ -26,9 +26,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from monitor.conditions import shorten
 from monitor.errors import ConfigError
 from monitor.model import SEVERITIES, Flag, Post, Score
-from monitor.rules import RuleSet, VipList, shorten
+from monitor.rules import RuleSet, VipList
 
 
 class PostScorer(Protocol):

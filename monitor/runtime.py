@@ -65,7 +65,7 @@ class Runtime:
         about that storm's launch."""
         source = self.sources.get(post.source)
         labels = Labels.of(post, score, flag, source.kind if source else None,
-                           post.author in self.vips)
+                           post.author in self.vips, source.tags if source else ())
         reached = self.routes.route(labels)
         receivers = tuple(name for routed in reached for name in routed.receivers)
         first = reached[0] if reached else self.routes.settings

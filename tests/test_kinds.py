@@ -7,8 +7,9 @@ import yaml
 from click.testing import CliRunner
 
 from monitor.cli import main
+from monitor.conditions import CONDITIONS
 from monitor.registry import BUILTIN, GROUP, RECEIVER_GROUP
-from monitor.rules import CONDITIONS, compile_rules
+from monitor.rules import compile_rules
 
 
 def kinds(*args: str) -> str:

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner, Result
 from conftest import REPO
 
-import monitor.rules as rules_module
+import monitor.textmatch as rules_module
 from monitor.cli import main
 from monitor.config import load
 from monitor.errors import ConfigError
