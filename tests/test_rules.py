@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -16,6 +17,7 @@ from conftest import REPO
 
 import monitor.textmatch as rules_module
 from monitor.cli import main
+from monitor.conditions import _TEXT_COST, CONDITIONS, _unnamed
 from monitor.config import load
 from monitor.errors import ConfigError
 from monitor.model import Flag, Post, Score
@@ -542,8 +544,10 @@ def _both(make: Callable[[], RuleSet]) -> tuple[RuleSet, RuleSet]:
     """The rules ``make`` builds, with the shortcuts and with the reference matchers."""
     fast = make()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rules_module, "_words", _reference_words)
-        patch.setattr(rules_module, "_regex", _reference_regex)
+        for name, reference in (("words", _reference_words), ("regex", _reference_regex)):
+            condition = CONDITIONS[name]
+            patch.setitem(CONDITIONS, name, dataclasses.replace(
+                condition, build=_unnamed(reference, _TEXT_COST)))
         return fast, make()
 
 
