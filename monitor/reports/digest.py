@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import Config
 from monitor.health import Health, assess
+from monitor.model import SHOWN
 from monitor.queue import is_overdue
 from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
@@ -289,8 +290,7 @@ def _item(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> Item:
         published_at=row["published_at"].astimezone(zone),
         flagged_at=row["flagged_at"].astimezone(zone),
         thread=f"{row['source']}\0{row['thread_id'] or row['external_id']}", case=case,
-        scores={k: row[k] for k in ("compound", "anger", "change", "churn", "complaint",
-                                    "angry", "language", "worst_sentence")},
+        scores={k: row[k] for k in (*SHOWN, "worst_sentence")},
         praise=is_praise(severity, row["category"], tags))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from monitor.model import SHOWN
 from monitor.reports.digest import Digest
 
 COLOURS = {"critical": "#a40e26", "high": "#d1242f", "medium": "#9a6700", "low": "#59636e"}
@@ -43,7 +44,7 @@ def render_markdown(digest: Digest, chart_file: str | None = None) -> str:
 CSV_COLUMNS = ("severity", "category", "praise", "source", "thread_title", "author",
                "author_url", "published_at", "flagged_at", "url", "text", "reasons", "rules",
                "tags", "case_id", "case_state", "case_assignee", "case_due_at", "case_overdue",
-               "compound", "anger", "change", "churn", "complaint", "angry", "language")
+               *SHOWN)
 
 
 def render_csv(digest: Digest) -> str:
@@ -63,7 +64,7 @@ def render_csv(digest: Digest) -> str:
             case.id if case else "", case.state if case else "",
             (case.assignee or "") if case else "",
             case.due_at.isoformat() if case and case.due_at else "",
-            case.overdue if case else "", *(i.scores[k] for k in CSV_COLUMNS[-7:])])
+            case.overdue if case else "", *(i.scores[k] for k in SHOWN)])
     return out.getvalue()
 
 
