@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ConfigError
 from monitor.matchers import RESPELLED, LabelMatch, respelling
-from monitor.model import Score
+from monitor.model import SIGNALS, Score
 from monitor.textmatch import _regex, _words
 
 if TYPE_CHECKING:
@@ -283,14 +283,8 @@ CONDITIONS: dict[str, Condition] = {
                      "never for a post not in English"),
     "neg": Condition(_sentiment, "neg: {min: 0.3}", f"VADER's negative share (0..1) {_BOUNDED}; "
                      "never for a post not in English"),
-    "anger": Condition(_signal, "anger: {min: 0.5}", f"our anger signal (0..1) {_BOUNDED}; "
-                       "0.5 or more exactly when angry"),
-    "change": Condition(_signal, "change: {min: 0.5}", "our signal (0..1) of talk about a "
-                        f"change {_BOUNDED}"),
-    "churn": Condition(_signal, "churn: {min: 0.5}", "our signal (0..1) of a threat to leave "
-                       f"{_BOUNDED}"),
-    "complaint": Condition(_signal, "complaint: {min: 0.5}", "our signal (0..1) of a problem "
-                           f"report {_BOUNDED}; 0.5 or more when the post reports a problem"),
+    **{name: Condition(_signal, f"{name}: {{min: 0.5}}", f"our signal (0..1) {_BOUNDED}: {about}")
+       for name, about in SIGNALS.items()},
     "angry": Condition(_angry, "angry: true", "the scorer's verdict that the writer is angry "
                        "(true or false)"),
     "language": Condition(_label, "language: [de, fr]", "the post's language (ISO 639-1; "

@@ -117,17 +117,19 @@ class Score:
     post in another language the four VADER numbers are 0 and ``sentiment_known`` is False.
 
     A new field is stored, exported and shown by declaring it here (``_shown`` to show it in
-    summaries) and adding its column in ``store/schema.py``: the rest reads ``fields(Score)``.
+    summaries; ``signal=`` also makes it a rule condition) and adding its column in
+    ``store/schema.py``; the scorer computes it. The rest reads ``fields(Score)``.
     """
 
     compound: float = _shown()
     pos: float
     neu: float
     neg: float
-    anger: float = _shown(0.0, signal="how angry, 0..1")
-    change: float = _shown(0.0, signal="talk of a change to the product, 0..1")
-    churn: float = _shown(0.0, signal="a threat to leave, 0..1")
-    complaint: float = _shown(0.0, signal="reports a problem, 0..1 (>= 0.5: a complaint)")
+    anger: float = _shown(0.0, signal="how angry; 0.5 or more exactly when angry")
+    change: float = _shown(0.0, signal="talk about a change to the product")
+    churn: float = _shown(0.0, signal="a threat to leave")
+    complaint: float = _shown(0.0, signal="a problem report; 0.5 or more when the post "
+                                          "reports a problem")
     angry: bool = _shown(False)
     language: str | None = _shown(None)  # ISO 639-1 code; None when too short to tell
     worst_sentence: str | None = None    # the most negative sentence of a long post
@@ -147,7 +149,8 @@ class Score:
 
 
 SHOWN = tuple(f.name for f in fields(Score) if f.metadata.get("shown"))
-SIGNALS = tuple(f.name for f in fields(Score) if "signal" in f.metadata)
+SIGNALS = {f.name: f.metadata["signal"] for f in fields(Score) if "signal" in f.metadata}
+"""The 0..1 signals, each with what it measures (a rule condition of the same name)."""
 
 
 @dataclass(frozen=True, slots=True)
