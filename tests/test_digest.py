@@ -26,6 +26,7 @@ from conftest import fixture_bytes, pg_schema
 from filing import save_scores
 from smtp import Mailbox, free_port, smtp_server
 
+from monitor import cases
 from monitor import config as configuration
 from monitor.cli import main
 from monitor.errors import MonitorError
@@ -146,7 +147,7 @@ def seed_all(store: Store) -> Store:
     the_day(seed)
     for case in store.list_cases(now=NOW.astimezone(UTC)):
         if case.group_key and case.group_key.startswith("thread:acme-forum:"):
-            store.respond(case.id, actor="ana", now=at(DAY, 12))  # answered: not overdue
+            cases.respond(store, case.id, actor="ana", now=at(DAY, 12))  # answered: not overdue
     return store
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from filing import save_scores
 
+from monitor import cases
 from monitor.errors import DeliveryError
 from monitor.model import Fetch, Flag, Notice, Post, Routing, Score
 from monitor.outbox import RetryPolicy, deliver_due
@@ -161,7 +162,7 @@ def test_an_untouched_critical_case_is_repeated_every_repeat_interval(store: Sto
     assert reminder.reminder and reminder.case_id is not None
     assert reminder.items[0].post.external_id == "a"
     case_id = reminder.case_id
-    store.respond(case_id, actor="ana", now=NOW + timedelta(hours=1, minutes=30))
+    cases.respond(store, case_id, actor="ana", now=NOW + timedelta(hours=1, minutes=30))
     assert remind_untouched(store, routes, NOW + timedelta(hours=5)) == 0  # answered: quiet
 
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from monitor import cases as commands
 from monitor import config as configuration
 from monitor.cli.queue import queue
 from monitor.errors import ConfigError
@@ -84,13 +85,13 @@ def into(store: QStore, state: str, n: int) -> int:
     case_id = file(store, f"p{state}{n}", thread=f"{state}{n}")
     later = NOW + timedelta(minutes=1)
     if state in ("assigned", "responded", "resolved"):
-        store.assign(case_id, "ana", actor="lead", now=later, policy=NOBODY)
+        commands.assign(store, case_id, "ana", actor="lead", now=later, policy=NOBODY)
     if state in ("responded", "resolved"):
-        store.respond(case_id, actor="ana", now=later)
+        commands.respond(store, case_id, actor="ana", now=later)
     if state == "resolved":
-        store.resolve(case_id, actor="ana", now=later)
+        commands.resolve(store, case_id, actor="ana", now=later)
     if state == "dismissed":
-        store.dismiss(case_id, "spam", actor="ana", now=later)
+        commands.dismiss(store, case_id, "spam", actor="ana", now=later)
     return case_id
 
 
@@ -110,14 +111,14 @@ ALLOWED = {  # (state, action) -> the state after it; missing: illegal
 
 def act(store: QStore, case_id: int, action: str, now: datetime) -> object:
     if action == "assign":
-        return store.assign(case_id, "bo", actor="lead", now=now, policy=NOBODY)
+        return commands.assign(store, case_id, "bo", actor="lead", now=now, policy=NOBODY)
     if action == "claim":
-        return store.claim(case_id, actor="cy", now=now, policy=NOBODY)
+        return commands.claim(store, case_id, actor="cy", now=now, policy=NOBODY)
     if action == "dismiss":
-        return store.dismiss(case_id, "duplicate", actor="cy", now=now)
+        return commands.dismiss(store, case_id, "duplicate", actor="cy", now=now)
     if action == "reopen":
-        return store.reopen(case_id, actor="cy", now=now, policy=NOBODY)
-    return getattr(store, action)(case_id, actor="cy", now=now)
+        return commands.reopen(store, case_id, actor="cy", now=now, policy=NOBODY)
+    return getattr(commands, action)(store, case_id, actor="cy", now=now)
 
 
 def test_state_machine_allows_exactly_the_table(store: QStore) -> None:
@@ -144,22 +145,23 @@ def test_illegal_transitions_explain_what_to_do(store: QStore) -> None:
     case_id = into(store, "dismissed", 0)
     with pytest.raises(CaseError, match=f"^case {case_id} is dismissed: reopen it before "
                                         "resolving it$"):
-        store.resolve(case_id, actor="x", now=NOW)
+        commands.resolve(store, case_id, actor="x", now=NOW)
     with pytest.raises(CaseError, match="no case 999"):
-        store.respond(999, actor="x", now=NOW)
+        commands.respond(store, 999, actor="x", now=NOW)
     with pytest.raises(CaseError, match="needs a reason"):
-        store.dismiss(into(store, "new", 1), "  ", actor="x", now=NOW)
+        commands.dismiss(store, into(store, "new", 1), "  ", actor="x", now=NOW)
 
 
 def test_respond_sets_first_response_once_and_reopen_keeps_the_assignee(store: QStore) -> None:
     case_id = into(store, "responded", 0)
     first = store.get_case(case_id, NOW).case.first_response_at
-    store.resolve(case_id, actor="ana", now=NOW + timedelta(hours=1))
-    reopened = store.reopen(case_id, actor="ana", now=NOW + timedelta(hours=2), policy=NOBODY)
+    commands.resolve(store, case_id, actor="ana", now=NOW + timedelta(hours=1))
+    reopened = commands.reopen(store, case_id, actor="ana", now=NOW + timedelta(hours=2),
+                               policy=NOBODY)
     assert (reopened.state, reopened.assignee, reopened.resolved_at) == ("assigned", "ana", None)
-    again = store.respond(case_id, actor="ana", now=NOW + timedelta(hours=3))
+    again = commands.respond(store, case_id, actor="ana", now=NOW + timedelta(hours=3))
     assert again.first_response_at == first
-    store.note(case_id, "called them back", actor="ana", now=NOW + timedelta(hours=4))
+    commands.note(store, case_id, "called them back", actor="ana", now=NOW + timedelta(hours=4))
     assert [n["detail"]["text"] for n in store.get_case(case_id, NOW).notes] == \
         ["called them back"]
 
@@ -182,7 +184,7 @@ def test_a_thread_that_keeps_flaring_updates_its_open_case(store: QStore) -> Non
                           flag=Flag("low", (), ()), group_key="thread:forum:t1", vip=False,
                           now=NOW, policy=NOBODY)
     assert again == first and len(store.get_case(first, NOW).events) == 2
-    store.resolve(first, actor="ana", now=NOW + timedelta(hours=1))
+    commands.resolve(store, first, actor="ana", now=NOW + timedelta(hours=1))
     assert file(store, "d", now=NOW + timedelta(hours=2)) != first  # closed: a new case
 
 
@@ -224,7 +226,7 @@ def test_sla_due_and_overdue_follow_the_clock(store: QStore) -> None:
     assert [c.id for c in store.list_cases(now=at, overdue=True)] == [critical]
     assert store.list_cases(now=at, severity="critical")[0].overdue
     assert not store.list_cases(now=NOW + timedelta(hours=1), overdue=True)
-    store.respond(critical, actor="ana", now=at)  # late, but answered: no longer overdue
+    commands.respond(store, critical, actor="ana", now=at)  # late, but answered: no longer overdue
     assert not store.list_cases(now=at, overdue=True)
     custom = QueuePolicy.of(sla={"low": "1h"})
     assert store.get_case(file(store, "c", thread="t3", severity="low", policy=custom),
@@ -256,22 +258,22 @@ def test_round_robin_is_fair_and_skips_people_away(store: QStore) -> None:
         file(store, f"p{i}", thread=str(i), policy=ROUND)
     assert counts(store) == {"ana": 7, "bo": 7, "cy": 6}
     assert all(c.state == "assigned" for c in store.list_cases(now=NOW))
-    store.set_away("bo", True, now=NOW, policy=ROUND)
+    commands.set_away(store, "bo", True, now=NOW, policy=ROUND)
     for i in range(20, 26):
         file(store, f"p{i}", thread=str(i), policy=ROUND)
     assert counts(store) == {"ana": 10, "bo": 7, "cy": 9}
-    store.set_away("bo", False, now=NOW, policy=ROUND)
+    commands.set_away(store, "bo", False, now=NOW, policy=ROUND)
     assert store.get_case(file(store, "back", thread="b", policy=ROUND), NOW).case.assignee \
         == "bo"  # back: the next case, not a backlog
     config_away = QueuePolicy.of(team=[*TEAM[:2], {"name": "cy", "away": True}])
     assert {store.get_case(file(store, f"q{i}", thread=f"q{i}", policy=config_away),
                            NOW).case.assignee for i in range(4)} == {"ana", "bo"}
     with pytest.raises(CaseError, match="'zed' is not on the team"):
-        store.assign(1, "zed", actor="lead", now=NOW, policy=ROUND)
+        commands.assign(store, 1, "zed", actor="lead", now=NOW, policy=ROUND)
     with pytest.raises(CaseError, match="cy is away"):
-        store.assign(1, "cy", actor="lead", now=NOW, policy=config_away)
+        commands.assign(store, 1, "cy", actor="lead", now=NOW, policy=config_away)
     with pytest.raises(CaseError, match="not on the team"):
-        store.set_away("zed", True, now=NOW, policy=ROUND)
+        commands.set_away(store, "zed", True, now=NOW, policy=ROUND)
 
 
 def test_skills_mode_prefers_people_with_the_category(store: QStore) -> None:
@@ -282,7 +284,7 @@ def test_skills_mode_prefers_people_with_the_category(store: QStore) -> None:
     other = [file(store, f"o{i}", thread=f"o{i}", category="praise", policy=skills)
              for i in range(3)]  # nobody has the skill: everyone present, in turn
     assert sorted(store.get_case(c, NOW).case.assignee for c in other) == ["ana", "bo", "cy"]
-    store.set_away("ana", True, now=NOW, policy=skills)
+    commands.set_away(store, "ana", True, now=NOW, policy=skills)
     assert store.get_case(file(store, "c9", thread="c9", category="churn", policy=skills),
                           NOW).case.assignee in ("bo", "cy")
     none = QueuePolicy.of(team=TEAM, assignment="none")
@@ -311,7 +313,7 @@ def test_untouched_critical_cases_are_repeated(store: QStore) -> None:
     critical = file(store, "a", severity="critical")
     file(store, "b", thread="2", severity="high")
     answered = file(store, "c", thread="3", severity="critical")
-    store.respond(answered, actor="ana", now=NOW)
+    commands.respond(store, answered, actor="ana", now=NOW)
     assert not store.untouched_critical(NOW + timedelta(minutes=59), 3600)
     assert [c.id for c in store.untouched_critical(NOW + timedelta(hours=1), 3600)] == \
         [critical]
@@ -323,9 +325,9 @@ def test_untouched_critical_cases_are_repeated(store: QStore) -> None:
 def test_stats_on_known_durations(store: QStore) -> None:
     for i, minutes in enumerate([10, 20, 30, 40, 50, 60, 70, 80, 90, 600]):
         case_id = file(store, f"h{i}", thread=f"h{i}", severity="high")
-        store.respond(case_id, actor="ana", now=NOW + timedelta(minutes=minutes))
+        commands.respond(store, case_id, actor="ana", now=NOW + timedelta(minutes=minutes))
         if i < 4:
-            store.resolve(case_id, actor="ana", now=NOW + timedelta(hours=i + 1))
+            commands.resolve(store, case_id, actor="ana", now=NOW + timedelta(hours=i + 1))
     file(store, "late", thread="late", severity="critical")
     rows = {r.severity: r for r in store.queue_stats(NOW + timedelta(hours=5))}
     high = rows["high"]

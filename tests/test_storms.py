@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from monitor import cases
 from monitor.backlash.storms import file_storms
 from monitor.config import Config, load
 from monitor.model import Fetch, Post
@@ -146,7 +147,7 @@ def test_an_open_storm_holds_back_notices_about_its_launch(setup: tuple[Config, 
     assert delivery_of(store, "late-1") == ("pending", None)              # about something else
     assert {"late-0", "late-1"} <= {c.url.rsplit("/", 1)[-1] for c in store.list_cases(now=NOW)}
 
-    store.resolve(storm_case.id, actor="ana", now=NOW)
+    cases.resolve(store, storm_case.id, actor="ana", now=NOW)
     seed(store, [("Awful, I hate the new editor", late)], "after")
     judge_and_storm(config, store)
     assert delivery_of(store, "after-0") == ("pending", None)  # the storm is over: page again

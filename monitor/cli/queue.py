@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from monitor import cases
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
 from monitor.queue import STATES, CaseDetail, QueuePolicy, load_replies, replies_for
@@ -155,16 +156,16 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
             person_name: str | None = None, reason: str | None = None) -> None:
         with _session(config_path, actor) as s:
             if action == "assign":
-                case = s.store.assign(case_id, person_name, actor=s.me, now=s.now,
-                                      policy=s.policy)
+                case = cases.assign(s.store, case_id, person_name, actor=s.me, now=s.now,
+                                    policy=s.policy)
             elif action == "claim":
-                case = s.store.claim(case_id, actor=s.me, now=s.now, policy=s.policy)
+                case = cases.claim(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
             elif action == "dismiss":
-                case = s.store.dismiss(case_id, reason or "", actor=s.me, now=s.now)
+                case = cases.dismiss(s.store, case_id, reason or "", actor=s.me, now=s.now)
             elif action == "reopen":
-                case = s.store.reopen(case_id, actor=s.me, now=s.now, policy=s.policy)
+                case = cases.reopen(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
             else:
-                case = getattr(s.store, action)(case_id, actor=s.me, now=s.now)
+                case = getattr(cases, action)(s.store, case_id, actor=s.me, now=s.now)
         click.echo(f"case {case.id}: {case.state}"
                    + (f", assigned to {case.assignee}" if case.assignee else ""))
 
@@ -192,7 +193,7 @@ _command("reopen", "Open a resolved or dismissed case again.")
 def note(case_id: int, text: str, config_path: Path, actor: str | None) -> None:
     """Add a note for the team to case ID."""
     with _session(config_path, actor) as s:
-        s.store.note(case_id, text, actor=s.me, now=s.now)
+        cases.note(s.store, case_id, text, actor=s.me, now=s.now)
     click.echo(f"case {case_id}: note added")
 
 
@@ -202,7 +203,7 @@ def note(case_id: int, text: str, config_path: Path, actor: str | None) -> None:
 def away(person: str, config_path: Path, actor: str | None) -> None:
     """PERSON gets no new cases until `back` (their open cases stay theirs)."""
     with _session(config_path, actor) as s:
-        s.store.set_away(person, True, now=s.now, policy=s.policy)
+        cases.set_away(s.store, person, True, now=s.now, policy=s.policy)
     click.echo(f"{person} is away")
 
 
@@ -212,7 +213,7 @@ def away(person: str, config_path: Path, actor: str | None) -> None:
 def back(person: str, config_path: Path, actor: str | None) -> None:
     """PERSON gets new cases again."""
     with _session(config_path, actor) as s:
-        s.store.set_away(person, False, now=s.now, policy=s.policy)
+        cases.set_away(s.store, person, False, now=s.now, policy=s.policy)
     click.echo(f"{person} is back")
 
 

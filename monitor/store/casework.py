@@ -1,9 +1,6 @@
-"""The outreach queue's SQL: filing flagged posts into cases, and the team's commands on them.
-
-The rules (states, priority, SLA, assignment) live in ``monitor.queue``; this module only
-applies them to rows. Every change is one transaction that re-reads the case as locked in it
-(SELECT ... FOR UPDATE on PostgreSQL; SQLite has a single writer), and writes a case_events
-row, so an illegal or failed command changes nothing and history is complete.
+"""The outreach queue's SQL: the case reads, and the pieces that filing
+(``monitor.outbox``) and the team's commands (``monitor.cases``) put together in their own
+transactions. No queue rules here: those are ``monitor.queue``'s.
 
 Not named ``cases.py``: importing ``monitor.store.cases`` would rebind the package's ``cases``
 (the table that Store's queries use) to this module.
@@ -24,11 +21,8 @@ from monitor.queue import (
     Case,
     CaseDetail,
     CaseError,
-    QueuePolicy,
     SeverityStats,
-    is_away,
     is_overdue,
-    next_state,
     queue_stats,
 )
 from monitor.store.rows import SCORE_COLUMNS
@@ -55,7 +49,8 @@ def add_to_case(db: Connection, case: Any, post_id: int, flag: Flag, now: dateti
     """File a post into an open case, updating the case's ``values`` (severity, priority...)."""
     db.execute(case_posts.insert().values(case_id=case.id, post_id=post_id, added_at=now))
     db.execute(cases.update().where(cases.c.id == case.id).values(updated_at=now, **values))
-    _event(db, case.id, now, None, "post added", {"post_id": post_id, "severity": flag.severity})
+    record_event(db, case.id, now, None, "post added",
+                 {"post_id": post_id, "severity": flag.severity})
 
 
 def open_case(db: Connection, post_id: int, flag: Flag, group_key: str, now: datetime,
@@ -65,8 +60,8 @@ def open_case(db: Connection, post_id: int, flag: Flag, group_key: str, now: dat
         post_id=post_id, state="new", severity=flag.severity, category=flag.category,
         group_key=group_key, opened_at=now, updated_at=now, **values)).inserted_primary_key[0])
     db.execute(case_posts.insert().values(case_id=case_id, post_id=post_id, added_at=now))
-    _event(db, case_id, now, None, "opened", {"post_id": post_id, "severity": flag.severity,
-                                              "category": flag.category})
+    record_event(db, case_id, now, None, "opened",
+                 {"post_id": post_id, "severity": flag.severity, "category": flag.category})
     return case_id
 
 
@@ -80,8 +75,9 @@ def team_state(db: Connection) -> tuple[dict[str, bool], dict[str, int]]:
 def assign_automatically(db: Connection, case_id: int, assignee: str, now: datetime) -> None:
     db.execute(cases.update().where(cases.c.id == case_id)
                .values(state="assigned", assignee=assignee))
-    event = _event(db, case_id, now, None, "assigned", {"assignee": assignee, "auto": True})
-    _set_person(db, assignee, now, last_auto_event=event)
+    event = record_event(db, case_id, now, None, "assigned",
+                         {"assignee": assignee, "auto": True})
+    set_person(db, assignee, now, last_auto_event=event)
 
 
 class CaseQueries:
@@ -154,89 +150,8 @@ class CaseQueries:
         with self.engine.begin() as db:
             db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
 
-    # --- commands ----------------------------------------------------------------------------
 
-    def assign(self, case_id: int, person: str, *, actor: str | None, now: datetime,
-               policy: QueuePolicy, action: str = "assign") -> Case:
-        """Give the case to ``person`` (a team member who is not away)."""
-        policy.check_person(person)
-        with self.engine.begin() as db:
-            row = _locked(db, case_id)
-            state = next_state(case_id, row.state, action, row.assignee)
-            away = {r.name: r.away for r in db.execute(select(people)) if r.away is not None}
-            if is_away(policy, person, away):
-                raise CaseError(f"{person} is away: give it to someone present, or run "
-                                f"`monitor queue back {person}` first")
-            if row.assignee != person or row.state != state:
-                _update(db, case_id, now, state=state, assignee=person)
-                _event(db, case_id, now, actor, "assigned",
-                       {"assignee": person, "previous": row.assignee})
-            return _reload(db, case_id, now)
-
-    def claim(self, case_id: int, *, actor: str, now: datetime, policy: QueuePolicy) -> Case:
-        """Take the case yourself."""
-        return self.assign(case_id, actor, actor=actor, now=now, policy=policy, action="claim")
-
-    def note(self, case_id: int, note: str, *, actor: str | None, now: datetime) -> Case:
-        """A note for the team, on a case in any state."""
-        if not note.strip():
-            raise CaseError("a note needs some text")
-        with self.engine.begin() as db:
-            _locked(db, case_id)
-            _update(db, case_id, now)
-            _event(db, case_id, now, actor, "note", {"text": note.strip()})
-            return _reload(db, case_id, now)
-
-    def respond(self, case_id: int, *, actor: str | None, now: datetime) -> Case:
-        """Someone answered the author (by hand, where they wrote): the SLA is met."""
-        with self.engine.begin() as db:
-            row = _locked(db, case_id)
-            state = next_state(case_id, row.state, "respond", row.assignee)
-            _update(db, case_id, now, state=state,
-                    first_response_at=row.first_response_at or now)
-            _event(db, case_id, now, actor, "responded", None)
-            return _reload(db, case_id, now)
-
-    def resolve(self, case_id: int, *, actor: str | None, now: datetime) -> Case:
-        with self.engine.begin() as db:
-            row = _locked(db, case_id)
-            state = next_state(case_id, row.state, "resolve", row.assignee)
-            _update(db, case_id, now, state=state, resolved_at=now)
-            _event(db, case_id, now, actor, "resolved", None)
-            return _reload(db, case_id, now)
-
-    def dismiss(self, case_id: int, reason: str, *, actor: str | None, now: datetime) -> Case:
-        """Close without outreach (spam, a duplicate, nothing to answer); says why."""
-        if not reason.strip():
-            raise CaseError("dismissing a case needs a reason")
-        with self.engine.begin() as db:
-            row = _locked(db, case_id)
-            state = next_state(case_id, row.state, "dismiss", row.assignee)
-            _update(db, case_id, now, state=state, resolved_at=now, reason=reason.strip())
-            _event(db, case_id, now, actor, "dismissed", {"reason": reason.strip()})
-            return _reload(db, case_id, now)
-
-    def reopen(self, case_id: int, *, actor: str | None, now: datetime,
-               policy: QueuePolicy) -> Case:
-        """Back to its assignee (or to new); never answered yet: a fresh SLA from now."""
-        with self.engine.begin() as db:
-            row = _locked(db, case_id)
-            state = next_state(case_id, row.state, "reopen", row.assignee)
-            values: dict[str, Any] = {"state": state, "resolved_at": None, "reason": None}
-            if row.first_response_at is None:
-                values["due_at"] = policy.sla.due(row.severity, now)
-            _update(db, case_id, now, **values)
-            _event(db, case_id, now, actor, "reopened", {"previous": row.state})
-            return _reload(db, case_id, now)
-
-    def set_away(self, person: str, away: bool, *, now: datetime, policy: QueuePolicy) -> None:
-        """Away people get no new cases (their open ones stay theirs until reassigned)."""
-        policy.check_person(person)
-        with self.engine.begin() as db:
-            _set_person(db, person, now, away=away)
-
-
-# --- helpers ---------------------------------------------------------------------------------
+# --- pieces of a command, in the caller's transaction ---------------------------------------
 
 def lock_queue(db: Connection) -> None:
     """Serialise filing (grouping and the assignment rotation are shared state) until the
@@ -247,7 +162,7 @@ def lock_queue(db: Connection) -> None:
         db.execute(people.update().where(people.c.name.is_(None)).values(name=people.c.name))
 
 
-def _locked(db: Connection, case_id: int) -> Any:
+def locked_case(db: Connection, case_id: int) -> Any:
     if db.dialect.name == "sqlite":  # take the write lock before reading
         db.execute(cases.update().where(cases.c.id == case_id).values(id=cases.c.id))
     row = db.execute(select(cases).where(cases.c.id == case_id).with_for_update()).first()
@@ -256,18 +171,18 @@ def _locked(db: Connection, case_id: int) -> Any:
     return row
 
 
-def _update(db: Connection, case_id: int, now: datetime, **values: Any) -> None:
+def update_case(db: Connection, case_id: int, now: datetime, **values: Any) -> None:
     db.execute(cases.update().where(cases.c.id == case_id).values(updated_at=now, **values))
 
 
-def _event(db: Connection, case_id: int, now: datetime, actor: str | None, action: str,
+def record_event(db: Connection, case_id: int, now: datetime, actor: str | None, action: str,
            detail: dict[str, Any] | None) -> int:
     return int(db.execute(case_events.insert().values(
         case_id=case_id, at=now, actor=actor, action=action, detail=detail))
         .inserted_primary_key[0])
 
 
-def _set_person(db: Connection, name: str, now: datetime, **values: Any) -> None:
+def set_person(db: Connection, name: str, now: datetime, **values: Any) -> None:
     if not db.execute(people.update().where(people.c.name == name)
                       .values(updated_at=now, **values)).rowcount:
         db.execute(people.insert().values(name=name, updated_at=now, **values))
@@ -281,7 +196,7 @@ def _case_query() -> Any:
             .join(posts, posts.c.id == cases.c.post_id))
 
 
-def _reload(db: Connection, case_id: int, now: datetime) -> Case:
+def reload_case(db: Connection, case_id: int, now: datetime) -> Case:
     return _case(db.execute(_case_query().where(cases.c.id == case_id)).one(), now)
 
 
