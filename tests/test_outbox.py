@@ -141,17 +141,22 @@ def test_silences_are_listed_until_they_expire(store: Store) -> None:
     assert not store.expire_silence(sid, NOW + timedelta(hours=3))
 
 
-def test_an_untouched_critical_case_is_repeated_every_repeat_interval(store: Store) -> None:
-    from monitor.outbox import remind_untouched
-    from monitor.route import RouteTree, RoutingSpec
-
-    routes = RouteTree.of(RoutingSpec(receivers=["queue", "hook"], repeat_interval=3600))
+def flag_critical(store: Store, receivers: tuple[str, ...]) -> None:
+    """One critical post of thread t1, filed and routed to ``receivers``."""
     critical = Flag("critical", ("r",), ("r: furious",), "backlash")
     post = Post("blog", "a", "https://x.test/a", "ann", "T", "text", NOW, thread_id="t1")
     store.save_fetch("blog", "rss", Fetch((post,), None), NOW)
     stored, = store.posts_to_score()
     save_scores(store, [(stored, SCORE, critical)], NOW,
-                routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
+                routes={stored.id: Routing(receivers, "thread:blog:t1")})
+
+
+def test_an_untouched_critical_case_is_repeated_every_repeat_interval(store: Store) -> None:
+    from monitor.outbox import remind_untouched
+    from monitor.route import RouteTree, RoutingSpec
+
+    routes = RouteTree.of(RoutingSpec(receivers=["queue", "hook"], repeat_interval=3600))
+    flag_critical(store, ("queue", "hook"))
     hook = Recorder()
     assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": 1}
     assert remind_untouched(store, routes, NOW + timedelta(minutes=59)) == 0
@@ -172,12 +177,7 @@ def test_a_reminder_goes_where_the_post_was_routed_when_flagged(store: Store) ->
     from monitor.outbox import remind_untouched
     from monitor.route import RouteTree, RoutingSpec
 
-    critical = Flag("critical", ("r",), ("r: furious",), "backlash")
-    post = Post("blog", "a", "https://x.test/a", "ann", "T", "text", NOW, thread_id="t1")
-    store.save_fetch("blog", "rss", Fetch((post,), None), NOW)
-    stored, = store.posts_to_score()
-    save_scores(store, [(stored, SCORE, critical)], NOW,
-                routes={stored.id: Routing(("queue", "hook"), "thread:blog:t1")})
+    flag_critical(store, ("queue", "hook"))
     hook, mail = Recorder(), Recorder()
     assert deliver_due(store, {"hook": hook, "mail": mail}, NOW, flush=True) == {"sent": 1}
     today = RouteTree.of(RoutingSpec(receivers=["queue", "mail"], repeat_interval=3600))
