@@ -26,12 +26,12 @@ from monitor import config as configuration
 from monitor import logs
 from monitor.config import Config
 from monitor.errors import ConfigError, StoreError
+from monitor.leases import Leases, lease_seconds
 from monitor.metrics import Metrics
 from monitor.outbox import deliver_due, remind_untouched
 from monitor.pipeline import due_sources, retry_policy, run_once
 from monitor.runtime import Runtime
 from monitor.store import Store
-from monitor.store.leases import Leases, lease_seconds
 from monitor.store.passlock import lock_beside
 
 log = logging.getLogger(__name__)

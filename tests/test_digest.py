@@ -407,7 +407,7 @@ def test_a_refused_recipient_is_retried_alone(
     first = send_digest(config, seeded, DAY, now, built(seeded))
     assert first.sent == ("ana@acme.test", "cleo@acme.test") and not first.ok
     assert first.failed[0][0] == "ben@acme.test" and "550" in first.failed[0][1]
-    rows = ledger.send_states(seeded.engine, "digest:2026-02-16")
+    rows = seeded.report_send_states("digest:2026-02-16")
     assert {r: (v["state"], v["attempts"]) for r, v in rows.items()} == {
         "ana@acme.test": ("sent", 1), "ben@acme.test": ("failed", 1),
         "cleo@acme.test": ("sent", 1)}
@@ -419,19 +419,19 @@ def test_a_refused_recipient_is_retried_alone(
     assert third.sent == () and len(third.already) == 3
     assert [r for r, _ in mailbox.received()] == [
         "ana@acme.test", "cleo@acme.test", "ben@acme.test"]  # each exactly once
-    assert ledger.send_states(seeded.engine, "digest:2026-02-16")["ben@acme.test"][
+    assert seeded.report_send_states("digest:2026-02-16")["ben@acme.test"][
         "attempts"] == 2
 
 
 def test_a_claim_keeps_a_second_sender_off_until_it_expires(store_url: str) -> None:
     store = Store(store_url)
     now = NOW.astimezone(UTC)
-    assert ledger.claim_send(store.engine, "digest:x", "a@acme.test", now)
-    assert not ledger.claim_send(store.engine, "digest:x", "a@acme.test", now)
+    assert store.claim_report_send("digest:x", "a@acme.test", now)
+    assert not store.claim_report_send("digest:x", "a@acme.test", now)
     later = now + ledger.CLAIM + timedelta(seconds=1)  # the first sender died mid-send
-    assert ledger.claim_send(store.engine, "digest:x", "a@acme.test", later)
-    ledger.mark_sent(store.engine, "digest:x", "a@acme.test", later)
-    assert not ledger.claim_send(store.engine, "digest:x", "a@acme.test", later + timedelta(1))
+    assert store.claim_report_send("digest:x", "a@acme.test", later)
+    store.mark_report_sent("digest:x", "a@acme.test", later)
+    assert not store.claim_report_send("digest:x", "a@acme.test", later + timedelta(1))
     # Eight senders at once, each with its own connection: exactly one wins each recipient.
     wins: list[str] = []
     barrier = threading.Barrier(8)
@@ -439,7 +439,7 @@ def test_a_claim_keeps_a_second_sender_off_until_it_expires(store_url: str) -> N
     def race(n: int) -> None:
         barrier.wait()
         for recipient in ("b@acme.test", "c@acme.test"):
-            if ledger.claim_send(store.engine, "digest:y", recipient, now):
+            if store.claim_report_send("digest:y", recipient, now):
                 wins.append(recipient)
 
     threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
@@ -455,7 +455,7 @@ def test_a_day_not_over_is_not_sent(seeded_one: Store, tmp_path: Path) -> None:
     config = configuration.load(project(tmp_path, seeded_one.url, free_port()))
     with pytest.raises(MonitorError, match="once the day is over"):
         send_digest(config, seeded_one, DAY, at(DAY, 23, 59))
-    assert ledger.send_states(seeded_one.engine, "digest:2026-02-16") == {}
+    assert seeded_one.report_send_states("digest:2026-02-16") == {}
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -499,7 +499,7 @@ def test_the_command_never_shows_the_password(
     assert result.exit_code == 1 and "login refused by 127.0.0.1" in result.output
     assert "login refused by 127.0.0.1" in caplog.text
     assert "hunter2" not in result.output and "hunter2" not in caplog.text
-    row = ledger.send_states(seeded_one.engine, "digest:2026-02-16")["ana@acme.test"]
+    row = seeded_one.report_send_states("digest:2026-02-16")["ana@acme.test"]
     assert row["state"] == "failed" and "hunter2" not in row["last_error"]
 
 

@@ -16,9 +16,9 @@ from filing import save_scores
 from sqlalchemy import func, select
 
 from monitor.cli import main
+from monitor.leases import Leases, holder_id, holders
 from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.store import Store
-from monitor.store.leases import Leases, claim, holder_id, holders, release, renew
 from monitor.store.schema import case_events, case_posts, cases, deliveries, flags, posts, scores
 from monitor.store.schema import sources as source_rows
 
@@ -67,10 +67,10 @@ def at_once(workers: list[Callable[[], Any]]) -> list[Any]:
 def test_sqlite_grants_every_claim_and_writes_nothing(sqlite_url: str) -> None:
     store = Store(sqlite_url)
     try:
-        assert claim(store, "blog", "a", NOW, 60, "rss")
-        assert claim(store, "blog", "b", NOW, 60, "rss")  # one daemon per file: no contest
-        assert renew(store, "blog", "a", NOW, 60)
-        release(store, "blog", "a")
+        assert store.claim_lease("blog", "a", NOW, 60, "rss")
+        assert store.claim_lease("blog", "b", NOW, 60, "rss")  # one daemon per file: no contest
+        assert store.renew_lease("blog", "a", NOW, 60)
+        store.release_lease("blog", "a")
         with Leases(store, ttl=60).held("blog", "rss") as mine:
             assert mine
         assert store.source_health() == []
@@ -79,46 +79,46 @@ def test_sqlite_grants_every_claim_and_writes_nothing(sqlite_url: str) -> None:
 
 
 def test_a_claim_makes_the_missing_row_and_keeps_other_holders_out(pg: Store) -> None:
-    assert claim(pg, "blog", "host:1:a", NOW, 90, "rss")
+    assert pg.claim_lease("blog", "host:1:a", NOW, 90, "rss")
     found = row(pg, "blog")
     assert (found.kind, found.failures, found.last_attempt_at, found.cursor) == ("rss", 0, None,
                                                                                  None)
     assert (found.leased_by, found.leased_until) == ("host:1:a", NOW + timedelta(seconds=90))
-    assert not claim(pg, "blog", "host:2:b", NOW + timedelta(seconds=89), 90, "rss")
-    assert claim(pg, "blog", "host:1:a", NOW + timedelta(seconds=30), 90)  # its own: renewed
+    assert not pg.claim_lease("blog", "host:2:b", NOW + timedelta(seconds=89), 90, "rss")
+    assert pg.claim_lease("blog", "host:1:a", NOW + timedelta(seconds=30), 90)  # its own: renewed
     assert row(pg, "blog").leased_until == NOW + timedelta(seconds=120)
     # a source that has been polled keeps its health; the lease only adds its holder
     pg.record_failure("forum", "discourse", "HTTP 500", NOW)
-    assert claim(pg, "forum", "host:2:b", NOW, 90, "discourse")
+    assert pg.claim_lease("forum", "host:2:b", NOW, 90, "discourse")
     assert (row(pg, "forum").failures, row(pg, "forum").last_error) == (1, "HTTP 500")
 
 
 def test_a_lapsed_lease_is_taken_over_and_a_released_one_is_free(pg: Store) -> None:
-    assert claim(pg, "blog", "dead:1:a", NOW, 10, "rss")
-    assert not claim(pg, "blog", "live:2:b", NOW + timedelta(seconds=9), 10, "rss")
-    assert claim(pg, "blog", "live:2:b", NOW + timedelta(seconds=11), 10, "rss")
+    assert pg.claim_lease("blog", "dead:1:a", NOW, 10, "rss")
+    assert not pg.claim_lease("blog", "live:2:b", NOW + timedelta(seconds=9), 10, "rss")
+    assert pg.claim_lease("blog", "live:2:b", NOW + timedelta(seconds=11), 10, "rss")
     assert row(pg, "blog").leased_by == "live:2:b"
-    assert not renew(pg, "blog", "dead:1:a", NOW + timedelta(seconds=12), 10)  # it lost it
-    release(pg, "blog", "dead:1:a")  # not the holder: changes nothing
+    assert not pg.renew_lease("blog", "dead:1:a", NOW + timedelta(seconds=12), 10)  # it lost it
+    pg.release_lease("blog", "dead:1:a")  # not the holder: changes nothing
     assert row(pg, "blog").leased_by == "live:2:b"
-    assert renew(pg, "blog", "live:2:b", NOW + timedelta(seconds=15), 10)
+    assert pg.renew_lease("blog", "live:2:b", NOW + timedelta(seconds=15), 10)
     assert row(pg, "blog").leased_until == NOW + timedelta(seconds=25)
-    release(pg, "blog", "live:2:b")
+    pg.release_lease("blog", "live:2:b")
     assert (row(pg, "blog").leased_by, row(pg, "blog").leased_until) == (None, None)
-    assert claim(pg, "blog", "next:3:c", NOW + timedelta(seconds=16), 10)
+    assert pg.claim_lease("blog", "next:3:c", NOW + timedelta(seconds=16), 10)
 
 
 def test_a_source_just_polled_is_left_alone_for_the_spacing_asked(pg: Store) -> None:
     """Each daemon runs each source's job on its interval: the lease, released with a time,
     keeps the others (and the poller itself) from polling it again before then."""
-    assert claim(pg, "blog", "a", NOW, 60, "rss")
-    release(pg, "blog", "a", until=NOW + timedelta(seconds=30))
+    assert pg.claim_lease("blog", "a", NOW, 60, "rss")
+    pg.release_lease("blog", "a", until=NOW + timedelta(seconds=30))
     assert (row(pg, "blog").leased_by, row(pg, "blog").leased_until) == (
         None, NOW + timedelta(seconds=30))
-    assert not claim(pg, "blog", "b", NOW + timedelta(seconds=29), 60, "rss")
-    assert not claim(pg, "blog", "a", NOW + timedelta(seconds=29), 60, "rss")
-    assert claim(pg, "blog", "b", NOW + timedelta(seconds=31), 60, "rss")
-    release(pg, "blog", "b")
+    assert not pg.claim_lease("blog", "b", NOW + timedelta(seconds=29), 60, "rss")
+    assert not pg.claim_lease("blog", "a", NOW + timedelta(seconds=29), 60, "rss")
+    assert pg.claim_lease("blog", "b", NOW + timedelta(seconds=31), 60, "rss")
+    pg.release_lease("blog", "b")
     mine, other = Leases(pg, ttl=60), Leases(pg, ttl=60)
     with mine.held("blog", "rss", spacing=120) as held:
         assert held
@@ -129,15 +129,15 @@ def test_a_source_just_polled_is_left_alone_for_the_spacing_asked(pg: Store) -> 
 
 
 def test_a_claim_skips_a_row_another_transaction_holds_instead_of_waiting(pg: Store) -> None:
-    assert claim(pg, "blog", "a", NOW, 60, "rss")
-    release(pg, "blog", "a")
+    assert pg.claim_lease("blog", "a", NOW, 60, "rss")
+    pg.release_lease("blog", "a")
     with pg.engine.connect() as other:  # another daemon claiming it, or saving its posts
         other.execute(select(source_rows).where(source_rows.c.name == "blog").with_for_update())
         started = time.monotonic()
-        assert not claim(pg, "blog", "b", NOW, 60, "rss")
+        assert not pg.claim_lease("blog", "b", NOW, 60, "rss")
         assert time.monotonic() - started < 2
         other.rollback()
-    assert claim(pg, "blog", "b", NOW, 60, "rss")
+    assert pg.claim_lease("blog", "b", NOW, 60, "rss")
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["never-polled", "polled-before"])
@@ -146,7 +146,7 @@ def test_of_many_simultaneous_claims_exactly_one_wins(pg: Store, existing: bool)
         pg.record_failure("blog", "rss", "timeout", NOW)
     stores = [Store(pg.url) for _ in range(6)]
     try:
-        won = at_once([lambda s=s, i=i: claim(s, "blog", f"h:{i}", NOW, 60, "rss")
+        won = at_once([lambda s=s, i=i: s.claim_lease("blog", f"h:{i}", NOW, 60, "rss")
                        for i, s in enumerate(stores)])
     finally:
         for store in stores:
@@ -187,7 +187,7 @@ def test_status_shows_who_is_polling_a_source(pg_url: str, make_project) -> None
                           store=pg_url)
     store = Store(pg_url)
     try:
-        assert claim(store, "blog", "worker-2:4711:c0ffee00", datetime.now(UTC), 60, "rss")
+        assert store.claim_lease("blog", "worker-2:4711:c0ffee00", datetime.now(UTC), 60, "rss")
     finally:
         store.close()
     result = CliRunner().invoke(main, ["status", "--config", str(config)])

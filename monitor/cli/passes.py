@@ -121,8 +121,8 @@ def status(config_path: Path) -> None:
 
     from monitor import config as configuration
     from monitor.health import assess
+    from monitor.leases import holders
     from monitor.store import Store
-    from monitor.store.leases import holders
 
     config = configuration.load(config_path)
     logs.protect(config)  # a stored error may quote a URL with a token in it

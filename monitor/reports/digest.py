@@ -27,7 +27,6 @@ from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
 from monitor.scoring.lexicons import is_scored
 from monitor.store import Store
-from monitor.store import reports as queries
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 URGENT = ("critical", "high")
@@ -215,7 +214,7 @@ def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None =
     are broken or quiet, ``praise`` caps the praise shown."""
     now = now or datetime.now(UTC)
     start, end = day_bounds(day, zone)
-    items = [_item(row, zone, now) for row in queries.flagged_between(store.engine, start, end)]
+    items = [_item(row, zone, now) for row in store.flagged_between(start, end)]
     attention = [i for i in items if not i.praise]
     urgent = _threads(i for i in attention if i.severity in URGENT)
     others = sorted((i for i in attention if i.severity not in URGENT),
@@ -234,12 +233,12 @@ def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None =
                       len(history)),
         negative=Trend(days[-1].negative_share, _mean(
             d.negative_share for d in history if d.negative_share is not None), len(history)),
-        by_severity=counts, new_cases=queries.cases_opened(store.engine, start, end),
-        overdue=queries.cases_overdue(store.engine, now), urgent=urgent, others=others,
+        by_severity=counts, new_cases=store.cases_opened(start, end),
+        overdue=store.cases_overdue(now), urgent=urgent, others=others,
         praise=kudos, praise_limit=praise, troubled=troubled, days=days,
         chart=daily_chart(days, day) if any(d.posts or d.flags for d in days) else None,
-        unscored={code: n for code, n in sorted(queries.languages_between(
-            store.engine, start, end).items()) if not is_scored(code)})
+        unscored={code: n for code, n in sorted(store.languages_between(start, end).items())
+                  if not is_scored(code)})
 
 
 def build_for(config: Config, store: Store, day: date, now: datetime) -> Digest:
@@ -320,9 +319,9 @@ def _days(store: Store, day: date, zone: ZoneInfo) -> list[Day]:
     """The chart's days, the digest's day last."""
     dates = [day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
     windows = [day_bounds(d, zone) for d in dates]
-    counts = queries.post_counts(store.engine, windows)
+    counts = store.post_counts(windows)
     flags: dict[date, dict[str, int]] = {d: {} for d in dates}
-    for row in queries.flag_labels_between(store.engine, windows[0][0], windows[-1][1]):
+    for row in store.flag_labels_between(windows[0][0], windows[-1][1]):
         if is_praise(row["severity"], row["category"], row["tags"] or ()):
             continue
         local = row["flagged_at"].astimezone(zone).date()

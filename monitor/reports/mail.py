@@ -25,7 +25,6 @@ from monitor.receivers.email import EmailOptions, smtp_session
 from monitor.reports.digest import Digest, build_for, day_bounds
 from monitor.reports.render import render_html, render_markdown
 from monitor.store import Store
-from monitor.store import reports as ledger
 
 log = logging.getLogger("monitor.digest")
 
@@ -77,7 +76,7 @@ def send_digest(config: Config, store: Store, day: date, now: datetime,
         raise MonitorError(f"the digest of {day.isoformat()} is sent once the day is over "
                            f"(in {config.timezone.key})")
     options = mail_options(config)
-    states = ledger.send_states(store.engine, report)
+    states = store.report_send_states(report)
     already = tuple(r for r in recipients if states.get(r, {}).get("state") == "sent")
     todo = [r for r in recipients if r not in already]
     if not todo:
@@ -88,18 +87,18 @@ def send_digest(config: Config, store: Store, day: date, now: datetime,
     sent, failed, busy = [], [], []
     for recipient in todo:
         moment = now + timedelta(seconds=time.monotonic() - started)  # claims age truly
-        if not ledger.claim_send(store.engine, report, recipient, moment):
+        if not store.claim_report_send(report, recipient, moment):
             busy.append(recipient)
             continue
         try:
             _send(options, address(message, recipient, report, options), recipient)
         except DeliveryError as error:
-            ledger.mark_failed(store.engine, report, recipient, str(error))
+            store.mark_report_failed(report, recipient, str(error))
             log.warning("%s to %s failed: %s", report, recipient, error)
             failed.append((recipient, str(error)))
             continue
-        ledger.mark_sent(store.engine, report, recipient,
-                         now + timedelta(seconds=time.monotonic() - started))
+        store.mark_report_sent(report, recipient,
+                               now + timedelta(seconds=time.monotonic() - started))
         log.info("%s sent to %s", report, recipient)
         sent.append(recipient)
     return SendOutcome(report, tuple(sent), tuple(failed), already, tuple(busy))

@@ -1,7 +1,12 @@
-"""SQLAlchemy 2 tables and queries: SQLite by default, PostgreSQL by URL.
+"""SQLAlchemy 2 tables and queries: SQLite by default, PostgreSQL by URL. The only package
+that knows SQL, and it holds no rules of ours (queue policy, routing): only rows.
 
-The only module that knows SQL. Every write is one transaction, so a pass killed at any moment
-leaves either all of a source's posts and its cursor, or none of them.
+Two shapes, one for each need. A ``Store`` method is one question or one write in its own
+transaction (the mixins of ``casework``, ``deliveries``, ``storms``, ``reports``, ``leases``
+add theirs). A function of a Connection is a piece of a larger write that its caller puts in
+one transaction (``store.transaction()``): the pipeline files a batch's scores and flags
+(``judged``), cases (``casework``) and outbox rows (``deliveries``) together, so a pass killed
+at any moment leaves all of them or none.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from monitor.errors import StoreError
 from monitor.model import Fetch, Severity
 from monitor.store.casework import CaseQueries
 from monitor.store.deliveries import DeliveryQueries
-from monitor.store.leases import lock_source
+from monitor.store.leases import LeaseQueries, lock_source
+from monitor.store.reports import ReportQueries
 from monitor.store.rows import (  # noqa: F401 (StoredPost re-exported: what callers hold)
     SCORE_COLUMNS,
     StoredPost,
@@ -69,7 +75,7 @@ class Saved:
     edited: tuple[int, ...]
 
 
-class Store(DeliveryQueries, CaseQueries, StormQueries):
+class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:
@@ -200,9 +206,7 @@ class Store(DeliveryQueries, CaseQueries, StormQueries):
 
     def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flags raised in [start, end), with their post, score and case, worst first."""
-        from monitor.store.reports import flagged_between
-
-        rows = flagged_between(self.engine, start, end)
+        rows = self.flagged_between(start, end)
         return sorted(rows, key=lambda r: (-Severity(r["severity"]).rank, r["compound"] or 0.0))
 
     def export_posts(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:

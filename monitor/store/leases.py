@@ -1,120 +1,83 @@
-"""Source leases: several daemons on one PostgreSQL poll each source one at a time.
-
-A daemon polls a source only while it holds the source's lease: ``sources.leased_by`` names the
-holder (``host:pid:random``), ``sources.leased_until`` says when the lease lapses if the holder
-stops renewing it (it died, or lost the database). A claim locks the row with
-``SELECT ... FOR UPDATE SKIP LOCKED``, so two daemons claiming at once never wait on each other:
-one gets the row, the other is told no. The holder renews its leases from a heartbeat thread
-while it works, so a slow fetch keeps its lease, and releases each one when its job ends.
-
-Every daemon runs every source's job on the source's interval, so a released lease keeps
-``leased_until`` (with no holder) at half an interval after the poll began: a daemon whose
-job comes round sooner skips it, and between them the daemons poll each source about once per
-interval, not once each.
-
-Times are the daemons' own clocks (keep them in step with NTP): a skew between machines
-shortens or lengthens a lease by that much, which is harmless while it stays well under a
-lease's length (the HTTP total timeout plus ``MARGIN``, 90 s by default).
-
-SQLite has one daemon per database file (it refuses a second), so there every claim is granted
-and nothing is written.
+"""Source leases' SQL (what they are for: ``monitor.leases``): a claim locks the source's row
+with ``SELECT ... FOR UPDATE SKIP LOCKED``, so two daemons claiming at once never wait on each
+other. SQLite has one daemon per database file, so there every claim is granted and nothing is
+written.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from monitor.store.rows import insert_ignoring
 from monitor.store.schema import sources
 
-if TYPE_CHECKING:
-    from monitor.store import Store
-
 log = logging.getLogger(__name__)
-
-MARGIN = 30.0
-"""Seconds a lease outlasts the slowest single request (the HTTP client's total timeout)."""
 
 SAVE_LOCKS = 4242004
 """The advisory lock space (first key) of ``lock_source``; the second is the source's hash."""
 
 
-def holder_id() -> str:
-    """Who holds a lease: ``host:pid:random`` (the random part tells a restarted daemon that
-    got the same pid from its dead predecessor)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+class LeaseQueries:
+    """Claiming, renewing and releasing a source's lease, mixed into Store."""
 
+    engine: Engine
 
-def lease_seconds(total_timeout: float) -> float:
-    """A lease's length: a slow request plus a margin. The heartbeat renews it three times in
-    that span, so only a dead (or cut off) holder lets it lapse."""
-    return total_timeout + MARGIN
+    @property
+    def leases_shared(self) -> bool:
+        """Whether several daemons may share this store (PostgreSQL), so leases matter."""
+        return self.engine.dialect.name == "postgresql"
 
+    def claim_lease(self, source: str, holder: str, now: datetime, ttl: float,
+                    kind: str = "") -> bool:
+        """Take (or keep) ``source``'s lease for ``ttl`` seconds from ``now``; False when another
+        holder's lease is still running, another daemon is claiming it at this moment, or it was
+        released with a time not yet come (polled just now).
 
-def shared(store: Store) -> bool:
-    """Whether several daemons may share this store (PostgreSQL), so leases matter."""
-    return store.engine.dialect.name == "postgresql"
-
-
-def claim(store: Store, source: str, holder: str, now: datetime, ttl: float,
-          kind: str = "") -> bool:
-    """Take (or keep) ``source``'s lease for ``ttl`` seconds from ``now``; False when another
-    holder's lease is still running, another daemon is claiming it at this moment, or it was
-    released with a time not yet come (polled just now).
-
-    A source never polled has no row yet: one is made (``kind`` filled in, health untouched),
-    so the first claim locks a row like every later one.
-    """
-    if not shared(store):
-        return True
-    with store.engine.begin() as db:
-        row = _locked(db, source)
-        if row is None and not _exists(db, source):
-            db.execute(insert_ignoring(db, sources, ["name"]).values(
-                name=source, kind=kind, failures=0))
+        A source never polled has no row yet: one is made (``kind`` filled in, health untouched),
+        so the first claim locks a row like every later one.
+        """
+        if not self.leases_shared:
+            return True
+        with self.engine.begin() as db:
             row = _locked(db, source)
-        if row is None:  # another daemon's transaction has the row right now
-            return False
-        if row.leased_by != holder and row.leased_until is not None \
-                and row.leased_until > now:
-            return False
-        db.execute(sources.update().where(sources.c.name == source).values(
-            leased_by=holder, leased_until=now + timedelta(seconds=ttl)))
-        if row.leased_by not in (None, holder):
-            log.info("%s: took over the lapsed lease of %s", source, row.leased_by)
-        return True
+            if row is None and not _exists(db, source):
+                db.execute(insert_ignoring(db, sources, ["name"]).values(
+                    name=source, kind=kind, failures=0))
+                row = _locked(db, source)
+            if row is None:  # another daemon's transaction has the row right now
+                return False
+            if row.leased_by != holder and row.leased_until is not None \
+                    and row.leased_until > now:
+                return False
+            db.execute(sources.update().where(sources.c.name == source).values(
+                leased_by=holder, leased_until=now + timedelta(seconds=ttl)))
+            if row.leased_by not in (None, holder):
+                log.info("%s: took over the lapsed lease of %s", source, row.leased_by)
+            return True
 
+    def renew_lease(self, source: str, holder: str, now: datetime, ttl: float) -> bool:
+        """Extend ``holder``'s lease to ``now + ttl``; False when it is no longer theirs."""
+        if not self.leases_shared:
+            return True
+        with self.engine.begin() as db:
+            return bool(db.execute(sources.update().where(
+                sources.c.name == source, sources.c.leased_by == holder).values(
+                leased_until=now + timedelta(seconds=ttl))).rowcount)
 
-def renew(store: Store, source: str, holder: str, now: datetime, ttl: float) -> bool:
-    """Extend ``holder``'s lease to ``now + ttl``; False when it is no longer theirs."""
-    if not shared(store):
-        return True
-    with store.engine.begin() as db:
-        return bool(db.execute(sources.update().where(
-            sources.c.name == source, sources.c.leased_by == holder).values(
-            leased_until=now + timedelta(seconds=ttl))).rowcount)
-
-
-def release(store: Store, source: str, holder: str, until: datetime | None = None) -> None:
-    """Give the lease back (if still ``holder``'s): any daemon may poll the source next, from
-    ``until`` on if given."""
-    if not shared(store):
-        return
-    with store.engine.begin() as db:
-        db.execute(sources.update().where(
-            sources.c.name == source, sources.c.leased_by == holder).values(
-            leased_by=None, leased_until=until))
+    def release_lease(self, source: str, holder: str, until: datetime | None = None) -> None:
+        """Give the lease back (if still ``holder``'s): any daemon may poll the source next, from
+        ``until`` on if given."""
+        if not self.leases_shared:
+            return
+        with self.engine.begin() as db:
+            db.execute(sources.update().where(
+                sources.c.name == source, sources.c.leased_by == holder).values(
+                leased_by=None, leased_until=until))
 
 
 def lock_source(db: Connection, source: str) -> None:
@@ -124,66 +87,6 @@ def lock_source(db: Connection, source: str) -> None:
     if db.dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:source))"),
                    {"space": SAVE_LOCKS, "source": source})
-
-
-def holders(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, str]:
-    """``{source: holder}`` for the leases still running in ``sources`` rows (for status)."""
-    return {r["name"]: r["leased_by"] for r in rows
-            if r.get("leased_by") and r.get("leased_until") and r["leased_until"] > now}
-
-
-class Leases:
-    """One daemon's leases: claimed per job, renewed by a heartbeat while held, released when
-    the job ends."""
-
-    def __init__(self, store: Store, ttl: float, holder: str | None = None) -> None:
-        self.store, self.ttl = store, ttl
-        self.holder = holder or holder_id()
-        self._held: set[str] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
-
-    @contextmanager
-    def held(self, source: str, kind: str = "", spacing: float = 0.0) -> Iterator[bool]:
-        """True inside when this daemon holds ``source``'s lease (until the block ends); once
-        released, nobody claims it again until ``spacing`` seconds after it was taken."""
-        taken = datetime.now(UTC)
-        if not claim(self.store, source, self.holder, taken, self.ttl, kind):
-            yield False
-            return
-        with self._lock:
-            self._held.add(source)
-            self._start()
-        try:
-            yield True
-        finally:
-            with self._lock:
-                self._held.discard(source)
-            release(self.store, source, self.holder,
-                    taken + timedelta(seconds=spacing) if spacing else None)
-
-    def close(self) -> None:
-        """Stop the heartbeat (held leases lapse by themselves if not released)."""
-        self._stop.set()
-
-    def _start(self) -> None:
-        if self._beat is None and shared(self.store):
-            self._beat = threading.Thread(target=self._renew_held, name="lease-heartbeat",
-                                          daemon=True)
-            self._beat.start()
-
-    def _renew_held(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
-            with self._lock:
-                held = sorted(self._held)
-            for source in held:
-                try:
-                    if not renew(self.store, source, self.holder, datetime.now(UTC),
-                                 self.ttl) and source in self._held:  # not just released
-                        log.warning("%s: lease lost to another daemon while polling", source)
-                except Exception as error:  # the database is away: retry at the next beat
-                    log.warning("%s: could not renew the lease: %s", source, error)
 
 
 def _locked(db: Connection, source: str) -> Any:

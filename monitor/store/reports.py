@@ -42,121 +42,117 @@ class PostCounts:
     negative: int
 
 
-def flagged_between(engine: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Flags raised in [start, end) with their post, score, source kind and case (through
-    ``case_posts``, so every post of a thread's case shows it), oldest first."""
-    query = (select(posts, *SCORE_COLUMNS, flags.c.severity, flags.c.category, flags.c.rules,
-                    flags.c.reasons, flags.c.tags, flags.c.flagged_at,
-                    sources.c.kind.label("source_kind"), cases.c.id.label("case_id"),
-                    cases.c.state.label("case_state"), cases.c.assignee.label("case_assignee"),
-                    cases.c.due_at.label("case_due_at"),
-                    cases.c.first_response_at.label("case_first_response_at"))
-             .join(flags, flags.c.post_id == posts.c.id)
-             .outerjoin(scores, scores.c.post_id == posts.c.id)
-             .outerjoin(sources, sources.c.name == posts.c.source)
-             .outerjoin(case_posts, case_posts.c.post_id == posts.c.id)
-             .outerjoin(cases, cases.c.id == case_posts.c.case_id)
-             .where(flags.c.flagged_at >= start, flags.c.flagged_at < end)
-             .order_by(flags.c.flagged_at, posts.c.id))
-    with engine.connect() as db:
-        return [dict(r._mapping) for r in db.execute(query)]
+class ReportQueries:
+    """What the reports read, and the send ledger: mixed into Store (they use ``self.engine``)."""
 
+    engine: Engine
 
-def flag_labels_between(engine: Engine, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Only when, how severe and what kind, for every flag raised in [start, end): the
-    chart's counts, without reading the posts."""
-    query = (select(flags.c.flagged_at, flags.c.severity, flags.c.category, flags.c.tags)
-             .where(flags.c.flagged_at >= start, flags.c.flagged_at < end))
-    with engine.connect() as db:
-        return [dict(r._mapping) for r in db.execute(query)]
+    def flagged_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Flags raised in [start, end) with their post, score, source kind and case (through
+        ``case_posts``, so every post of a thread's case shows it), oldest first."""
+        query = (select(posts, *SCORE_COLUMNS, flags.c.severity, flags.c.category, flags.c.rules,
+                        flags.c.reasons, flags.c.tags, flags.c.flagged_at,
+                        sources.c.kind.label("source_kind"), cases.c.id.label("case_id"),
+                        cases.c.state.label("case_state"), cases.c.assignee.label("case_assignee"),
+                        cases.c.due_at.label("case_due_at"),
+                        cases.c.first_response_at.label("case_first_response_at"))
+                 .join(flags, flags.c.post_id == posts.c.id)
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .outerjoin(sources, sources.c.name == posts.c.source)
+                 .outerjoin(case_posts, case_posts.c.post_id == posts.c.id)
+                 .outerjoin(cases, cases.c.id == case_posts.c.case_id)
+                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end)
+                 .order_by(flags.c.flagged_at, posts.c.id))
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(query)]
 
+    def flag_labels_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Only when, how severe and what kind, for every flag raised in [start, end): the
+        chart's counts, without reading the posts."""
+        query = (select(flags.c.flagged_at, flags.c.severity, flags.c.category, flags.c.tags)
+                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end))
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(query)]
 
-def post_counts(engine: Engine, windows: Sequence[tuple[datetime, datetime]]) -> list[PostCounts]:
-    """Posts first seen in each window (storms are not posts), in one query over the span."""
-    if not windows:
-        return []
-    negative = scores.c.compound <= NEGATIVE
-    columns = []
-    for start, end in windows:
-        inside = and_(posts.c.first_seen_at >= start, posts.c.first_seen_at < end)
-        columns += [func.sum(case((inside, 1), else_=0)),
-                    func.sum(case((and_(inside, scores.c.post_id.is_not(None)), 1), else_=0)),
-                    func.sum(case((and_(inside, negative), 1), else_=0))]
-    query = (select(*columns).select_from(posts)
-             .outerjoin(scores, scores.c.post_id == posts.c.id)
-             .where(posts.c.first_seen_at >= min(s for s, _ in windows),
-                    posts.c.first_seen_at < max(e for _, e in windows), WRITTEN))
-    with engine.connect() as db:
-        row = db.execute(query).one()
-    values = [int(v or 0) for v in row]
-    return [PostCounts(*values[i:i + 3]) for i in range(0, len(values), 3)]
+    def post_counts(self, windows: Sequence[tuple[datetime, datetime]]) -> list[PostCounts]:
+        """Posts first seen in each window (storms are not posts), in one query over the span."""
+        if not windows:
+            return []
+        negative = scores.c.compound <= NEGATIVE
+        columns = []
+        for start, end in windows:
+            inside = and_(posts.c.first_seen_at >= start, posts.c.first_seen_at < end)
+            columns += [func.sum(case((inside, 1), else_=0)),
+                        func.sum(case((and_(inside, scores.c.post_id.is_not(None)), 1), else_=0)),
+                        func.sum(case((and_(inside, negative), 1), else_=0))]
+        query = (select(*columns).select_from(posts)
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .where(posts.c.first_seen_at >= min(s for s, _ in windows),
+                        posts.c.first_seen_at < max(e for _, e in windows), WRITTEN))
+        with self.engine.connect() as db:
+            row = db.execute(query).one()
+        values = [int(v or 0) for v in row]
+        return [PostCounts(*values[i:i + 3]) for i in range(0, len(values), 3)]
 
+    def languages_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Posts first seen in [start, end) by the language the scorer told (storms left out)."""
+        query = (select(scores.c.language, func.count()).select_from(posts)
+                 .join(scores, scores.c.post_id == posts.c.id)
+                 .where(posts.c.first_seen_at >= start, posts.c.first_seen_at < end,
+                        scores.c.language.is_not(None), WRITTEN)
+                 .group_by(scores.c.language))
+        with self.engine.connect() as db:
+            return {language: int(n) for language, n in db.execute(query)}
 
-def languages_between(engine: Engine, start: datetime, end: datetime) -> dict[str, int]:
-    """Posts first seen in [start, end) by the language the scorer told (storms left out)."""
-    query = (select(scores.c.language, func.count()).select_from(posts)
-             .join(scores, scores.c.post_id == posts.c.id)
-             .where(posts.c.first_seen_at >= start, posts.c.first_seen_at < end,
-                    scores.c.language.is_not(None), WRITTEN)
-             .group_by(scores.c.language))
-    with engine.connect() as db:
-        return {language: int(n) for language, n in db.execute(query)}
+    def cases_opened(self, start: datetime, end: datetime) -> int:
+        with self.engine.connect() as db:
+            return db.execute(select(func.count()).select_from(cases).where(
+                cases.c.opened_at >= start, cases.c.opened_at < end)).scalar_one()
 
+    def cases_overdue(self, now: datetime) -> int:
+        """Open cases past their due time that nobody has answered (as ``queue.is_overdue``)."""
+        with self.engine.connect() as db:
+            return db.execute(select(func.count()).select_from(cases).where(
+                cases.c.state.in_(OPEN_STATES), cases.c.due_at.is_not(None),
+                cases.c.first_response_at.is_(None), cases.c.due_at < now)).scalar_one()
 
-def cases_opened(engine: Engine, start: datetime, end: datetime) -> int:
-    with engine.connect() as db:
-        return db.execute(select(func.count()).select_from(cases).where(
-            cases.c.opened_at >= start, cases.c.opened_at < end)).scalar_one()
+    # --- report_sends: once per recipient ---------------------------------------------------------
 
+    def report_send_states(self, report: str) -> dict[str, dict[str, Any]]:
+        """recipient -> its row (state, attempts, claimed_until, last_error, sent_at)."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(report_sends).where(report_sends.c.report == report))
+            return {r.recipient: dict(r._mapping) for r in rows}
 
-def cases_overdue(engine: Engine, now: datetime) -> int:
-    """Open cases past their due time that nobody has answered (as ``queue.is_overdue``)."""
-    with engine.connect() as db:
-        return db.execute(select(func.count()).select_from(cases).where(
-            cases.c.state.in_(OPEN_STATES), cases.c.due_at.is_not(None),
-            cases.c.first_response_at.is_(None), cases.c.due_at < now)).scalar_one()
+    def claim_report_send(self, report: str, recipient: str, now: datetime) -> bool:
+        """Take ``recipient`` of ``report`` for sending; False when it was sent already, or another
+        sender holds an unexpired claim. One statement each way, so two monitors on one
+        PostgreSQL never both win: the INSERT skips an existing row, the UPDATE re-checks its
+        condition on the row it waited for."""
+        with self.engine.begin() as db:
+            inserted = db.execute(insert_ignoring(db, report_sends, ["report", "recipient"]).values(
+                report=report, recipient=recipient, state="sending", attempts=1,
+                claimed_until=now + CLAIM).returning(report_sends.c.id)).first()
+            if inserted is not None:  # (rowcount is -1 here on psycopg: RETURNING tells)
+                return True
+            free = or_(report_sends.c.state == "failed",
+                       and_(report_sends.c.state == "sending",
+                            or_(report_sends.c.claimed_until.is_(None),
+                                report_sends.c.claimed_until < now)))
+            return bool(db.execute(report_sends.update().where(
+                report_sends.c.report == report, report_sends.c.recipient == recipient, free)
+                .values(state="sending", claimed_until=now + CLAIM,
+                        attempts=report_sends.c.attempts + 1)).rowcount)
 
+    def mark_report_sent(self, report: str, recipient: str, now: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(report_sends.update().where(
+                report_sends.c.report == report, report_sends.c.recipient == recipient).values(
+                state="sent", sent_at=now, claimed_until=None, last_error=None))
 
-# --- report_sends: once per recipient ---------------------------------------------------------
-
-def send_states(engine: Engine, report: str) -> dict[str, dict[str, Any]]:
-    """recipient -> its row (state, attempts, claimed_until, last_error, sent_at)."""
-    with engine.connect() as db:
-        rows = db.execute(select(report_sends).where(report_sends.c.report == report))
-        return {r.recipient: dict(r._mapping) for r in rows}
-
-
-def claim_send(engine: Engine, report: str, recipient: str, now: datetime) -> bool:
-    """Take ``recipient`` of ``report`` for sending; False when it was sent already, or another
-    sender holds an unexpired claim. One statement each way, so two monitors on one
-    PostgreSQL never both win: the INSERT skips an existing row, the UPDATE re-checks its
-    condition on the row it waited for."""
-    with engine.begin() as db:
-        inserted = db.execute(insert_ignoring(db, report_sends, ["report", "recipient"]).values(
-            report=report, recipient=recipient, state="sending", attempts=1,
-            claimed_until=now + CLAIM).returning(report_sends.c.id)).first()
-        if inserted is not None:  # (rowcount is -1 here on psycopg: RETURNING tells)
-            return True
-        free = or_(report_sends.c.state == "failed",
-                   and_(report_sends.c.state == "sending",
-                        or_(report_sends.c.claimed_until.is_(None),
-                            report_sends.c.claimed_until < now)))
-        return bool(db.execute(report_sends.update().where(
-            report_sends.c.report == report, report_sends.c.recipient == recipient, free)
-            .values(state="sending", claimed_until=now + CLAIM,
-                    attempts=report_sends.c.attempts + 1)).rowcount)
-
-
-def mark_sent(engine: Engine, report: str, recipient: str, now: datetime) -> None:
-    with engine.begin() as db:
-        db.execute(report_sends.update().where(
-            report_sends.c.report == report, report_sends.c.recipient == recipient).values(
-            state="sent", sent_at=now, claimed_until=None, last_error=None))
-
-
-def mark_failed(engine: Engine, report: str, recipient: str, error: str) -> None:
-    """The next run tries this recipient again (and only this one)."""
-    with engine.begin() as db:
-        db.execute(report_sends.update().where(
-            report_sends.c.report == report, report_sends.c.recipient == recipient).values(
-            state="failed", claimed_until=None, last_error=error[:1000]))
+    def mark_report_failed(self, report: str, recipient: str, error: str) -> None:
+        """The next run tries this recipient again (and only this one)."""
+        with self.engine.begin() as db:
+            db.execute(report_sends.update().where(
+                report_sends.c.report == report, report_sends.c.recipient == recipient).values(
+                state="failed", claimed_until=None, last_error=error[:1000]))
