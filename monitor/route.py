@@ -229,10 +229,6 @@ class RouteTree:
                 for old in self.old_keys] + [
             notice for child in self.children for notice in child.notices()]
 
-    def receiver_names(self) -> list[str]:
-        """Every receiver name the tree uses, each once, in the order first written."""
-        return list(dict.fromkeys(name for _, name in self.receiver_uses()))
-
 
 def group_key(labels: Labels, group_by: Iterable[str]) -> str:
     """The group a post is notified with: "thread:<source>:<thread id>",

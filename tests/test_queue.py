@@ -317,7 +317,7 @@ def test_untouched_critical_cases_are_repeated(store: QStore) -> None:
     assert not store.untouched_critical(NOW + timedelta(minutes=59), 3600)
     assert [c.id for c in store.untouched_critical(NOW + timedelta(hours=1), 3600)] == \
         [critical]
-    store.mark_reminded(critical, NOW + timedelta(hours=1))
+    store.remind(critical, [], NOW + timedelta(hours=1))  # reminded, to nobody
     assert not store.untouched_critical(NOW + timedelta(hours=1, minutes=30), 3600)
     assert store.untouched_critical(NOW + timedelta(hours=2), 3600)
 

@@ -127,7 +127,7 @@ def test_flagged_lists_worst_first_within_a_window(store: Store) -> None:
     assert [r["external_id"] for r in rows] == ["b", "c", "a"]
     assert rows[0]["case_state"] == "new" and rows[0]["reasons"] == list(FLAG.reasons)
     assert store.flagged(NOW + timedelta(hours=1), NOW + timedelta(hours=2)) == []
-    assert store.count_posts_seen(NOW, NOW + timedelta(seconds=1)) == 3
+    assert store.post_counts([(NOW, NOW + timedelta(seconds=1))])[0].read == 3
 
 
 def test_unreachable_database_is_a_clear_error() -> None:

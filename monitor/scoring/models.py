@@ -115,10 +115,3 @@ def anger_probability(texts: Sequence[str], vader: Sequence[Vader] | None = None
     itself. A text is angry by this model when ``p >= anger_threshold()``.
     """
     return shipped_model().probability(texts, vader)
-
-
-def __getattr__(name: str) -> float:
-    """``ANGER_THRESHOLD``: the shipped model's threshold, read from the file on first use."""
-    if name == "ANGER_THRESHOLD":
-        return anger_threshold()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
-    func,
     inspect,
     select,
     text,
@@ -198,11 +197,6 @@ class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQuer
         return None if row is None else StoredPost(row.id, post_from(row), row.content_hash)
 
     # --- reading -----------------------------------------------------------------------------
-
-    def count_posts_seen(self, start: datetime, end: datetime) -> int:
-        with self.engine.connect() as db:
-            return db.execute(select(func.count()).select_from(posts).where(
-                posts.c.first_seen_at >= start, posts.c.first_seen_at < end)).scalar_one()
 
     def flagged(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Flags raised in [start, end), with their post, score and case, worst first."""

@@ -146,10 +146,6 @@ class CaseQueries:
         with self.engine.connect() as db:
             return [_case(r, now) for r in db.execute(query.order_by(cases.c.id))]
 
-    def mark_reminded(self, case_id: int, now: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(cases.update().where(cases.c.id == case_id).values(reminded_at=now))
-
 
 # --- pieces of a command, in the caller's transaction ---------------------------------------
 
