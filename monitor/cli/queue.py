@@ -197,24 +197,19 @@ def note(case_id: int, text: str, config_path: Path, actor: str | None) -> None:
     click.echo(f"case {case_id}: note added")
 
 
-@queue.command()
-@click.argument("person")
-@_options
-def away(person: str, config_path: Path, actor: str | None) -> None:
-    """PERSON gets no new cases until `back` (their open cases stay theirs)."""
-    with _session(config_path, actor) as s:
-        cases.set_away(s.store, person, True, now=s.now, policy=s.policy)
-    click.echo(f"{person} is away")
+def _presence(name: str, away: bool, about: str) -> None:
+    """``queue away`` and ``queue back``: the same command, either way."""
+    @queue.command(name, help=about)
+    @click.argument("person")
+    @_options
+    def command(person: str, config_path: Path, actor: str | None) -> None:
+        with _session(config_path, actor) as s:
+            cases.set_away(s.store, person, away, now=s.now, policy=s.policy)
+        click.echo(f"{person} is {name}")
 
 
-@queue.command()
-@click.argument("person")
-@_options
-def back(person: str, config_path: Path, actor: str | None) -> None:
-    """PERSON gets new cases again."""
-    with _session(config_path, actor) as s:
-        cases.set_away(s.store, person, False, now=s.now, policy=s.policy)
-    click.echo(f"{person} is back")
+_presence("away", True, "PERSON gets no new cases until `back` (their open cases stay theirs).")
+_presence("back", False, "PERSON gets new cases again.")
 
 
 @queue.command()
