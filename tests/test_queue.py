@@ -398,6 +398,13 @@ def cli(path: Path, *args: str) -> object:
     return CliRunner().invoke(queue, [args[0], "--config", str(path), *args[1:]])
 
 
+def test_cli_lists_an_empty_queue(project) -> None:
+    path, _ = project
+    listed = cli(path, "list")
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.strip() == "no cases"
+
+
 def test_cli_end_to_end(project) -> None:
     path, store = project
     old = datetime.now(UTC) - timedelta(hours=3)

@@ -85,7 +85,7 @@ def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bo
              _due(c, s.now), str(c.posts), (c.author or "-")[:20], c.title or c.url]
             for c in found]
     names = ("id", "severity", "state", "prio", "assignee", "due", "posts", "author", "title")
-    widths = [max(len(name), *(len(row[i]) for row in rows)) for i, name in enumerate(names)]
+    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(names)]
     console = _console()
     room = max(8, console.width - sum(widths[:-1]) - 2 * (len(names) - 1))
     table = Table(box=None, header_style="bold", pad_edge=False)
