@@ -6,6 +6,7 @@ on these values, so a stage can be tested without any other stage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
@@ -67,7 +68,7 @@ def is_storm_source(source: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Post:
-    """One thing someone wrote in public."""
+    """One thing someone wrote in public. Its strings are valid Unicode (see ``__post_init__``)."""
 
     source: str
     external_id: str
@@ -80,10 +81,24 @@ class Post:
     parent_id: str | None = None   # what it answers; set for every reply, None for an opener
     reach: int | None = None
 
+    def __post_init__(self) -> None:
+        """A lone surrogate (a JSON API's broken escape, such as "\\ud800") becomes U+FFFD
+        here, where every source's posts pass, so neither PostgreSQL nor the scorer's hashing
+        (both UTF-8) fails on one post and takes the pass down with it."""
+        for name in _POST_STRINGS:
+            value = getattr(self, name)
+            if value is not None and not value.isascii() and _SURROGATE.search(value):
+                object.__setattr__(self, name, _SURROGATE.sub("\ufffd", value))
+
     @property
     def is_reply(self) -> bool:
         """A comment or reply (it has a parent): its title is the thread's, not its author's."""
         return self.parent_id is not None
+
+
+_POST_STRINGS = ("source", "external_id", "url", "author", "title", "text", "thread_id",
+                 "parent_id")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)

@@ -217,3 +217,15 @@ def test_old_runs_are_pruned_as_new_ones_are_recorded(store: Store) -> None:
     store.record_run(NOW, NOW, {"n": "now"})  # the thousandth: prunes what is over 30 days old
     with store.engine.connect() as db:
         assert db.execute(select(func.count()).select_from(runs)).scalar_one() == 1
+
+
+def test_a_broken_unicode_escape_is_stored_and_scored(store: Store) -> None:
+    """A JSON API's lone surrogate ("\\ud800") is valid in a Python string but not in UTF-8:
+    the post is kept (the surrogate as U+FFFD) and scored, and the pass goes on."""
+    from monitor.scoring import Scorer
+
+    store.save_fetch("blog", "rss", Fetch((post("s", "I hate the new \ud800 editor!"),), None),
+                     NOW)
+    stored, = store.posts_to_score()
+    assert stored.post.text == "I hate the new \ufffd editor!"
+    assert Scorer(anger_model=False).score_post(stored.post).compound < 0
