@@ -35,9 +35,9 @@ from monitor.rules import RuleSet, VipList
 class PostScorer(Protocol):
     """What is needed of ``monitor.scoring.Scorer``."""
 
-    def score_post(self, post: Post) -> Score: ...
-
     def score_posts(self, posts: Iterable[Post]) -> list[Score]: ...
+
+    def preload(self) -> None: ...
 
 
 NO_FLAG = frozenset({"none", "neutral"})

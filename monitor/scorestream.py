@@ -165,6 +165,8 @@ def write_scores(lines: Iterable[str], out: TextIO, rules: RuleSet, scorer: Post
             chars += sum(len(line) for batch in batches for _, line in batch)
             if jobs > 1 and (read >= pool_lines or chars >= pool_chars) and _can_fork():
                 log.info("%d lines read so far: scoring in %d worker processes", read, jobs)
+                scorer.preload()
+                gc.freeze()  # what preload loaded, too
                 _write_pooled(itertools.chain([batches], chunks), out, (rules, scorer, vips),
                               jobs)
                 return

@@ -131,6 +131,9 @@ class FailingScorer:
             raise RuntimeError("model file went missing")
         return self.scorer.score_posts(posts)
 
+    def preload(self) -> None:
+        self.scorer.preload()
+
 
 @pytest.mark.parametrize(("how", "message"), [("raise", "model file went missing"),
                                               ("die", "worker process died")])

@@ -103,7 +103,6 @@ def hashed_features(text: str, settings: Mapping[str, Any]) -> tuple[np.ndarray,
     return np.concatenate(indices), np.concatenate(values)
 
 
-
 def dense_features(texts: Sequence[str], settings: Mapping[str, Any],
                    vader: Sequence[Vader] | None = None) -> np.ndarray:
     """The ``settings["dense"]`` numbers, one row per text, each times its ``settings["scale"]``
@@ -123,9 +122,10 @@ def dense_features(texts: Sequence[str], settings: Mapping[str, Any],
                     dtype=np.float64).reshape(len(texts), len(names)) * factors
 
 
-@cache
-def _analyzer():  # -> SentimentIntensityAnalyzer, imported here only when needed
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+def _analyzer() -> Any:
+    """The VADER the dense columns come from: ours (``monitor.scoring.vader``), the same
+    numbers as vaderSentiment, faster."""
+    from monitor.scoring.vader import vader
 
-    return SentimentIntensityAnalyzer()
+    return vader()
 

@@ -37,7 +37,6 @@ figures.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,11 +93,14 @@ def load_model(data: Mapping[str, np.ndarray]) -> AngerModel:
 
 @cache
 def shipped_model() -> AngerModel:
-    """The model in ``monitor/scoring/languages/en/anger.npz``, read once per process."""
-    resource = importlib.resources.files("monitor.scoring").joinpath("languages", "en",
-                                                                     MODEL_RESOURCE)
-    with resource.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
-        return load_model(data)
+    """The model in ``monitor/scoring/languages/en/anger.npz``: English's ``anger`` model,
+    read once per process (``Language.model``)."""
+    from monitor.scoring.lexicons import language
+
+    model = language("en").model("anger")
+    if model is None:
+        raise FileNotFoundError(f"monitor/scoring/languages/en/{MODEL_RESOURCE} is missing")
+    return model
 
 
 def anger_threshold() -> float:

@@ -16,8 +16,17 @@ from functools import cache
 from typing import Any
 
 from monitor.model import Post, Score
-from monitor.scoring.detect import language_of
-from monitor.scoring.lexicons import Hit, Language, PhraseList, fold, language, letters, saturate
+from monitor.scoring.detect import _identifier, language_of
+from monitor.scoring.lexicons import (
+    Hit,
+    Language,
+    PhraseList,
+    fold,
+    language,
+    letters,
+    saturate,
+    scored_languages,
+)
 from monitor.scoring.signals import (
     change_cues,
     change_talk,
@@ -47,11 +56,8 @@ def _anger_model() -> Any:
     """``monitor.scoring.models`` when it and its weights are installed, else None (then the
     verdict comes from the hand signals alone). Imported here, not at the top: numpy is not
     needed until a post is scored with the models."""
-    try:
-        from monitor.scoring import models
-    except ImportError:
-        log.debug("monitor.scoring.models is not installed: hand signals only")
-        return None
+    from monitor.scoring import models
+
     try:
         models.shipped_model()
     except Exception as error:  # a missing or unreadable weights file: say so, go on without
@@ -112,13 +118,22 @@ class Scorer:
         self.threshold: float | None = self.model.anger_threshold() if self.model else None
 
     # --- public --------------------------------------------------------------------------------
+    def preload(self) -> None:
+        """Load now what the first posts would load (each language's complaint model, the
+        language identifier): before forking workers, so they share it instead of each
+        loading its own."""
+        if self.use_models:
+            for code in scored_languages():
+                language(code).model("complaint")
+        _identifier()
+
     def score(self, title: str | None, text: str) -> Score:
         """Score a post's title and text together."""
         return self.score_many([(title, text)])[0]
 
     def score_post(self, post: Post) -> Score:
         """Score the author's own words: a reply's title is its thread's, so it is left out."""
-        return self.score(None if post.is_reply else post.title, post.text)
+        return self.score_posts([post])[0]
 
     def score_posts(self, posts: Iterable[Post]) -> list[Score]:
         """``score_post`` for many posts at once."""
@@ -162,8 +177,6 @@ class Scorer:
         post has several sentences and that one is clearly negative.
         """
         v = self.vader
-        if not negative:
-            return compound, None, False
         spans = v.sentences(tokens, MAX_SENTENCE_CHARS)
         if len(spans) < 2:
             return compound, None, False
