@@ -10,8 +10,8 @@ How, and why this way (the text work is scikit-learn's and scipy's):
 
 * **Words read the same way in every language** (``_words``): lower case, no accents, letters
   only; no stop words (scikit-learn's English list, contraction stubs such as "doesn", and
-  ``monitor/languages/fr/stopwords.txt``); French words turned into English ones by the term
-  map ``monitor/languages/fr/terms.txt`` ("mise à jour" -> "update", "montre" -> "watch",
+  ``monitor/scoring/languages/fr/stopwords.txt``); French words turned into English ones by the term
+  map ``monitor/scoring/languages/fr/terms.txt`` ("mise à jour" -> "update", "montre" -> "watch",
   longest match first); then a plural -s and one of -ing, -ed, -ee, -e cut off ("syncing",
   "synced", "sync" are one word; so are "updates" and "update"). Crude, but without it the
   English inflections never meet the French words the map turns into English base forms.
@@ -78,7 +78,7 @@ old rule that a word ends at a digit ("fr235") moved Huawei's mixed ARI from 0.3
 French one from 0.23 to 0.26. English only, on URR, it does as well as before: 17 (before 16) of 35
 samples with their three topics as the three largest groups, purity 0.90 (0.86).
 
-**Languages.** Every folder of ``monitor/languages`` may hold ``stopwords.txt`` and
+**Languages.** Every folder of ``monitor/scoring/languages`` may hold ``stopwords.txt`` and
 ``terms.txt`` (formats in ``_languages``); all are applied to every post, whatever its
 language, since short posts are often too short to tell. So a term map leaves out words that
 are English words of another meaning ("course", "charger"). English is the pivot.
@@ -96,7 +96,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
@@ -108,7 +107,7 @@ from sklearn.metrics import silhouette_samples
 from sklearn.preprocessing import normalize
 
 from monitor.quoting import quote
-from monitor.scoring.lexicons import fold
+from monitor.scoring.lexicons import entries, fold, language_folders, read_lines
 
 MAX_CHARS = 10_000  # of one post; 300 words are about 2,000
 QUOTE_CHARS = 200
@@ -247,10 +246,11 @@ def _terms(stems: list[str]) -> list[str]:
 def _words(text: str) -> list[tuple[str, str]]:
     """A post's words as (stem, form as written), in order, translated and without stop words.
 
-    The term maps of ``monitor/languages`` turn other languages' words into English ones ("mise
-    à jour" -> "update"), longest match first, with or without the post's plural -s; such a
-    word is shown as the English word. A stem is the word in lower case, without accents, its
-    plural -s and one ending of ``SUFFIXES`` ("syncing", "synced" and "sync" are one stem).
+    The term maps of ``monitor/scoring/languages`` turn other languages' words into English
+    ones ("mise à jour" -> "update"), longest match first, with or without the post's plural
+    -s; such a word is shown as the English word. A stem is the word in lower case, without
+    accents, its plural -s and one ending of ``SUFFIXES`` ("syncing", "synced" and "sync" are
+    one stem).
     """
     stop, terms, longest = _languages()
     tokens = WORD.findall(unicodedata.normalize("NFKC", text[:MAX_CHARS]).lower())
@@ -286,7 +286,7 @@ def _stem(word: str) -> str:
 
 @cache
 def _languages() -> tuple[frozenset[str], dict[tuple[str, ...], tuple[str, ...]], int]:
-    """Stop words, term map and its longest key, from every folder of ``monitor/languages``.
+    """Stop words, term map and its longest key, from every folder of ``monitor/scoring/languages``.
 
     ``stopwords.txt``: words separated by white space. ``terms.txt``: "word = english" lines, the
     left side possibly several words. "#" starts a comment in both. Folders are read in name
@@ -294,13 +294,10 @@ def _languages() -> tuple[frozenset[str], dict[tuple[str, ...], tuple[str, ...]]
     """
     stop = {fold(word) for word in ENGLISH_STOP_WORDS | CONTRACTIONS}
     terms: dict[tuple[str, ...], tuple[str, ...]] = {}
-    folders = [f for f in files("monitor.scoring").joinpath("languages").iterdir() if f.is_dir()]
-    for folder in sorted(folders, key=lambda f: f.name):
-        if folder.joinpath("stopwords.txt").is_file():
-            for line in folder.joinpath("stopwords.txt").read_text("utf-8").lower().splitlines():
-                stop.update(fold(word) for word in line.split("#")[0].split())
-        if folder.joinpath("terms.txt").is_file():
-            terms |= _read_terms(folder.joinpath("terms.txt").read_text("utf-8"), folder.name)
+    for folder in language_folders():
+        stop.update(fold(word) for entry in entries(read_lines(folder, "stopwords.txt"))
+                    for word in entry.split())
+        terms |= _read_terms("\n".join(read_lines(folder, "terms.txt")), folder.name)
     return frozenset(stop), terms, max(map(len, terms), default=1)
 
 

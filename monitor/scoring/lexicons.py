@@ -226,9 +226,15 @@ def _folder(code: str) -> Traversable:
     return _data("languages", code)
 
 
-def _lines(folder: Traversable, name: str) -> list[str]:
+def read_lines(folder: Traversable, name: str) -> list[str]:
+    """The lines of ``name`` in a language folder; none when the file is not there."""
     path = folder.joinpath(name)
     return path.read_text("utf-8").splitlines() if path.is_file() else []
+
+
+def language_folders() -> list[Traversable]:
+    """Every language's folder of ``monitor/scoring/languages``, in name order."""
+    return sorted((f for f in _data("languages").iterdir() if f.is_dir()), key=lambda f: f.name)
 
 
 @cache
@@ -241,14 +247,14 @@ def language(code: str | None) -> Language | None:
     folder = _folder(code)
     if not folder.is_dir():
         return None
-    negations = [fold(line) for line in entries(_lines(folder, "negations.txt"))]
+    negations = [fold(line) for line in entries(read_lines(folder, "negations.txt"))]
     return Language(
         code=code,
-        complaint=PhraseList(parse_weighted(_lines(folder, "complaint.txt"))),
-        anger_words=PhraseList(parse_weighted(_lines(folder, "anger.txt"))),
-        change=PhraseList(parse_weighted(_lines(folder, "change.txt"))),
-        churn=PhraseList(parse_weighted(_lines(folder, "churn.txt")), negations),
-        profanity=PhraseList(parse_weighted(_lines(folder, "profanity.txt"))),
+        complaint=PhraseList(parse_weighted(read_lines(folder, "complaint.txt"))),
+        anger_words=PhraseList(parse_weighted(read_lines(folder, "anger.txt"))),
+        change=PhraseList(parse_weighted(read_lines(folder, "change.txt"))),
+        churn=PhraseList(parse_weighted(read_lines(folder, "churn.txt")), negations),
+        profanity=PhraseList(parse_weighted(read_lines(folder, "profanity.txt"))),
         folder=folder)
 
 
@@ -256,9 +262,8 @@ def language(code: str | None) -> Language | None:
 def scored_languages() -> frozenset[str]:
     """The codes of every language with a complaint model: posts in any other language are
     stored and counted, but not scored."""
-    root = _data("languages")
-    return frozenset(entry.name for entry in root.iterdir()
-                     if entry.is_dir() and entry.joinpath("complaint.npz").is_file())
+    return frozenset(folder.name for folder in language_folders()
+                     if folder.joinpath("complaint.npz").is_file())
 
 
 def is_scored(code: str | None) -> bool:
