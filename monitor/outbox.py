@@ -143,13 +143,10 @@ def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: Retr
 
 def remind_untouched(store: Store, routes: RouteTree, now: datetime) -> int:
     """Repeat open critical cases nobody has answered for ``repeat_interval`` (of the root
-    route) to the receivers their opening post was routed to when it was flagged (its
-    stored outbox rows: today's config may route it elsewhere); returns how many."""
+    route) to the receivers their posts were routed to when flagged (their stored outbox
+    rows: today's config may route them elsewhere); returns how many."""
     repeat = routes.settings.repeat_interval
-    count = 0
-    for case in store.untouched_critical(now, repeat):
-        if not store.case_flagged(case.id):  # its flags were dropped by a rescore
-            continue
+    cases = store.untouched_critical(now, repeat)
+    for case in cases:
         store.remind(case.id, store.routed_receivers(case.id), now, repeat)
-        count += 1
-    return count
+    return len(cases)

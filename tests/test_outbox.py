@@ -185,3 +185,25 @@ def test_a_reminder_goes_where_the_post_was_routed_when_flagged(store: Store) ->
     assert deliver_due(store, {"hook": hook, "mail": mail}, NOW + timedelta(hours=1)) == \
         {"sent": 1}
     assert [n.reminder for n in hook.sent] == [False, True] and mail.sent == []
+
+
+def test_a_reminder_also_reaches_whoever_an_escalation_was_routed_to(store: Store) -> None:
+    from monitor.outbox import remind_untouched
+    from monitor.route import RouteTree, RoutingSpec
+
+    posts = tuple(Post("blog", i, f"https://x.test/{i}", "ann", "T", f"text {i}", NOW,
+                       thread_id="t1") for i in ("a", "b"))
+    store.save_fetch("blog", "rss", Fetch(posts, None), NOW)
+    first, second = store.posts_to_score()
+    high, critical = Flag("high", ("r",), ("r: x",)), Flag("critical", ("r",), ("r: y",))
+    save_scores(store, [(first, SCORE, high)], NOW,
+                routes={first.id: Routing(("queue", "hook"), "thread:blog:t1")})
+    save_scores(store, [(second, SCORE, critical)], NOW,
+                routes={second.id: Routing(("queue", "pager"), "thread:blog:t1")})
+    hook, pager = Recorder(), Recorder()
+    assert deliver_due(store, {"hook": hook, "pager": pager}, NOW, flush=True) == {"sent": 2}
+    routes = RouteTree.of(RoutingSpec(receivers=["queue"], repeat_interval=3600))
+    assert remind_untouched(store, routes, NOW + timedelta(hours=1)) == 1
+    deliver_due(store, {"hook": hook, "pager": pager}, NOW + timedelta(hours=1))
+    assert [n.reminder for n in pager.sent] == [False, True]
+    assert [n.reminder for n in hook.sent] == [False, True]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from monitor.model import Flag
@@ -136,11 +136,15 @@ class CaseQueries:
 
     def untouched_critical(self, now: datetime, repeat_interval: float) -> list[Case]:
         """Open critical cases nobody has answered, last reminded (or opened) at least
-        ``repeat_interval`` seconds ago: the reminder logic repeats them."""
+        ``repeat_interval`` seconds ago, that still hold a flagged post (a rescore may have
+        dropped their flags): the reminder logic repeats them."""
         cutoff = now - timedelta(seconds=repeat_interval)
+        flagged = exists(select(case_posts.c.post_id).join(
+            flags, flags.c.post_id == case_posts.c.post_id).where(
+            case_posts.c.case_id == cases.c.id))
         query = _case_query().where(
             cases.c.state.in_(OPEN_STATES), cases.c.severity == "critical",
-            cases.c.first_response_at.is_(None),
+            cases.c.first_response_at.is_(None), flagged,
             or_(cases.c.reminded_at <= cutoff,
                 and_(cases.c.reminded_at.is_(None), cases.c.opened_at <= cutoff)))
         with self.engine.connect() as db:

@@ -116,13 +116,6 @@ class DeliveryQueries:
         with self.engine.begin() as db:
             db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(**values))
 
-    def case_flagged(self, case_id: int) -> list[FlaggedPost]:
-        """The flagged posts of a case, for a reminder."""
-        with self.engine.connect() as db:
-            ids = db.execute(select(case_posts.c.post_id)
-                             .where(case_posts.c.case_id == case_id)).scalars().all()
-            return _flagged(db, ids)
-
     def remind(self, case_id: int, receivers: Sequence[str], now: datetime,
                repeat_interval: float | None = None) -> bool:
         """Outbox rows repeating an untouched case to ``receivers``, and the case marked
@@ -150,11 +143,11 @@ class DeliveryQueries:
             return True
 
     def routed_receivers(self, case_id: int) -> list[str]:
-        """The receivers the case's opening post was routed to when it was flagged: its
-        outbox rows are the routing as it was then."""
-        opener = select(cases.c.post_id).where(cases.c.id == case_id).scalar_subquery()
+        """The receivers the case's posts were routed to when they were flagged (an escalation
+        may have added some): their outbox rows are the routing as it was then."""
+        members = select(case_posts.c.post_id).where(case_posts.c.case_id == case_id)
         query = (select(deliveries.c.receiver)
-                 .where(deliveries.c.post_id == opener, deliveries.c.key.startswith("flag:"))
+                 .where(deliveries.c.post_id.in_(members), deliveries.c.key.startswith("flag:"))
                  .group_by(deliveries.c.receiver).order_by(func.min(deliveries.c.id)))
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
