@@ -23,8 +23,12 @@ from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
 from monitor.route import RouteTree, RoutingSpec
 from monitor.rules import RuleSet, load_rules
+from monitor.scoring.lexicons import load_word_file
 from monitor.units import Duration, TimeZoneName
 from monitor.yamlfile import read_yaml, shown_path
+
+PROFANITY_FILE = "profanity.txt"
+"""In the rules folder: the user's own swear words and insults (``-word`` removes one)."""
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class HttpSettings(BaseModel):
@@ -150,6 +154,7 @@ class Config:
     receivers: dict[str, Receiver]
     policy: QueuePolicy
     notices: tuple[str, ...] = ()   # "file: key: message" on what works but is written the old way
+    profanity: tuple[list[str], list[str]] = ([], [])  # (added, removed): rules/profanity.txt
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -178,6 +183,12 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     except ConfigError as error:
         problems.append(error)
         rules = RuleSet(())
+    try:
+        word_file = base / main.rules / PROFANITY_FILE
+        profanity = load_word_file(word_file, shown_path(word_file, base))
+    except ConfigError as error:
+        problems.append(error)
+        profanity = ([], [])
     routes = RouteTree.of(main.routing)
     receivers = {} if scoring_only else _receivers(main, path.name, problems)
     policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
@@ -187,7 +198,7 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
                                  for key, message in routes.notices()))
     return Config(path=path, main=main, store_url=store_url, sources=tuple(sources),
                   rules=rules, reports_dir=base / main.reports, routes=routes,
-                  receivers=receivers, policy=policy, notices=notices)
+                  receivers=receivers, policy=policy, notices=notices, profanity=profanity)
 
 
 def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict[str, Receiver]:

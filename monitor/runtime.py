@@ -16,10 +16,7 @@ from monitor.config import Config, Source
 from monitor.model import Flag, Post, Routing, Score
 from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
-from monitor.scoring import Scorer, load_word_file
-
-PROFANITY_FILE = "profanity.txt"
-"""In the rules folder: the user's own swear words and insults (``-word`` removes one)."""
+from monitor.scoring import Scorer
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class Runtime:
     def of(cls, config: Config) -> Runtime:
         """The config's launch keywords count as change talk; ``rules/profanity.txt`` adjusts
         the built-in swear words."""
-        added, removed = load_word_file(config.path.parent / config.main.rules / PROFANITY_FILE)
+        added, removed = config.profanity
         launch_words = [word for event in config.main.events for word in event.keywords]
         return cls(config, Scorer(added, removed, launch_words), config.rules,
                    VipList.of(config.main.vip_authors), {s.name: s for s in config.sources},

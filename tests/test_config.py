@@ -190,3 +190,13 @@ def test_events_and_vip_authors(tmp_path: Path) -> None:
         "short",
         "config.yaml: events[0].keywords: List should have at least 1 item after validation, "
         "not 0"]
+
+
+def test_an_unreadable_word_file_is_a_config_error(make_project) -> None:
+    """rules/profanity.txt in another encoding: `monitor check` names it and exits 2 (a
+    daemon's reload refuses it the same way, instead of stopping)."""
+    path = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    (path.parent / "rules" / "profanity.txt").write_bytes(b"merde\n\xff\xfe caca\n")
+    result = CliRunner().invoke(main, ["check", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "rules/profanity.txt: cannot read" in result.output

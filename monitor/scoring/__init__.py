@@ -23,7 +23,17 @@ one. What it measures, and why, module by module:
   left out.
 """
 
-from monitor.scoring.lexicons import load_word_file
-from monitor.scoring.scorer import Scorer, default_scorer, score_post, score_text
+from importlib import import_module
+from typing import Any
 
-__all__ = ["Scorer", "default_scorer", "load_word_file", "score_post", "score_text"]
+_HOMES = {"Scorer": "scorer", "default_scorer": "scorer", "score_post": "scorer",
+          "score_text": "scorer", "load_word_file": "lexicons"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use: reading a word list (``config.load``) need
+    not import the scorer and its patterns."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -39,6 +39,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from monitor.errors import ConfigError
+
 Hit = tuple[str, float]
 """A phrase found in a text, as written (folded), and its weight 0..1."""
 
@@ -74,7 +76,7 @@ def builtin_list(name: str) -> list[str]:
     return word_entries(_data("lexicon", name).read_text("utf-8").splitlines())
 
 
-def load_word_file(path: Path) -> tuple[list[str], list[str]]:
+def load_word_file(path: Path, shown: str | None = None) -> tuple[list[str], list[str]]:
     """(added, removed) words of a user word file such as ``rules/profanity.txt``.
 
     One word or phrase per line, ``*`` at the end for any ending, ``-word`` to remove a
@@ -82,8 +84,12 @@ def load_word_file(path: Path) -> tuple[list[str], list[str]]:
     """
     if not path.is_file():
         return [], []
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read ({error})", shown or str(path)) from None
     added, removed = [], []
-    for entry in word_entries(path.read_text("utf-8").splitlines()):
+    for entry in word_entries(text.splitlines()):
         if entry.startswith("-"):
             if entry[1:].strip():
                 removed.append(entry[1:].strip())
