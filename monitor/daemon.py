@@ -154,7 +154,7 @@ class Daemon:
 
         runtime = self.runtime
         with self.scoring:
-            going = file_storms(self.config, self.store, runtime, datetime.now(UTC))
+            going = file_storms(self.store, runtime, datetime.now(UTC))
         if going:
             log.info("storms going on: %d", going, extra={"storms": going})
 

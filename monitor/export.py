@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
 from datetime import datetime
 from typing import Any, TextIO
 
 import pandas as pd
 
-from monitor.model import Score
 from monitor.store import Store
+from monitor.store.rows import SCORE_COLUMNS
 
-SCORE_FIELDS = tuple(f.name for f in fields(Score) if f.name != "evidence")
+SCORE_FIELDS = tuple(column.name for column in SCORE_COLUMNS)
 POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "published_at",
                "first_seen_at", "thread_id", "parent_id", "reach", "version")
 

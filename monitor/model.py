@@ -96,8 +96,7 @@ class Post:
         return self.parent_id is not None
 
 
-_POST_STRINGS = ("source", "external_id", "url", "author", "title", "text", "thread_id",
-                 "parent_id")
+_POST_STRINGS = tuple(f.name for f in fields(Post) if f.type in ("str", "str | None"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -193,15 +192,13 @@ class Flag:
 
 @dataclass(frozen=True, slots=True)
 class FlaggedPost:
-    """A flagged post: the one shape it has from the rules to the receivers. What the store
-    knows of it (its id, its case, where it was first routed) is there once it is stored."""
+    """A flagged post: the one shape it has from the rules to the receivers (``id``: the
+    stored post's, once it is stored)."""
 
     post: Post
     score: Score
     flag: Flag
     id: int | None = None
-    case_id: int | None = None
-    routing: Routing | None = None
 
 
 @dataclass(frozen=True, slots=True)

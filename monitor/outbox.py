@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Connection
 
 from monitor.errors import DeliveryError
-from monitor.model import QUEUE, Flag, Post, Routing
+from monitor.model import QUEUE, Flag, Post, Routing, Score
 from monitor.queue import QueuePolicy, choose_assignee, higher, priority
 from monitor.store import Store
 from monitor.store.casework import (
@@ -33,6 +33,7 @@ from monitor.store.casework import (
     team_state,
 )
 from monitor.store.deliveries import Batch, enqueue
+from monitor.store.judged import save_judged
 from monitor.store.rows import StoredPost
 
 if TYPE_CHECKING:
@@ -42,6 +43,17 @@ log = logging.getLogger(__name__)
 
 
 # --- filing: in the flag's transaction -------------------------------------------------------
+
+def record(db: Connection, judged: Iterable[tuple[StoredPost, Score, Flag | None]],
+           now: datetime, routes: Mapping[int, Routing], policy: QueuePolicy | None,
+           drop_unmatched: bool = False) -> list[tuple[StoredPost, Flag]]:
+    """Scores and flags saved, and each newly flagged post filed (``routes``: by post id), in
+    the caller's transaction; returns the newly flagged posts."""
+    newly = save_judged(db, judged, now, drop_unmatched)
+    for stored, flag in newly:
+        file(db, stored, flag, routes.get(stored.id), policy, now)
+    return newly
+
 
 def file(db: Connection, stored: StoredPost, flag: Flag, routing: Routing | None,
          policy: QueuePolicy | None, now: datetime) -> None:

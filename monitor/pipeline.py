@@ -25,11 +25,9 @@ from monitor.errors import MonitorError
 from monitor.health import assess
 from monitor.model import Cursor, Fetch
 from monitor.outbox import RetryPolicy, deliver_due, remind_untouched
-from monitor.queue import QueuePolicy
 from monitor.registry import collector_class
 from monitor.runtime import Runtime
 from monitor.store import Store
-from monitor.store.judged import save_judged
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +99,11 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
         if not chosen and writing is not None:
             held.enter_context(writing)
         runtime = runtime or Runtime.of(config)
-        scored, by_source = score_pending(store, runtime, policy=config.policy)
+        scored, by_source = score_pending(store, runtime)
         if storms and runtime.events:  # the daemon looks for storms in a job of its own
             from monitor.backlash.storms import file_storms
 
-            file_storms(config, store, runtime, datetime.now(UTC))
+            file_storms(store, runtime, datetime.now(UTC))
     sent: Counter[str] = Counter()
     if deliver:
         remind_untouched(store, runtime.routes, datetime.now(UTC))
@@ -179,8 +177,7 @@ def _store_fetch(store: Store, source: Source,
 
 
 def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
-                  since: datetime | None = None, batch: int = 500,
-                  policy: QueuePolicy | None = None) -> tuple[int, Counter[str]]:
+                  since: datetime | None = None, batch: int = 500) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
 
     Works from the store, not from this pass's fetches, so posts saved by a pass that was
@@ -203,9 +200,8 @@ def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
                   for item, score, flag in judged if flag is not None}
         now = datetime.now(UTC)
         with store.transaction() as db:  # scores, flags, cases and outbox rows: all or none
-            newly = save_judged(db, judged, now, drop_unmatched=rescore)
-            for stored, flag in newly:
-                outbox.file(db, stored, flag, routes.get(stored.id), policy, now)
+            newly = outbox.record(db, judged, now, routes, runtime.config.policy,
+                                  drop_unmatched=rescore)
         flagged.update(stored.post.source for stored, _ in newly)
         total += len(items)
         after = items[-1].id

@@ -10,7 +10,6 @@ from monitor import outbox
 from monitor.model import Flag, Routing, Score
 from monitor.queue import QueuePolicy
 from monitor.store import Store, StoredPost
-from monitor.store.judged import save_judged
 
 
 def save_scores(store: Store, judged: Iterable[tuple[StoredPost, Score, Flag | None]],
@@ -18,7 +17,4 @@ def save_scores(store: Store, judged: Iterable[tuple[StoredPost, Score, Flag | N
                 routes: Mapping[int, Routing] | None = None,
                 policy: QueuePolicy | None = None) -> list[tuple[StoredPost, Flag]]:
     with store.transaction() as db:
-        newly = save_judged(db, judged, now, drop_unmatched)
-        for stored, flag in newly:
-            outbox.file(db, stored, flag, (routes or {}).get(stored.id), policy, now)
-    return newly
+        return outbox.record(db, judged, now, routes or {}, policy, drop_unmatched)

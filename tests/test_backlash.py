@@ -49,7 +49,7 @@ def project(make_project, store_url: str) -> tuple[Path, Config, Store]:
     store.save_fetch("forum", "rss", Fetch(tuple(
         Post("forum", f"p{i}", f"https://forum.example/t/{i}", f"user{i}", None, text, at)
         for i, (text, at) in enumerate(posts)), None), NOW)
-    score_pending(store, Runtime.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config))
     yield path, config, store
     store.close()
 
@@ -133,7 +133,7 @@ def test_a_burst_after_the_launch_is_a_storm_in_the_report(
     store.save_fetch("forum", "rss", Fetch(tuple(
         Post("forum", f"b{i}", f"https://forum.example/b/{i}", f"angry{i}", None,
              ANGRY[i % 3], hour + timedelta(minutes=i)) for i in range(30)), None), NOW)
-    score_pending(store, Runtime.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config))
     made = report(config, store)
     hourly = [s for s in made.spikes if s.freq == "h"]
     assert [(s.start, s.count) for s in hourly] == [(hour, 30)]

@@ -71,7 +71,7 @@ def test_the_daemon_files_a_storm(make_project, tmp_path: Path) -> None:
                        "I hate the new editor, it is awful", hour + (now - hour) * i / 20)
                   for i in range(20))
     store.save_fetch("forum", "rss", Fetch(angry, None), now)
-    score_pending(store, Runtime.of(config), policy=config.policy)
+    score_pending(store, Runtime.of(config))
 
     def storms() -> list:
         with store.engine.connect() as db:

@@ -70,8 +70,8 @@ def burst(count: int) -> list[tuple[str, datetime]]:
 
 def judge_and_storm(config: Config, store: Store) -> int:
     judge = Runtime.of(config)
-    score_pending(store, judge, policy=config.policy)
-    return file_storms(config, store, judge, NOW)
+    score_pending(store, judge)
+    return file_storms(store, judge, NOW)
 
 
 def storm_posts(store: Store) -> list:
@@ -168,8 +168,8 @@ def test_a_storm_lasting_days_is_one_storm_pass_after_pass(setup: tuple[Config, 
     long_storm = [(ANGRY[i % 3], start + timedelta(minutes=5 * i)) for i in range(12 * 60)]
     seed(store, background(days=12) + long_storm, "bg")
     judge = Runtime.of(config)
-    score_pending(store, judge, policy=config.policy)
+    score_pending(store, judge)
     for hours_ago in (48, 30, 12, 0):
-        assert file_storms(config, store, judge, NOW - timedelta(hours=hours_ago)) == 1
+        assert file_storms(store, judge, NOW - timedelta(hours=hours_ago)) == 1
     [storm] = storm_posts(store)
     assert storm.published_at == start  # the start never moved: one post, one page

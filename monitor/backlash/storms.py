@@ -26,12 +26,10 @@ from monitor import outbox
 from monitor.backlash import spikes
 from monitor.backlash.events import WatchedEvent
 from monitor.backlash.spikes import HOURLY, Spike
-from monitor.config import Config
 from monitor.model import Fetch, Flag, Post, Score
 from monitor.quoting import quote
 from monitor.runtime import Runtime
 from monitor.store import Store
-from monitor.store.judged import save_judged
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +111,12 @@ def storm_flag(storm: Storm) -> tuple[Score, Flag]:
                        ("storm", storm.event.storm_source))
 
 
-def file_storms(config: Config, store: Store, judge: Runtime, now: datetime) -> int:
+def file_storms(store: Store, runtime: Runtime, now: datetime) -> int:
     """Detect storms for every launch being watched now and file each as a flag (routed,
     queued, notified once); returns how many storms are going on."""
     going = 0
     muted = [s["matchers"] for s in store.silences(now)]
-    for event in judge.events:
+    for event in runtime.events:
         start, end = event.window
         if not start <= now <= end:
             continue
@@ -131,11 +129,10 @@ def file_storms(config: Config, store: Store, judge: Runtime, now: datetime) -> 
             stored = store.stored_post(post.source, post.external_id)
             assert stored is not None  # just saved
             score, flag = storm_flag(storm)
-            routing = judge.route(post, score, flag, muted)
+            routing = runtime.route(post, score, flag, muted)
             with store.transaction() as db:  # its score, flag, case and outbox rows at once
-                newly = save_judged(db, [(stored, score, flag)], now)
-                for _, filed in newly:
-                    outbox.file(db, stored, filed, routing, config.policy, now)
+                newly = outbox.record(db, [(stored, score, flag)], now, {stored.id: routing},
+                                      runtime.config.policy)
             if newly:
                 log.warning("backlash storm about %s: %s", event.name, storm.spike.describe())
     return going

@@ -96,8 +96,7 @@ def rescore(config_path: Path, since: str | None) -> None:
     start = parse_since(since, config.timezone) if since else None
     store = Store(config.store_url)
     try:
-        scored, flagged = score_pending(store, Runtime.of(config), rescore=True, since=start,
-                                        policy=config.policy)
+        scored, flagged = score_pending(store, Runtime.of(config), rescore=True, since=start)
     finally:
         store.close()
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")
