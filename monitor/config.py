@@ -190,7 +190,7 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
         problems.append(error)
         profanity = ([], [])
     routes = RouteTree.of(main.routing)
-    receivers = {} if scoring_only else _receivers(main, path.name, problems)
+    receivers = {} if scoring_only else _receivers(main, routes, path.name, problems)
     policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
     if problems:
         raise ConfigError.combine(problems)
@@ -201,7 +201,8 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
                   receivers=receivers, policy=policy, notices=notices, profanity=profanity)
 
 
-def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict[str, Receiver]:
+def _receivers(main: MainConfig, routes: RouteTree, file: str,
+               problems: list[ConfigError]) -> dict[str, Receiver]:
     """Build every configured receiver (checking its options) and check that the routing
     tree names only receivers that exist (``queue`` always does)."""
     built: dict[str, Receiver] = {}
@@ -210,7 +211,7 @@ def _receivers(main: MainConfig, file: str, problems: list[ConfigError]) -> dict
             built[name] = build_receiver(name, spec, file)
         except ConfigError as error:
             problems.append(error)
-    for key, name in RouteTree.of(main.routing).receiver_uses():
+    for key, name in routes.receiver_uses():
         if name != QUEUE and name not in main.receivers:
             known = ", ".join([QUEUE, *main.receivers])
             problems.append(ConfigError(f"unknown receiver {name!r} (known: {known})", file,

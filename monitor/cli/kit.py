@@ -61,11 +61,14 @@ def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def opened(config_path: Path) -> Iterator[tuple[Any, Any]]:
-    """(config, store) for a command, the store closed afterwards."""
+    """(config, store) for a command, the store closed afterwards; the config's secrets are
+    masked in log lines from here on (a stored error may quote a URL with a token in it)."""
     from monitor import config as configuration
+    from monitor import logs
     from monitor.store import Store
 
     config = configuration.load(config_path)
+    logs.protect(config)
     store = Store(config.store_url)
     try:
         yield config, store

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from monitor import logs
-from monitor.cli.kit import config_option, errors_to_exit_codes
+from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 
 
 @click.command()
@@ -30,9 +30,7 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> 
     Only one pass works on a store at a time: an overlapping run waits up to --wait, then
     exits 1 saying so. Safe to kill at any moment: the next pass finishes the work.
     """
-    from monitor import config as configuration
     from monitor.pipeline import due_sources, run_once
-    from monitor.store import Store
     from monitor.store.passlock import pass_lock
     from monitor.units import parse_duration
 
@@ -40,20 +38,15 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> 
         waiting = parse_duration(wait)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--wait") from None
-    config = configuration.load(config_path)
-    logs.protect(config)
-    unknown = set(only) - {s.name for s in config.sources}
-    if unknown:
-        raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
-    store = Store(config.store_url)
-    try:
+    with opened(config_path) as (config, store):
+        unknown = set(only) - {s.name for s in config.sources}
+        if unknown:
+            raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
         with pass_lock(store.engine, waiting):
             chosen = list(only) or None
             if due_only:
                 chosen = due_sources(config, store, datetime.now(UTC), chosen)
             report = run_once(config, store, chosen)
-    finally:
-        store.close()
     click.echo(logs.mask(_summary(report)))  # an error may quote a URL with a token in it
     sys.exit(report.exit_code)
 
@@ -119,15 +112,10 @@ def status(config_path: Path) -> None:
     """
     from collections import Counter
 
-    from monitor import config as configuration
     from monitor.health import assess
     from monitor.leases import holders
-    from monitor.store import Store
 
-    config = configuration.load(config_path)
-    logs.protect(config)  # a stored error may quote a URL with a token in it
-    store = Store(config.store_url)
-    try:
+    with opened(config_path) as (config, store):
         rows = store.source_health()
         found = assess(config.sources, rows, datetime.now(UTC))
         polling = holders(rows, datetime.now(UTC))  # leases of daemons sharing a PostgreSQL
@@ -135,8 +123,6 @@ def status(config_path: Path) -> None:
         now = datetime.now(UTC)
         open_cases = len(store.list_cases(now=now))
         overdue = len(store.list_cases(now=now, overdue=True))
-    finally:
-        store.close()
     width = max([len(h.name) for h in found] + [6])
     click.echo(f"{'source':<{width}}  {'kind':<10}  {'state':<9}  last success      "
                f"next try          detail")

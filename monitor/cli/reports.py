@@ -104,17 +104,11 @@ def backlash(event: str, config_path: Path, fmt: str) -> None:
 @errors_to_exit_codes
 def export(what: str, config_path: Path, since: str | None, fmt: str, output: Any) -> None:
     """Export stored posts or cases as JSON lines or CSV."""
-    from monitor import config as configuration
     from monitor import export as exporting
-    from monitor.store import Store
 
-    config = configuration.load(config_path)
-    start = parse_since(since, config.timezone) if since else None
-    store = Store(config.store_url)
-    try:
+    with opened(config_path) as (config, store):
+        start = parse_since(since, config.timezone) if since else None
         records = (exporting.post_records if what == "posts" else exporting.case_records)(
             store, start)
         count = exporting.write(records, fmt, output)
-    finally:
-        store.close()
     click.echo(f"{count} {what} exported", err=True)

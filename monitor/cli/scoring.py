@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.kit import config_option, errors_to_exit_codes, parse_since
+from monitor.cli.kit import config_option, errors_to_exit_codes, opened, parse_since
 
 
 @click.command()
@@ -87,16 +87,10 @@ def rescore(config_path: Path, since: str | None) -> None:
     Flags follow the rules as they are now; a newly flagged post opens its one case; a post
     no rule matches any more loses its flag, but a case already opened for it stays.
     """
-    from monitor import config as configuration
     from monitor.pipeline import score_pending
     from monitor.runtime import Runtime
-    from monitor.store import Store
 
-    config = configuration.load(config_path)
-    start = parse_since(since, config.timezone) if since else None
-    store = Store(config.store_url)
-    try:
+    with opened(config_path) as (config, store):
+        start = parse_since(since, config.timezone) if since else None
         scored, flagged = score_pending(store, Runtime.of(config), rescore=True, since=start)
-    finally:
-        store.close()
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")

@@ -10,6 +10,7 @@ import csv
 import io
 import re
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,11 @@ def _when(moment: datetime, day: date) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
 
 
+@cache
 def environment(package: str = "monitor.reports") -> Environment:
     """The templates of ``package`` (``.html.j2`` autoescaped) with the Markdown filters; the
-    backlash report uses it too, so both reports escape and format the same way."""
+    backlash report uses it too, so both reports escape and format the same way. Made once:
+    the environment keeps its compiled templates, which a digest renders four times."""
     env = Environment(loader=PackageLoader(package, "templates"),
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True)
