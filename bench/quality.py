@@ -45,7 +45,7 @@ from train_anger import featurize  # noqa: E402
 from train_complaint import APPS, dense_inputs, fit, prf, read_minibar, read_urr  # noqa: E402
 
 from monitor.model import SEVERITIES, Post  # noqa: E402
-from monitor.rules import load_rules  # noqa: E402
+from monitor.rules import RuleSet, load_rules  # noqa: E402
 from monitor.scoring import Scorer  # noqa: E402
 from monitor.scoring.lexicons import language  # noqa: E402
 from monitor.scoring.models import load_model  # noqa: E402
@@ -80,8 +80,7 @@ def read_goemotions(path: Path) -> tuple[list[str], np.ndarray]:
 class Judged:
     """Scores and flags of a list of texts, as ``monitor score`` gives them."""
 
-    def __init__(self, texts: Sequence[str], scorer: Scorer, rules_folder: Path) -> None:
-        rules = load_rules(rules_folder, REPO)
+    def __init__(self, texts: Sequence[str], scorer: Scorer, rules: RuleSet) -> None:
         posts = [Post("bench", str(i), "", None, None, t, EPOCH) for i, t in enumerate(texts)]
         self.scores = scorer.score_posts(posts)
         flags = [rules.evaluate(p, s) for p, s in zip(posts, self.scores, strict=True)]
@@ -129,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--rules", type=Path, default=REPO / "rules")
     args = ap.parse_args(argv)
+    rules = load_rules(args.rules, REPO)
     started = time.perf_counter()
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
     vader = SentimentIntensityAnalyzer()
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     texts, truth = read_goemotions(args.data / "goemotions" / "dev.tsv")
     report("GoEmotions dev (Reddit), anger or annoyance", truth,
-           Judged(texts, scorer, args.rules), raw_vader(texts))
+           Judged(texts, scorer, rules), raw_vader(texts))
 
     for code in ("en", "fr"):
         for app in APPS:
@@ -147,18 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             texts, truth = read_minibar(args.data, app, code)
             unseen = Scorer(complaint_models={code: across_apps_model(args.data, code, other)})
             report(f"Mini-BAR {app} ({code}), problem report; complaint model fit on {other}",
-                   truth, Judged(texts, unseen, args.rules),
+                   truth, Judged(texts, unseen, rules),
                    raw_vader(texts) if code == "en" else None)
 
     texts, truth = read_urr(args.data)
     report("URR (27 other apps), stand-in: ERROR, or <= 2 stars with a topic", truth,
-           Judged(texts, scorer, args.rules), raw_vader(texts))
+           Judged(texts, scorer, rules), raw_vader(texts))
 
     print("\nSentiment: Pearson r with the human mean rating (VADER ground truth)")
     pearson = []
     for name, filename in CORPORA.items():
         texts, human = read_groundtruth(args.data / "vader_groundtruth" / filename)
-        judged = Judged(texts, scorer, args.rules)
+        judged = Judged(texts, scorer, rules)
         raw = raw_vader(texts)
         report(f"VADER {name}, clearly negative (human mean <= -1)", human <= -1.0, judged, raw)
         pearson.append((name, pearsonr(judged.compound, human).statistic,

@@ -48,10 +48,10 @@ import sklearn
 from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, precision_recall_fscore_support
+from sklearn.metrics import average_precision_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_anger import CHAR, WORD, featurize  # noqa: E402
+from train_anger import CHAR, WORD, featurize, prf  # noqa: E402
 
 from monitor.scoring.features import MAX_CHARS, _analyzer  # noqa: E402
 from monitor.scoring.lexicons import fold, language, saturate  # noqa: E402
@@ -110,12 +110,6 @@ def fit(x, y: np.ndarray, c: float) -> LogisticRegression:
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         return LogisticRegression(C=c, solver="lbfgs", max_iter=5000).fit(x, y)
-
-
-def prf(truth: np.ndarray, verdict: np.ndarray) -> tuple[float, float, float]:
-    p, r, f, _ = precision_recall_fscore_support(truth, verdict, average="binary",
-                                                 zero_division=0)
-    return float(p), float(r), float(f)
 
 
 def threshold_for(pools: list[tuple[np.ndarray, np.ndarray]], precision: float) -> float:
@@ -187,6 +181,7 @@ def save(code: str, result: dict, out_dir: Path) -> None:
     coef = model.coef_[0]
     index = np.flatnonzero(coef).astype(np.int32)
     path = out_dir / code / "complaint.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, coef_index=index, coef_value=coef[index].astype(np.float32),
                         intercept=np.float64(model.intercept_[0]),
                         threshold=np.float64(chosen["threshold"]),
