@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError, MonitorError
-from monitor.model import SEVERITIES, Severity
+from monitor.model import SEVERITIES, STORM_SOURCE, Severity, is_storm_source
 from monitor.units import Duration
 from monitor.yamlfile import read_yaml
 
@@ -184,7 +184,9 @@ def next_state(case_id: int, state: str, action: str, assignee: str | None) -> s
 
 @dataclass(frozen=True, slots=True)
 class Case:
-    """One case as listed: its state, urgency and opening post."""
+    """One case as listed: its state and urgency, shown by its headline post (the most
+    severe, the latest of equals: what made it urgent, not whatever opened it) under its
+    thread's title."""
 
     id: int
     state: str
@@ -201,10 +203,41 @@ class Case:
     reason: str | None
     overdue: bool
     posts: int
-    source: str
+    source: str                  # the headline post's
     author: str | None
-    title: str | None
+    title: str | None            # the thread's (see thread_title)
     url: str
+    post_id: int
+    text: str
+
+    @property
+    def storm(self) -> bool:
+        """A backlash storm's case: one public voice answers it, not a reply per person."""
+        return is_storm_source(self.source)
+
+    @property
+    def event(self) -> str | None:
+        """The launch a storm case is about."""
+        return self.source.removeprefix(STORM_SOURCE) if self.storm else None
+
+
+_COMMENTED = "Comment on "
+
+
+def thread_title(title: str | None, author: str | None, own: str | None = None) -> str | None:
+    """The title of the thread a post is in: its thread's own post's title when that is
+    stored; else the post's own, except that WordPress comment feeds title each comment
+    "Comment on <post> by <commenter>": that names the post once the commenter is taken off,
+    and only when the commenter is the comment's author (so "Stand by me" stays whole)."""
+    if own:
+        return own
+    if not title or not title.startswith(_COMMENTED):
+        return title
+    rest = title.removeprefix(_COMMENTED)
+    if author:
+        by = f" by {author}"
+        return rest.removesuffix(by) if rest.endswith(by) and len(rest) > len(by) else title
+    return rest.rpartition(" by ")[0] or title
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,13 +306,15 @@ def load_replies(path: Path, shown: str | None = None) -> tuple[Reply, ...]:
 
 def replies_for(detail: CaseDetail, replies: Sequence[Reply],
                 event: str | None = None) -> list[dict[str, str]]:
-    """The templates that fit the case's category (else the default ones), filled in."""
-    fitting = [r for r in replies if r.fits(detail.case.category)] or \
+    """The templates that fit the case's category (else the default ones), filled in. A
+    storm's case takes the ``storm`` ones: a crowd gets one public statement, not "Hi" to
+    nobody, and {event} is the storm's own launch."""
+    case = detail.case
+    fitting = [r for r in replies if r.fits("storm" if case.storm else case.category)] or \
         [r for r in replies if r.fits(None)]
-    opening = detail.posts[0] if detail.posts else {}
-    values = {"author": detail.case.author or opening.get("author") or "there",
-              "thread": detail.case.title or "your post",
-              "source": detail.case.source or "there", "event": event or "the latest update"}
+    values = {"author": case.author or "there", "thread": case.title or "your post",
+              "source": case.source or "there",
+              "event": case.event or event or "the latest update"}
     return [{"id": r.id, "title": r.title,
              "text": _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), r.text)}
             for r in fitting]

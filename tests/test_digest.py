@@ -28,13 +28,15 @@ from smtp import Mailbox, free_port, smtp_server
 
 from monitor import cases
 from monitor import config as configuration
+from monitor.backlash.events import watched
 from monitor.cli import main
+from monitor.config import Event
 from monitor.errors import MonitorError
 from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.queue import QueuePolicy
 from monitor.reports.digest import Digest, build, profile_url
 from monitor.reports.mail import send_digest
-from monitor.reports.render import CSV_COLUMNS, write
+from monitor.reports.render import CSV_COLUMNS, render_csv, write
 from monitor.store import Store, StoredPost, content_hash
 from monitor.store import reports as ledger
 from monitor.store.schema import report_sends
@@ -208,7 +210,7 @@ def built(store: Store) -> Digest:
 def test_most_urgent_first_grouped_by_thread(seeded: Store) -> None:
     d = built(seeded)
     assert [(t.source, t.severity, [i.author for i in t.items]) for t in d.urgent] == [
-        ("reddit-acme", "critical", ["furious_fred", "bea", "[deleted]"]),
+        ("reddit-acme", "critical", ["furious_fred", "[deleted]", "bea"]),  # worst, latest
         ("acme-forum", "high", ["carol"]),
     ]
     pile, forum = d.urgent
@@ -225,8 +227,8 @@ def test_most_urgent_first_grouped_by_thread(seeded: Store) -> None:
     flagged_authors = {i.author for i in d.items}
     assert "early" not in flagged_authors and "late" not in flagged_authors  # other days
     assert d.by_severity == {"critical": 1, "high": 3, "medium": 2, "low": 1}
-    assert d.summary == ("4 critical or high posts in 2 threads need a person; 3 more flagged "
-                         "medium or low; 1 case overdue.")
+    assert d.summary == ("2 critical or high cases need a person (4 posts in 2 threads); 3 "
+                         "more flagged medium or low; 1 case overdue.")
 
 
 def test_headline_figures_against_the_seven_days_before(seeded: Store) -> None:
@@ -343,6 +345,120 @@ def test_storms_are_flags_but_not_posts_read(store_url: str) -> None:
     assert d.posts.value == 1 and d.by_severity["critical"] == 1
 
 
+def test_only_open_cases_count_as_needing_a_person(store_url: str) -> None:
+    store = Store(store_url)
+    seed = Seed(store)
+    seed.post("open", seen=at(DAY, 9), thread="a", severity="high", text="Still broken.")
+    seed.post("fixed", seen=at(DAY, 10), thread="b", severity="critical", text="Broken!")
+    seed.post("fixed-2", seen=at(DAY, 10, 30), thread="b", severity="high", text="Me too.")
+    seed.post("spam", seen=at(DAY, 11), thread="c", severity="high", text="Buy now.")
+    ids = {c.group_key: c.id for c in store.list_cases(now=at(DAY, 12))}
+    cases.resolve(store, ids["thread:reddit-acme:b"], actor="ana", now=at(DAY, 12))
+    cases.dismiss(store, ids["thread:reddit-acme:c"], "spam", actor="ana", now=at(DAY, 12))
+    assert made(store).summary == ("1 critical or high case needs a person (1 post in 1 "
+                                   "thread); 1 case overdue.")
+    cases.resolve(store, ids["thread:reddit-acme:a"], actor="ana", now=at(DAY, 12))
+    closed = made(store)
+    store.close()
+    assert closed.summary == "4 critical or high posts, none in an open case."
+    assert [len(t.items) for t in closed.urgent] == [2, 1, 1]  # still listed, for the record
+
+
+def test_title_only_posts_and_dates_of_other_years_read_right(store_url: str,
+                                                              tmp_path: Path) -> None:
+    store = Store(store_url)
+    seed = Seed(store)
+    seed.post("link", seen=at(DAY, 9), text="", title="Why did you remove dark mode?",
+              thread="t3_link", severity="high")
+    seed.post("old", seen=at(DAY, 10), published=datetime(2015, 11, 12, 18, 3, tzinfo=BERLIN),
+              text="", title="Cable companies are scared", thread="t3_old", severity="low")
+    seed.post("recent", seen=at(DAY, 11), published=at(DAY - timedelta(days=3), 8),
+              thread="t3_recent", severity="medium", text="Meh.")
+    seed.post("new-year", seen=at(date(2026, 12, 31), 9), thread="t3_eve", severity="low",
+              published=at(date(2026, 12, 30), 10), text="Late in the year.")
+    d = made(store)
+    new_year = build(store, date(2026, 12, 31), BERLIN,  # 00:30 in Berlin: 2027 already
+                     now=datetime(2026, 12, 31, 23, 30, tzinfo=UTC))
+    store.close()
+    assert d.urgent[0].items[0].quote == "Why did you remove dark mode?"
+    assert [i.short_quote for i in d.others] == ["Meh.", "Cable companies are scared"]
+    html, markdown = (path.read_text() for path in write(d, tmp_path / "a")[:2])
+    assert "  > Why did you remove dark mode?\n" in markdown
+    for text in (html, markdown):
+        assert "Thu 12 Nov 2015 18:03" in text      # not "Thu 12 Nov": that is not 2026's
+        assert "Fri 13 Feb 08:00" in text           # this year's: no year
+    assert "Wed 30 Dec 2026 10:00" in write(new_year, tmp_path / "b")[1].read_text()
+
+
+def test_a_storm_leads_the_critical_threads_with_the_posts_behind_it(
+        store_url: str, tmp_path: Path) -> None:
+    store = Store(store_url)
+    seed = Seed(store)
+    for n in range(3):  # a bigger critical thread: it led before storms came first
+        seed.post(f"pile-{n}", seen=at(DAY, 12, 10 + n), thread="t3_pile", author=f"pile{n}",
+                  text=f"The new editor is awful ({n})", severity="critical", compound=-0.9)
+    seed.post("storm", seen=at(DAY, 13), published=at(DAY, 12), source="event:New editor",
+              kind="event", author=None, title="Backlash storm: New editor",
+              thread="storm:New editor", text="Mon 16 Feb 2026 (UTC): 12 negative posts about "
+              "New editor in the hour to 13:00, typical 1 at that hour (z 6.1)",
+              severity="critical", tags=("storm", "event:New editor"), rules=("storm",),
+              compound=-0.5)
+    seed.post("before", seen=at(DAY, 11), thread="t3_before", text="The new editor ate it.",
+              severity="high")
+    seed.post("slow", seen=at(DAY, 12, 40), thread="t3_slow", author="sam", title=None,
+              text="The new editor is slow.", severity="medium")
+    seed.post("billing", seen=at(DAY, 12, 30), thread="t3_bill", title="Billing",
+              text="I was charged twice.", severity="high")
+    launch = Event(name="New editor", date=datetime(2026, 2, 10), keywords=["new editor"])
+    d = made(store, events=watched([launch], BERLIN))
+    plain = made(store)
+    store.close()
+    assert [(t.title, t.storm) for t in d.urgent][:2] == [
+        ("Backlash storm: New editor", True), ("Meet the new editor", False)]
+    storm = d.urgent[0]  # behind it: the launch's flagged posts since it began, worst first
+    assert [i.author for i in storm.behind] == ["pile2", "pile1", "pile0", "sam"]
+    assert not any(t.behind for t in d.urgent[1:])
+    assert plain.urgent[0].storm and plain.urgent[0].behind == ()  # no events: no members
+    html, markdown = (path.read_text() for path in write(d, tmp_path)[:2])
+    assert "Posts behind it, 4 flagged about the launch since it began:" in markdown
+    assert "**storm detector**" in markdown and "storm detector</strong>" in html
+    assert markdown.index("Backlash storm: New editor") < markdown.index("Meet the new")
+    assert html.count("The new editor is slow.") == 2  # behind the storm, and in its line
+
+
+def test_threads_are_titled_by_the_post_they_are_on(store_url: str) -> None:
+    store = Store(store_url)
+    seed = Seed(store)
+    for name, author, severity in (("c12", "Grace", "critical"), ("c13", "Carol", "high")):
+        seed.post(name, seen=at(DAY, 9), source="blog-comments", kind="rss", author=author,
+                  title=f"Comment on Widget 2.0 is out by {author}", severity=severity,
+                  thread="https://blog.test/widget-2-0/", text="The update broke my export.")
+    seed.post("41", seen=at(DAY, 8), source="hn", kind="hackernews", thread=None,
+              title="Acme ships a new editor", text="A link.")
+    seed.post("43", seen=at(DAY, 9), source="hn", kind="hackernews", title=None, thread="41",
+              text="Worst editor I have used.", severity="high")
+    d = made(store)
+    store.close()
+    assert {t.source: t.title for t in d.urgent} == {"blog-comments": "Widget 2.0 is out",
+                                                     "hn": "Acme ships a new editor"}
+    rows = csv.DictReader(io.StringIO(render_csv(d)))
+    assert {r["thread_title"] for r in rows} == {"Widget 2.0 is out", "Acme ships a new editor"}
+
+
+def test_the_monitors_alerts_about_itself_are_not_in_the_digest(store_url: str) -> None:
+    store = Store(store_url)
+    seed = Seed(store)
+    seed.post("source-broken:blog:never", seen=at(DAY, 9), source="system:monitor",
+              kind="system", author=None, title="Source broken: blog", thread="source:blog",
+              text="blog (rss) failed 5 times in a row", severity="high", category="system",
+              tags=("system", "source-broken"), rules=("source-broken",), queue=False)
+    seed.post("real", seen=at(DAY, 10), severity="high", text="It broke.")
+    d = made(store)
+    store.close()
+    assert [i.source for i in d.items] == ["reddit-acme"]
+    assert d.by_severity["high"] == d.flagged.value == d.days[-1].flags["high"] == 1
+
+
 # --- the e-mail --------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -394,7 +510,7 @@ def test_the_email_arrives_with_text_html_and_the_chart(
     assert f'src="cid:{cid}"' in html and "data:image" not in html
     assert "Critical and high, by thread" in html and "&lt;script&gt;" in html
     text = plain.get_content()
-    assert "4 critical or high posts in 2 threads need a person" in text
+    assert "2 critical or high cases need a person (4 posts in 2 threads)" in text
     assert "Second that, the new editor is awful." in text
 
 
@@ -527,7 +643,7 @@ def test_a_real_pass_lands_in_the_digest(server: Any, make_project: Any) -> None
     assert result.exit_code == 0, result.output
     html_path, md_path, csv_path = (Path(p) for p in result.output.split()[:3])
     html = html_path.read_text()
-    assert "2 critical or high posts in 1 thread need a person." in html
+    assert "1 critical or high case needs a person (2 posts in 1 thread)." in html
     assert re.search(r"POSTS READ</div>\s*<div[^>]*>58</div>", html)
     assert "This redesign is a disaster" in html and "Marco" in html
     assert "<script>" not in html and "&lt;script&gt;alert(document.cookie)" in html

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import fixture_bytes
+from loopback import LoopbackServer
 from sqlalchemy import func, select
 
 from monitor import cases as commands
@@ -28,6 +30,7 @@ from monitor.queue import (
     p90,
     priority,
     replies_for,
+    thread_title,
 )
 from monitor.store import Store
 from monitor.store.casework import CaseQueries
@@ -54,20 +57,34 @@ def store(store_url: str):
 
 def file(store: QStore, external_id: str, *, thread: str = "t1", severity: str = "high",
          category: str | None = "backlash", now: datetime = NOW, policy: QueuePolicy = NOBODY,
-         author: str | None = "ann", reach: int | None = None, vip: bool = False) -> int:
+         author: str | None = "ann", reach: int | None = None, vip: bool = False,
+         published: datetime | None = None) -> int:
     """Save a post, flag it and file it, as the pipeline does; returns the case id."""
     post = Post(source="forum", external_id=external_id, url=f"https://f.test/{external_id}",
                 author=author, title=f"Thread {thread}", text=f"post {external_id}\nline 2",
-                published_at=now - timedelta(minutes=5), thread_id=thread, reach=reach)
-    post_id = store.save_fetch("forum", "forum", Fetch((post,), None), now).new[0]
-    flag = Flag(severity=severity, rules=("r1",), reasons=(f"r1: says {external_id}",),
+                published_at=published or now - timedelta(minutes=5), thread_id=thread,
+                reach=reach)
+    return file_post(store, post, severity=severity, category=category, now=now,
+                     policy=policy, vip=vip)
+
+
+def file_post(store: QStore, post: Post, *, severity: str = "high",
+              category: str | None = "backlash", now: datetime = NOW,
+              policy: QueuePolicy = NOBODY, vip: bool = False) -> int:
+    """``post`` saved (once), flagged and filed into its thread's case; returns the case id."""
+    store.save_fetch(post.source, "forum", Fetch((post,), None), now)
+    stored = store.stored_post(post.source, post.external_id)
+    assert stored is not None
+    flag = Flag(severity=severity, rules=("r1",), reasons=(f"r1: says {post.external_id}",),
                 category=category)
     with store.engine.begin() as db:
-        db.execute(flags.insert().values(post_id=post_id, severity=severity, category=category,
-                                         rules=["r1"], reasons=list(flag.reasons), tags=[],
-                                         flagged_at=now, updated_at=now))
-        return file_case(db, post_id=post_id, post=post, flag=flag, vip=vip, now=now,
-                         group_key=f"thread:forum:{thread}", policy=policy)
+        db.execute(flags.insert().values(post_id=stored.id, severity=severity,
+                                         category=category, rules=["r1"],
+                                         reasons=list(flag.reasons), tags=[], flagged_at=now,
+                                         updated_at=now))
+        return file_case(db, post_id=stored.id, post=post, flag=flag, vip=vip, now=now,
+                         group_key=f"thread:{post.source}:{post.thread_id or post.external_id}",
+                         policy=policy)
 
 
 def snapshot(store: QStore, case_id: int) -> tuple:
@@ -244,6 +261,72 @@ def test_priority_orders_the_list(store: QStore) -> None:
     assert [c.id for c in store.list_cases(now=NOW)] == [viral, critical, high, low_vip]
 
 
+# --- how a case is shown ---------------------------------------------------------------------
+
+def test_a_case_is_shown_by_its_most_severe_post_the_latest_of_equals(store: QStore) -> None:
+    case_id = file(store, "praise", severity="low", category="praise", author="fan",
+                   published=NOW - timedelta(hours=2))
+    file(store, "angry-1", severity="critical", author="early", published=NOW - timedelta(hours=1),
+         now=NOW + timedelta(minutes=1))
+    assert file(store, "angry-2", severity="critical", author="late", published=NOW,
+                now=NOW + timedelta(minutes=2)) == case_id
+    file(store, "calmer", severity="high", author="later", published=NOW + timedelta(hours=1),
+         now=NOW + timedelta(minutes=3))
+    listed = store.list_cases(now=NOW)[0]
+    shown = store.get_case(case_id, NOW)
+    worst = next(p for p in shown.posts if p["author"] == "late")
+    for case in (listed, shown.case, commands.note(store, case_id, "x", actor="a", now=NOW)):
+        assert (case.id, case.author, case.post_id, case.url) == (
+            case_id, "late", worst["post_id"], "https://f.test/angry-2")
+        assert case.text == "post angry-2\nline 2" and case.title == "Thread t1"
+    assert [r["id"] for r in replies_for(shown, load_replies(REPO / "rules" / "replies.yaml"))
+            if "Hi late," in r["text"]] == ["backlash-own-it", "backlash-workaround"]
+
+
+def test_a_case_takes_its_threads_title_from_the_threads_own_post(store: QStore) -> None:
+    story = Post("hn", "41", "https://hn.test/41", "pg", "Acme ships a new editor", "Link.",
+                 NOW - timedelta(hours=3))
+    store.save_fetch("hn", "hackernews", Fetch((story,), None), NOW)
+    reply = Post("hn", "43", "https://hn.test/43", "critic", None, "Worst editor ever.",
+                 NOW - timedelta(hours=1), thread_id="41", parent_id="41")
+    case_id = file_post(store, reply, severity="critical")
+    assert store.get_case(case_id, NOW).case.title == "Acme ships a new editor"
+    alone = Post("hn", "50", "https://hn.test/50", "x", None, "No title, no thread.", NOW)
+    assert store.get_case(file_post(store, alone), NOW).case.title is None
+
+
+def test_blog_comment_cases_are_titled_by_the_post_they_comment_on(
+        store: QStore, server: LoopbackServer) -> None:
+    """WordPress's site-wide comment feed titles each comment "Comment on <post> by
+    <commenter>": the case is the post's, whoever commented first."""
+    from monitor.collectors.http import HttpClient
+    from monitor.collectors.rss import RssCollector, RssOptions
+
+    url = server.serve("/comments/feed/", body=fixture_bytes("own/wordpress/comments-feed.xml"))
+    with HttpClient("feedback-monitor-tests/1.0", retries=0, sleep=lambda _: None) as http:
+        carol, grace, dave = RssCollector("blog", RssOptions(url=url), http).collect(None).posts
+    assert carol.thread_id == grace.thread_id
+    case_id = file_post(store, carol, severity="low", category="praise")
+    assert file_post(store, grace, severity="critical", now=NOW + timedelta(minutes=1)) == \
+        case_id
+    case = store.get_case(case_id, NOW).case
+    assert (case.title, case.author) == ("Widget 2.0 is out", "Grace")
+    other = store.get_case(file_post(store, dave), NOW).case
+    assert other.title == "Planned maintenance on Saturday"
+
+
+def test_thread_title_takes_only_the_commenter_off() -> None:
+    assert thread_title("Comment on Stand by me by Grace", "Grace") == "Stand by me"
+    assert thread_title("Comment on Stand by me by Grace", None) == "Stand by me"
+    assert thread_title("Comment on Stand by me by Grace", "Carol") == \
+        "Comment on Stand by me by Grace"  # not the form we know: left as it is
+    assert thread_title("Comment on X by Y", "Y", own="The post") == "The post"
+    assert thread_title(" by Grace", "Grace") == " by Grace"
+    assert thread_title("Comment on  by Grace", "Grace") == "Comment on  by Grace"
+    assert thread_title("Comment on the redesign", None) == "Comment on the redesign"
+    assert thread_title(None, "Grace") is None
+
+
 # --- assignment ------------------------------------------------------------------------------
 
 def counts(store: QStore) -> dict[str | None, int]:
@@ -359,6 +442,20 @@ def test_replies_fit_the_category_and_are_filled(store: QStore) -> None:
     assert [r["id"] for r in other] == ["default-acknowledge"]
 
 
+def test_a_storm_case_gets_a_public_statement_not_a_personal_reply(store: QStore) -> None:
+    storm = Post("event:New editor", "storm:2026-11-02T08", "https://f.test/worst", None,
+                 "Backlash storm: New editor", "42 negative posts about New editor in the "
+                 "hour to 09:00", NOW - timedelta(hours=1), thread_id="storm:New editor")
+    detail = store.get_case(file_post(store, storm, severity="critical"), NOW)
+    assert detail.case.storm and detail.case.event == "New editor"
+    filled = replies_for(detail, load_replies(REPO / "rules" / "replies.yaml"), "Dark mode")
+    assert [r["id"] for r in filled] == ["storm-statement", "storm-status"]
+    text = " ".join(r["text"] for r in filled)
+    assert "about New editor" in text and "Dark mode" not in text  # the storm's own launch
+    assert "Hi " not in text and "{" not in text
+    assert not store.get_case(file(store, "p"), NOW).case.storm
+
+
 def test_a_broken_replies_file_names_the_file_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "replies.yaml"
     bad.write_text("replies:\n  - id: x\n    category: angry\n    title: T\n"
@@ -471,3 +568,77 @@ def test_cli_without_a_team_lets_anyone_take_cases(make_project, tmp_path: Path,
         assert cli(path, "list", "--mine", "--assignee", "x").exit_code == 2
     finally:
         store.close()
+
+
+def test_cli_lists_nothing_calmly_on_a_fresh_install_and_for_any_empty_filter(
+        make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITOR_USER", "dee")
+    path = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    for args in ((), ("--overdue",), ("--state", "all")):  # no store file yet, then empty
+        assert cli(path, "list", *args).stdout == "no cases\n"
+        assert json.loads(cli(path, "list", "--json", *args).stdout) == []
+    store = QStore(configuration.load(path).store_url)
+    try:
+        file(store, "a", now=datetime.now(UTC))  # one open case, high, new, unassigned
+        for args in (("--overdue",), ("--severity", "low"), ("--state", "dismissed"),
+                     ("--assignee", "zed"), ("--mine",), ("--overdue", "--severity", "high")):
+            shown = cli(path, "list", *args)
+            assert (shown.exit_code, shown.stdout) == (0, "no cases\n"), args
+            assert json.loads(cli(path, "list", "--json", *args).stdout) == [], args
+        assert len(json.loads(cli(path, "list", "--json").stdout)) == 1
+    finally:
+        store.close()
+
+
+def test_cli_shows_a_case_by_its_worst_post(project) -> None:
+    path, store = project
+    now = datetime.now(UTC)
+    case_id = file(store, "thanks", severity="low", category="praise", author="fan", now=now)
+    file(store, "furious", severity="critical", author="irate", now=now + timedelta(seconds=1))
+    [row] = json.loads(cli(path, "list", "--json").stdout)
+    assert (row["id"], row["author"], row["text"], row["category"]) == (
+        case_id, "irate", "post furious\nline 2", "backlash")
+    assert row["url"] == "https://f.test/furious" and row["title"] == "Thread t1"
+    assert " irate " in cli(path, "list").stdout
+    shown = cli(path, "show", str(case_id)).stdout
+    assert f"shown by #{row['post_id']}, irate on forum: post furious line 2" in shown
+    assert "Hi irate," in shown and "Say thanks" not in shown
+    assert json.loads(cli(path, "show", str(case_id), "--json").stdout)["case"] == row
+
+
+def _table(output: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The header's column names and each row's cells, cut at the header's column starts."""
+    header, *lines = output.splitlines()
+    names = header.split()
+    starts = [header.index(f"{n} ") if f"{n} " in header else header.index(n) for n in names]
+    ends = [*starts[1:], None]
+    return names, [{n: line[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)}
+                   for line in lines]
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_cli_list_fits_the_terminal_by_dropping_columns(project, width: int) -> None:
+    path, store = project
+    now = datetime.now(UTC)
+    title = "Thread " + " ".join(f"word{n}" for n in range(14))  # 94 characters
+    overdue = file(store, "a", thread=title.removeprefix("Thread "), severity="critical",
+                   author="a-rather-long-author-name-indeed", now=now - timedelta(hours=3),
+                   policy=ROUND)
+    commands.assign(store, overdue, "cy", actor="lead", now=now, policy=ROUND)
+    viral = file(store, "b", thread="2", severity="low", now=now, reach=10**9)  # prio 10.0
+    listed = CliRunner().invoke(queue, ["list", "--config", str(path)],
+                                env={"COLUMNS": str(width)})
+    assert listed.exit_code == 0, listed.output
+    names, rows = _table(listed.stdout)
+    assert all(len(line) <= width for line in listed.stdout.splitlines()), listed.stdout
+    assert names[:3] == ["id", "severity", "state"] and names[-1] == "title"
+    expected = {80: ["id", "severity", "state", "due", "author", "title"],
+                120: ["id", "severity", "state", "prio", "assignee", "due", "posts", "author",
+                      "title"]}
+    assert names == expected.get(width, expected[120])
+    assert [(r["id"], r["severity"], r["state"]) for r in rows] == [
+        (str(viral), "low", "new"), (str(overdue), "critical", "assigned")]  # never cut
+    shown = rows[1]["title"]
+    assert len(shown) >= 20 and title.startswith(shown.removesuffix(" …"))
+    assert (shown == title) == (width == 200)
+    assert rows[1]["due"].startswith("OVERDUE ") and rows[0]["title"] == "Thread 2"

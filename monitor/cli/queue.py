@@ -23,7 +23,7 @@ import click
 from monitor import cases
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
-from monitor.queue import STATES, CaseDetail, QueuePolicy, load_replies, replies_for
+from monitor.queue import STATES, Case, CaseDetail, QueuePolicy, load_replies, replies_for
 from monitor.quoting import quote
 
 _REPLIES = "replies.yaml"
@@ -79,22 +79,46 @@ def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bo
                                    overdue=overdue, severity=severity)
     if as_json:
         return _print_json([_plain(c) for c in found])
+    _list(found, s.now)
+
+
+_COLUMNS = ("id", "severity", "state", "prio", "assignee", "due", "posts", "author", "title")
+_DROPPED_FIRST = ("prio", "posts", "assignee", "due", "author")  # the least needed first
+_TITLE_ROOM = 20
+
+
+def _list(found: list[Case], now: datetime) -> None:
+    """One line a case. A narrow terminal loses whole columns, the least needed first, so
+    the title keeps at least ``_TITLE_ROOM`` characters; id, severity and state are never cut
+    (`show` has the rest)."""
+    console = _console()
+    if not found:
+        console.print("no cases")
+        return
     from rich.table import Table
 
-    rows = [[str(c.id), c.severity, c.state, f"{c.priority:.1f}", c.assignee or "-",
-             _due(c, s.now), str(c.posts), (c.author or "-")[:20], c.title or c.url]
-            for c in found]
-    names = ("id", "severity", "state", "prio", "assignee", "due", "posts", "author", "title")
-    widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, name in enumerate(names)]
-    console = _console()
-    room = max(8, console.width - sum(widths[:-1]) - 2 * (len(names) - 1))
+    rows = [dict(zip(_COLUMNS, (str(c.id), c.severity, c.state, f"{c.priority:.1f}",
+                                c.assignee or "-", _due(c, now), str(c.posts),
+                                (c.author or "-")[:20], c.title or quote(c.text, 80) or c.url),
+                     strict=True)) for c in found]
+    widths = {n: max(len(n), *(len(r[n]) for r in rows)) for n in _COLUMNS}
+    shown = list(_COLUMNS)
+
+    def used() -> int:  # the columns but the title, and two spaces between columns
+        return sum(widths[n] for n in shown if n != "title") + 2 * (len(shown) - 1)
+
+    for name in _DROPPED_FIRST:
+        if console.width - used() >= _TITLE_ROOM:
+            break
+        shown.remove(name)
+    room = max(_TITLE_ROOM, console.width - used())
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in names:
+    for name in shown:
         table.add_column(name, justify="right" if name in ("id", "prio", "posts") else "left",
                          no_wrap=True)
-    for row in rows:  # one line a case: the title cut to what the others leave (`show` has it)
-        table.add_row(*row[:-1], quote(row[-1], room - 2))
-    console.print(table if found else "no cases")
+    for row in rows:
+        table.add_row(*(quote(row[n], room - 2) if n == "title" else row[n] for n in shown))
+    console.print(table, width=max(console.width, used() + room))  # never squeezed
 
 
 @queue.command()
@@ -127,13 +151,16 @@ def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime) -> N
     out.print(line, style="bold", markup=False)
     out.print(f"opened {_time(c.opened_at)}  due {_due(c, now)}  group {c.group_key}"
               + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""), markup=False)
+    who = c.author or ("the storm" if c.storm else "someone")  # its most severe post
+    out.print(f"{c.title or 'Untitled thread'}\nshown by #{c.post_id}, {who} on {c.source}"
+              + (f": {quote(c.text, 200)}" if c.text else ""), markup=False)
     out.print("\nPosts", style="bold")
     for p in detail.posts:
         out.print(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
                   f"{_time(p['published_at'])}  {p['severity'] or '-'} "
                   f"{p['category'] or ''}\n  {p['url']}", markup=False)
-        quote = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
-        out.print("\n".join("    > " + q for q in quote.splitlines()), markup=False)
+        said = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
+        out.print("\n".join("    > " + q for q in said.splitlines()), markup=False)
         for reason in p["reasons"] or ():
             out.print(f"    why: {reason}", markup=False)
     out.print("\nHistory", style="bold")

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote as url_quote
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from monitor.backlash.events import WatchedEvent, find_event, watched
 from monitor.config import Config
 from monitor.health import Health, assess
-from monitor.model import SHOWN
-from monitor.queue import is_overdue
+from monitor.model import SHOWN, STORM_SOURCE, is_storm_source, is_system_source
+from monitor.queue import OPEN_STATES, is_overdue, thread_title
 from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
 from monitor.scoring.lexicons import is_scored
@@ -56,8 +57,9 @@ class Item:
     source: str
     source_kind: str | None
     title: str | None
+    thread_title: str | None     # the thread's (a blog comment's: the post it is on)
     text: str
-    quote: str
+    quote: str                   # the text, or the title of a post that is only a title
     author: str | None
     author_url: str | None
     url: str | None              # http(s) only: a post's link never becomes javascript:
@@ -70,21 +72,31 @@ class Item:
 
     @property
     def short_quote(self) -> str:
-        return quote(self.text, 140)
+        return quote(self.text or self.title or "", 140)
+
+    @property
+    def storm(self) -> bool:
+        return is_storm_source(self.source)
 
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """The urgent posts of one thread, so a reader sees a pile-on as one story."""
+    """The urgent posts of one thread, so a reader sees a pile-on as one story; a storm's
+    thread also lists the posts behind it."""
 
     title: str | None
     url: str | None
     source: str
-    items: tuple[Item, ...]
+    items: tuple[Item, ...]          # the worst first, the latest first among equals
+    behind: tuple[Item, ...] = ()    # a storm's: the day's flagged posts about its launch
 
     @property
     def severity(self) -> str:
         return min((i.severity for i in self.items), key=_rank)
+
+    @property
+    def storm(self) -> bool:
+        return is_storm_source(self.source)
 
     @property
     def cases(self) -> list[CaseRef]:
@@ -159,6 +171,13 @@ class Digest:
         return not self.urgent and not self.others and not self.overdue
 
     @property
+    def waiting(self) -> list[Item]:
+        """The critical and high posts whose case is open: what needs a person (a resolved
+        or dismissed case's posts are listed, but wait for nobody)."""
+        return [i for t in self.urgent for i in t.items
+                if i.case is not None and i.case.state in OPEN_STATES]
+
+    @property
     def items(self) -> list[Item]:
         """Every flagged post of the day, in the digest's order (the CSV's rows)."""
         return [i for t in self.urgent for i in t.items] + self.others + self.praise
@@ -175,9 +194,14 @@ class Digest:
             return "Nothing needs you today."
         parts = []
         urgent = sum(len(t.items) for t in self.urgent)
-        if urgent:
-            parts.append(f"{_n(urgent, 'critical or high post')} in "
-                         f"{_n(len(self.urgent), 'thread')} need{'s' * (urgent == 1)} a person")
+        waiting = self.waiting
+        cases = len({i.case.id for i in waiting if i.case is not None})
+        if cases:
+            threads = len({i.thread for i in waiting})
+            parts.append(f"{_n(cases, 'critical or high case')} need{'s' * (cases == 1)} a "
+                         f"person ({_n(len(waiting), 'post')} in {_n(threads, 'thread')})")
+        elif urgent:
+            parts.append(f"{_n(urgent, 'critical or high post')}, none in an open case")
         if self.others:
             parts.append(f"{len(self.others)} {'more ' * bool(urgent)}flagged medium or low")
         if self.overdue:
@@ -209,14 +233,19 @@ def last_whole_day(now: datetime, zone: ZoneInfo) -> date:
 
 
 def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None = None, *,
-          now: datetime | None = None, praise: int = 5) -> Digest:
+          now: datetime | None = None, praise: int = 5,
+          events: Sequence[WatchedEvent] = ()) -> Digest:
     """The digest of ``day`` as the store holds it at ``now``; ``health`` adds the sources that
-    are broken or quiet, ``praise`` caps the praise shown."""
+    are broken or quiet, ``praise`` caps the praise shown, ``events`` (the launches watched)
+    tell which posts are behind a storm. The monitor's alerts about itself are left out: they
+    are for whoever runs it, not for the people who answer."""
     now = now or datetime.now(UTC)
     start, end = day_bounds(day, zone)
-    items = [_item(row, zone, now) for row in store.flagged_between(start, end)]
+    items = [_item(row, zone, now) for row in store.flagged_between(start, end)
+             if not is_system_source(row["source"])]
     attention = [i for i in items if not i.praise]
-    urgent = _threads(i for i in attention if i.severity in URGENT)
+    urgent = [_behind(t, attention, events)
+              for t in _threads(i for i in attention if i.severity in URGENT)]
     others = sorted((i for i in attention if i.severity not in URGENT),
                     key=lambda i: (_rank(i.severity), i.scores["compound"] or 0.0, i.post_id))
     kudos = sorted((i for i in items if i.praise),
@@ -245,7 +274,8 @@ def build_for(config: Config, store: Store, day: date, now: datetime) -> Digest:
     """``build`` with what the config says: time zone, source health, praise shown."""
     health = assess(config.sources, store.source_health(), now)
     return build(store, day, config.timezone, health, now=now,
-                 praise=config.main.digest.praise)
+                 praise=config.main.digest.praise,
+                 events=watched(config.main.events, config.timezone, config.sources))
 
 
 # --- building blocks -------------------------------------------------------------------------
@@ -284,7 +314,8 @@ def _item(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> Item:
         post_id=row["id"], severity=severity, category=row["category"], tags=tags,
         rules=tuple(row["rules"] or ()), reasons=tuple(row["reasons"] or ()),
         source=row["source"], source_kind=row["source_kind"], title=row["title"],
-        text=row["text"], quote=quote(row["text"]), author=row["author"],
+        thread_title=thread_title(row["title"], row["author"], row["thread_title"]),
+        text=row["text"], quote=quote(row["text"] or row["title"] or ""), author=row["author"],
         author_url=profile_url(row["source_kind"], row["url"], row["author"]), url=url,
         published_at=row["published_at"].astimezone(zone),
         flagged_at=row["flagged_at"].astimezone(zone),
@@ -300,19 +331,39 @@ def is_praise(severity: str, category: str | None, tags: Iterable[str]) -> bool:
 
 
 def _threads(items: Iterable[Item]) -> list[Thread]:
+    """Posts grouped by thread, each led by its worst post (the latest of equals, as a case
+    is shown in the queue); the worst threads first, a storm first of all among them."""
     grouped: dict[str, list[Item]] = {}
     for item in items:
         grouped.setdefault(item.thread, []).append(item)
     threads = []
     for members in grouped.values():
-        members.sort(key=lambda i: (_rank(i.severity), i.published_at, i.post_id))
+        members.sort(key=_worst_first)
         first = min(members, key=lambda i: (i.published_at, i.post_id))
-        title = next((i.title for i in members if i.title), None)
+        title = next((i.thread_title for i in members if i.thread_title), None)
         threads.append(Thread(quote(title, 120) if title else None, first.url, first.source,
                               tuple(members)))
-    threads.sort(key=lambda t: (_rank(t.severity), -len(t.items),
+    threads.sort(key=lambda t: (_rank(t.severity), not t.storm, -len(t.items),
                                 min(i.scores["compound"] or 0.0 for i in t.items)))
     return threads
+
+
+def _behind(thread: Thread, items: Sequence[Item], events: Sequence[WatchedEvent]) -> Thread:
+    """A storm's thread with the posts behind it: the day's flagged posts about its launch
+    published since the storm began (as the storm counted them, and as it holds back their
+    notices). Cheap: the day's posts are at hand, and no relation is stored for them."""
+    event = find_event(events, thread.source.removeprefix(STORM_SOURCE)) \
+        if thread.storm else None
+    if event is None:
+        return thread
+    began = min(i.published_at for i in thread.items)
+    behind = [i for i in items if not i.storm and i.published_at >= began
+              and event.mentions(i.source, i.title, i.text)]
+    return replace(thread, behind=tuple(sorted(behind, key=_worst_first)))
+
+
+def _worst_first(item: Item) -> tuple[int, float, int]:
+    return _rank(item.severity), -item.published_at.timestamp(), -item.post_id
 
 
 def _days(store: Store, day: date, zone: ZoneInfo) -> list[Day]:

@@ -9,7 +9,7 @@ import base64
 import csv
 import io
 import re
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from monitor.reports.digest import Digest
 COLOURS = {"critical": "#a40e26", "high": "#d1242f", "medium": "#9a6700", "low": "#59636e"}
 BACKGROUNDS = {"critical": "#ffebe9", "high": "#fff0ee", "medium": "#fff8c5", "low": "#f6f8fa"}
 OTHERS_SHOWN = 30    # medium and low posts listed in the digest; the CSV has all of them
+BEHIND_SHOWN = 10    # posts listed under a storm (each is in its own thread or line too)
 
 
 def chart_uri(digest: Digest) -> str | None:
@@ -58,7 +59,8 @@ def render_csv(digest: Digest) -> str:
     for i in digest.items:
         case = i.case
         writer.writerow([
-            i.severity, i.category or "", i.praise, _cell(i.source), _cell(i.title or ""),
+            i.severity, i.category or "", i.praise, _cell(i.source),
+            _cell(i.thread_title or ""),
             _cell(i.author or ""), i.author_url or "", i.published_at.isoformat(),
             i.flagged_at.isoformat(), _cell(i.url or ""), _cell(i.text),
             _cell("; ".join(i.reasons)), "; ".join(i.rules), "; ".join(i.tags),
@@ -118,11 +120,14 @@ def md_url(value: str) -> str:
             .replace("(", "%28").replace(")", "%29"))
 
 
-def _when(moment: datetime, day: date) -> str:
-    """``09:14`` on the digest's day, ``Sat 21 Nov 09:14`` on another."""
-    if moment.date() == day:
+def _when(moment: datetime, digest: Digest) -> str:
+    """``09:14`` on the digest's day, ``Sat 21 Nov 09:14`` on another, ``Thu 12 Nov 2015
+    18:03`` in another year than the one the digest is made in: a weekday alone would
+    pass an old post off as this year's."""
+    if moment.date() == digest.day:
         return f"{moment:%H:%M}"
-    return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+    year = f" {moment.year}" if moment.year != digest.made_at.year else ""
+    return f"{moment:%a} {moment.day} {moment:%b}{year} {moment:%H:%M}"
 
 
 @cache
@@ -134,5 +139,6 @@ def environment(package: str = "monitor.reports") -> Environment:
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True,
                       lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(md=md_escape, md_url=md_url, when=_when)
-    env.globals.update(shown=OTHERS_SHOWN, colours=COLOURS, backgrounds=BACKGROUNDS)
+    env.globals.update(shown=OTHERS_SHOWN, behind_shown=BEHIND_SHOWN, colours=COLOURS,
+                       backgrounds=BACKGROUNDS)
     return env

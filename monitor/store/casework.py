@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text
+from sqlalchemy import and_, case, exists, func, or_, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from monitor.model import Flag
+from monitor.model import SEVERITIES, Flag
 from monitor.queue import (
     OPEN_STATES,
     Case,
@@ -24,6 +24,7 @@ from monitor.queue import (
     SeverityStats,
     is_overdue,
     queue_stats,
+    thread_title,
 )
 from monitor.store.rows import SCORE_COLUMNS
 from monitor.store.schema import case_events, case_posts, cases, flags, people, posts, scores
@@ -188,12 +189,33 @@ def set_person(db: Connection, name: str, now: datetime, **values: Any) -> None:
         db.execute(people.insert().values(name=name, updated_at=now, **values))
 
 
+_HEAD, _OWN, _HEAD_FLAG = posts.alias("head"), posts.alias("own"), flags.alias("head_flag")
+_RANK = case({s: rank for rank, s in enumerate(SEVERITIES, 1)}, value=flags.c.severity,
+             else_=0)  # a post whose flag a rescore dropped comes last
+
+
 def _case_query() -> Any:
+    """Cases with their post count, their headline post (the most severe, the latest of
+    equals) and its category (a praise thread turned angry is no longer praise), and the
+    title of that post's thread's own post, when it is stored."""
     count = (select(func.count()).select_from(case_posts)
              .where(case_posts.c.case_id == cases.c.id).scalar_subquery())
-    return (select(cases, count.label("post_count"), posts.c.source, posts.c.author,
-                   posts.c.title, posts.c.url)
-            .join(posts, posts.c.id == cases.c.post_id))
+    headline = (select(case_posts.c.post_id)
+                .join(posts, posts.c.id == case_posts.c.post_id)
+                .outerjoin(flags, flags.c.post_id == case_posts.c.post_id)
+                .where(case_posts.c.case_id == cases.c.id)
+                .order_by(_RANK.desc(), posts.c.published_at.desc(), posts.c.id.desc())
+                .limit(1).correlate(cases).scalar_subquery())
+    return (select(cases, count.label("post_count"), _HEAD.c.id.label("head_id"),
+                   _HEAD.c.source, _HEAD.c.author, _HEAD.c.title, _HEAD.c.text, _HEAD.c.url,
+                   _OWN.c.title.label("thread_title"),
+                   _HEAD_FLAG.c.post_id.label("head_flagged"),
+                   _HEAD_FLAG.c.category.label("head_category"))
+            .select_from(cases.join(_HEAD, _HEAD.c.id == func.coalesce(headline,
+                                                                        cases.c.post_id))
+                         .outerjoin(_HEAD_FLAG, _HEAD_FLAG.c.post_id == _HEAD.c.id)
+                         .outerjoin(_OWN, and_(_OWN.c.source == _HEAD.c.source,
+                                               _OWN.c.external_id == _HEAD.c.thread_id))))
 
 
 def reload_case(db: Connection, case_id: int, now: datetime) -> Case:
@@ -202,12 +224,14 @@ def reload_case(db: Connection, case_id: int, now: datetime) -> Case:
 
 def _case(row: Any, now: datetime) -> Case:
     return Case(
-        id=row.id, state=row.state, severity=row.severity, category=row.category,
+        id=row.id, state=row.state, severity=row.severity,
+        category=row.category if row.head_flagged is None else row.head_category,
         priority=row.priority, assignee=row.assignee, group_key=row.group_key,
         opened_at=row.opened_at, updated_at=row.updated_at, due_at=row.due_at,
         first_response_at=row.first_response_at, resolved_at=row.resolved_at,
         reason=row.reason,
         overdue=is_overdue(row.state, row.due_at, row.first_response_at, now),
-        posts=row.post_count, source=row.source, author=row.author, title=row.title,
-        url=row.url)
+        posts=row.post_count, source=row.source, author=row.author,
+        title=thread_title(row.title, row.author, row.thread_title), url=row.url,
+        post_id=row.head_id, text=row.text)
 

@@ -27,7 +27,7 @@ from monitor.store.schema import (
     scores,
     sources,
 )
-from monitor.store.storms import WRITTEN
+from monitor.store.storms import SYSTEM, WRITTEN
 
 CLAIM = timedelta(minutes=10)  # a sender that died frees its recipient after this long
 NEGATIVE = -0.05               # VADER's own threshold for a negative text
@@ -48,29 +48,35 @@ class ReportQueries:
     engine: Engine
 
     def flagged_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Flags raised in [start, end) with their post, score, source kind and case (through
-        ``case_posts``, so every post of a thread's case shows it), oldest first."""
+        """Flags raised in [start, end) with their post, score, source kind, case (through
+        ``case_posts``, so every post of a thread's case shows it) and ``thread_title``, the
+        title of the thread's own post when it is stored; oldest first."""
+        own = posts.alias("own")
         query = (select(posts, *SCORE_COLUMNS, flags.c.severity, flags.c.category, flags.c.rules,
                         flags.c.reasons, flags.c.tags, flags.c.flagged_at,
                         sources.c.kind.label("source_kind"), cases.c.id.label("case_id"),
                         cases.c.state.label("case_state"), cases.c.assignee.label("case_assignee"),
                         cases.c.due_at.label("case_due_at"),
-                        cases.c.first_response_at.label("case_first_response_at"))
+                        cases.c.first_response_at.label("case_first_response_at"),
+                        own.c.title.label("thread_title"))
                  .join(flags, flags.c.post_id == posts.c.id)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
                  .outerjoin(sources, sources.c.name == posts.c.source)
                  .outerjoin(case_posts, case_posts.c.post_id == posts.c.id)
                  .outerjoin(cases, cases.c.id == case_posts.c.case_id)
+                 .outerjoin(own, and_(own.c.source == posts.c.source,
+                                      own.c.external_id == posts.c.thread_id))
                  .where(flags.c.flagged_at >= start, flags.c.flagged_at < end)
                  .order_by(flags.c.flagged_at, posts.c.id))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
 
     def flag_labels_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Only when, how severe and what kind, for every flag raised in [start, end): the
-        chart's counts, without reading the posts."""
+        """Only when, how severe and what kind, for every flag raised in [start, end) but the
+        monitor's alerts about itself: the chart's counts, without reading the posts' text."""
         query = (select(flags.c.flagged_at, flags.c.severity, flags.c.category, flags.c.tags)
-                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end))
+                 .join(posts, posts.c.id == flags.c.post_id)
+                 .where(flags.c.flagged_at >= start, flags.c.flagged_at < end, ~SYSTEM))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
 
