@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
-from monitor.model import QUEUE
+from monitor.model import QUEUE, STORM_SOURCE, SYSTEM_SOURCE
 from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team
 from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
@@ -31,6 +31,8 @@ PROFANITY_FILE = "profanity.txt"
 """In the rules folder: the user's own swear words and insults (``-word`` removes one)."""
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
 class HttpSettings(BaseModel):
     """How every collector talks HTTP."""
 
@@ -74,6 +76,8 @@ class DigestSettings(BaseModel):
     to: list[str] = []
     via: str | None = Field(None, description="an e-mail receiver; default: the only one")
     praise: int = Field(5, ge=0, le=50, description="praise posts shown at most")
+    catch_up: bool = Field(True, description="the daemon makes a digest missed while it was "
+                           "down as soon as it starts")
 
 
 class MetricsSettings(BaseModel):
@@ -91,6 +95,18 @@ class DeliverySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_attempts: int = Field(8, ge=1, le=100)
     backoff: Duration = 60.0
+
+
+class AlertSettings(BaseModel):
+    """The monitor's alerts about itself (category ``system``): routed like any flag, by
+    default to ``receivers`` (the admins'), never into the outreach queue."""
+
+    model_config = ConfigDict(extra="forbid")
+    receivers: list[str] = []
+    after_failures: int = Field(3, ge=1, le=100, description="failures in a row that make "
+                                "a source broken")
+    stalled_after: Duration | None = Field(None, gt=0, description="no pass for this long is "
+                                           "a stall; default: twice the shortest interval")
 
 
 class MainConfig(BaseModel):
@@ -116,6 +132,7 @@ class MainConfig(BaseModel):
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()
     metrics: MetricsSettings = MetricsSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 class SourceCommon(BaseModel):
@@ -127,6 +144,16 @@ class SourceCommon(BaseModel):
     interval: Duration | None = None
     quiet_after: Duration | None = None
     tags: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        """Storms and the monitor's own alerts are stored under these prefixes: a source
+        named so would have its posts taken for them."""
+        if name.startswith((STORM_SOURCE, SYSTEM_SOURCE)):
+            raise ValueError(f"names starting with {STORM_SOURCE!r} or {SYSTEM_SOURCE!r} are "
+                             "reserved (storms and the monitor's own alerts)")
+        return name
 
 
 @dataclass(frozen=True)
@@ -165,7 +192,8 @@ class Config:
 
 
 def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Config:
-    """Read everything the config names; raise one ConfigError listing every mistake.
+    """Read everything the config names; raise one ConfigError listing every mistake of
+    every file (``config.yaml``'s first), so one ``monitor check`` shows them all.
 
     ``scoring_only``: the main file and the rules, not the sources and receivers (none of
     them, and none of their libraries): what ``monitor score`` needs to start fast."""
@@ -173,10 +201,18 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     base = path.parent
     problems: list[ConfigError] = []
     if not path.exists():
-        raise ConfigError("file not found (pass --config PATH)", str(path))
-    raw = read_yaml(path, path.name)
-    main = _validate(MainConfig, _expand(raw, path.name, ""), path.name, "")
+        raise ConfigError("file not found (pass --config PATH, or start a project with "
+                          "`monitor init`)", str(path))
+    main, wrong = _main_config(read_yaml(path, path.name), path.name, problems)
     store_url = _store_url(main.store, base)
+    routes = RouteTree.of(main.routing)
+    receivers = {} if scoring_only else _receivers(main, routes, path.name, problems,
+                                                   names_known="receivers" not in wrong)
+    try:
+        policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
+    except ConfigError as error:
+        problems.append(error)
+        policy = QueuePolicy()
     sources = [] if scoring_only else _load_sources(base / main.sources, base, main, problems)
     try:
         rules = load_rules(base / main.rules, base)
@@ -189,9 +225,6 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     except ConfigError as error:
         problems.append(error)
         profanity = ([], [])
-    routes = RouteTree.of(main.routing)
-    receivers = {} if scoring_only else _receivers(main, routes, path.name, problems)
-    policy = QueuePolicy.of(main.team, main.sla, main.assignment, path.name)
     if problems:
         raise ConfigError.combine(problems)
     notices = (*rules.notices, *(f"{path.name}: {key}: {message}"
@@ -201,16 +234,51 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
                   receivers=receivers, policy=policy, notices=notices, profanity=profanity)
 
 
-def _receivers(main: MainConfig, routes: RouteTree, file: str,
-               problems: list[ConfigError]) -> dict[str, Receiver]:
+def _main_config(raw: dict[str, Any], file: str,
+                 problems: list[ConfigError]) -> tuple[MainConfig, set[str]]:
+    """``config.yaml``'s settings, and the top-level keys that are wrong. Mistakes go to
+    ``problems``; the keys that are right are kept (the wrong ones default) so the sources
+    and rules can be checked in the same run, in the folders the file names."""
+    unset: list[ConfigError] = []
+    data = _expand(raw, file, "", unset)
+    found: list[ConfigError] = []
+    wrong: set[str] = set()
+    try:
+        main = MainConfig.model_validate(data)
+    except ValidationError as error:
+        found = _errors(error, file, "")
+        wrong = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+        try:
+            main = MainConfig.model_validate({k: v for k, v in data.items() if k not in wrong})
+        except ValidationError:  # a mistake only the whole file shows: nothing to keep
+            main = MainConfig()
+    problems += _beside_unset(found, unset)
+    return main, wrong
+
+
+def _receivers(main: MainConfig, routes: RouteTree, file: str, problems: list[ConfigError],
+               names_known: bool = True) -> dict[str, Receiver]:
     """Build every configured receiver (checking its options) and check that the routing
-    tree names only receivers that exist (``queue`` always does)."""
+    tree and ``alerts`` name only receivers that exist (``queue`` always does for routes).
+    ``names_known`` is false when ``receivers:`` itself is wrong: then every name would look
+    unknown, and saying so would bury the real mistake."""
     built: dict[str, Receiver] = {}
     for name, spec in main.receivers.items():
         try:
             built[name] = build_receiver(name, spec, file)
         except ConfigError as error:
             problems.append(error)
+    if not names_known:
+        return built
+    for i, name in enumerate(main.alerts.receivers):
+        if name == QUEUE:
+            problems.append(ConfigError("the outreach queue takes no alerts about the monitor "
+                                        "itself: name a Slack, e-mail or webhook receiver",
+                                        file, f"alerts.receivers[{i}]"))
+        elif name not in main.receivers:
+            problems.append(ConfigError(f"unknown receiver {name!r} (configured: "
+                                        f"{', '.join(main.receivers) or 'none'})", file,
+                                        f"alerts.receivers[{i}]"))
     for key, name in routes.receiver_uses():
         if name != QUEUE and name not in main.receivers:
             known = ", ".join([QUEUE, *main.receivers])
@@ -233,28 +301,44 @@ def _check_digest(main: MainConfig, file: str, problems: list[ConfigError]) -> N
             f"(e-mail receivers: {', '.join(emails) or 'none'})", file, "digest.to"))
 
 
-def _expand(value: Any, file: str, key: str) -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string with the environment's."""
+def _expand(value: Any, file: str, key: str, unset: list[ConfigError]) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string with the environment's.
+
+    An unset variable (without a default) becomes "" and a mistake in ``unset``, so one run
+    names every variable still to set, each with its key."""
     if isinstance(value, dict):
-        return {k: _expand(v, file, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+        return {k: _expand(v, file, f"{key}.{k}" if key else str(k), unset)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_expand(v, file, f"{key}[{i}]", unset) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         def replace(match: re.Match[str]) -> str:
             found = os.environ.get(match.group(1))
             if found is None and match.group(2) is None:
-                raise ConfigError(f"environment variable {match.group(1)} is not set", file, key)
+                unset.append(ConfigError(f"environment variable {match.group(1)} is not set",
+                                         file, key))
+                return ""
             return found if found is not None else match.group(2)
         return _ENV.sub(replace, value)
     return value
+
+
+def _beside_unset(found: list[ConfigError], unset: list[ConfigError]) -> list[ConfigError]:
+    """The unset variables, then the other mistakes: a mistake at a key whose variable is
+    unset is that variable's doing (an empty host is no URL), so it is said once."""
+    keys = {e.key for e in unset}
+    return [*unset, *(p for e in found for p in e.problems if p.key not in keys)]
+
+
+def _errors(error: ValidationError, file: str, prefix: str) -> list[ConfigError]:
+    return [ConfigError(_message(e), file, _key(prefix, e["loc"])) for e in error.errors()]
 
 
 def _validate(model: type[BaseModel], data: Any, file: str, prefix: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ConfigError.combine([ConfigError(_message(e), file, _key(prefix, e["loc"]))
-                                   for e in error.errors()]) from None
+        raise ConfigError.combine(_errors(error, file, prefix)) from None
 
 
 def _load_sources(folder: Path, base: Path, main: MainConfig,
@@ -267,7 +351,10 @@ def _load_sources(folder: Path, base: Path, main: MainConfig,
     for file in sorted(folder.glob("*.y*ml")):
         shown = shown_path(file, base)
         try:
-            entries = read_yaml(file, shown).get("sources")
+            data = read_yaml(file, shown)
+            entries = data.get("sources")
+            if entries is None and "sources" in data:
+                entries = []  # `sources:` with every entry commented out: none yet
             if not isinstance(entries, list):
                 raise ConfigError("must hold a list of sources", shown, "sources")
         except ConfigError as error:
@@ -290,9 +377,11 @@ def _load_sources(folder: Path, base: Path, main: MainConfig,
 
 def _source(entry: Any, shown: str, key: str, main: MainConfig) -> Source:
     """One source entry, checked twice over: the common keys, and its kind's own keys."""
-    entry = _expand(entry, shown, key)
+    unset: list[ConfigError] = []
+    entry = _expand(entry, shown, key, unset)
     if not isinstance(entry, dict):
-        raise ConfigError("must be a mapping (name: ..., kind: ..., ...)", shown, key)
+        raise ConfigError.combine([*unset, ConfigError(
+            "must be a mapping (name: ..., kind: ..., ...)", shown, key)])
     found: list[ConfigError] = []
     common = options = None
     try:
@@ -309,8 +398,8 @@ def _source(entry: Any, shown: str, key: str, main: MainConfig) -> Source:
             options = _validate(options_model, extra, shown, key)
         except ConfigError as error:
             found.append(error)
-    if found or common is None or options is None:
-        raise ConfigError.combine(found)
+    if unset or found or common is None or options is None:
+        raise ConfigError.combine(_beside_unset(found, unset))
     return Source(common.name, common.kind, common.interval or main.interval,
                   tuple(common.tags), options, shown, common.quiet_after or main.quiet_after)
 

@@ -197,28 +197,36 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
         return []
     if not isinstance(entries, list):
         raise ConfigError("must be a list of rules", shown, "rules")
-    rules, problems = [], []
+    rules: list[Rule] = []
+    problems: list[ConfigError] = []
     ids: dict[str, str] = {}
     for i, entry in enumerate(entries):
         key = f"rules[{i}]"
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            key += f" ({entry['id']})"
+        found: list[ConfigError] = []
+        rule_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(rule_id, str):
+            key += f" ({rule_id})"
+            if rule_id in ids:
+                found.append(ConfigError(f"duplicate rule id (also {ids[rule_id]})", shown,
+                                         f"{key}.id"))
+            ids.setdefault(rule_id, key.split(" ")[0])
+        spec = None
         try:
             spec = RuleSpec.model_validate(entry)
         except ValidationError as error:
-            problems += [ConfigError(e["msg"] if e["type"] != "missing" else "required", shown,
-                                     ".".join([key, *map(str, e["loc"])]))
-                         for e in error.errors()]
+            found += [ConfigError(e["msg"] if e["type"] != "missing" else "required", shown,
+                                  ".".join([key, *map(str, e["loc"])]))
+                      for e in error.errors()]
+        compiled = None
+        if isinstance(entry, dict) and "when" in entry:  # a wrong severity hides no condition
+            try:
+                compiled = compile_condition(entry["when"], shown, f"{key}.when")
+            except ConfigError as error:
+                found.append(error)
+        if found or spec is None or compiled is None:
+            problems += found
             continue
-        try:
-            check, notices = compile_condition(spec.when, shown, f"{key}.when")
-        except ConfigError as error:
-            problems.append(error)
-            continue
-        if spec.id in ids:
-            problems.append(ConfigError(f"duplicate rule id (also {ids[spec.id]})", shown,
-                                        f"{key}.id"))
-        ids[spec.id] = key.split(" ")[0]
+        check, notices = compiled
         rules.append(Rule(spec.id, spec.severity, spec.category, tuple(spec.tags), check, shown,
                           tuple(notices)))
     if problems:

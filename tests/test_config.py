@@ -81,11 +81,11 @@ sources:
 """
     found = problems(project(tmp_path, config="timezone: Mars/Olympus\nstores: x\n",
                              sources=sources))
-    assert sorted(found) == [
-        "config.yaml: stores: unknown key",
+    assert found[:2] == [  # config.yaml's mistakes first, and they do not hide the sources'
         "config.yaml: timezone: unknown time zone 'Mars/Olympus' (use e.g. UTC, Europe/Berlin)",
-    ]  # config.yaml is read first: its mistakes stop the load before sources are read
-    found = problems(project(tmp_path, sources=sources))
+        "config.yaml: stores: unknown key",
+    ]
+    assert len(found) == 7
     assert "sources/feeds.yaml: sources[2].colour: unknown key" in found
     assert any(p.startswith("sources/feeds.yaml: sources[1].name: duplicate source name 'a'")
                for p in found)
@@ -200,3 +200,118 @@ def test_an_unreadable_word_file_is_a_config_error(make_project) -> None:
     result = CliRunner().invoke(main, ["check", "--config", str(path)])
     assert result.exit_code == 2
     assert "rules/profanity.txt: cannot read" in result.output
+
+
+# --- monitor check lists every mistake of every file at once ---------------------------------
+
+BROKEN_CONFIG = """\
+sources: feeds/
+stores: sqlite:///x.db
+http: {user_agent: "us (+${CONTACT_URL})"}
+receivers:
+  pager: {type: webhook, url: "https://hooks.example/p"}
+alerts: {receivers: [pager, pagr]}
+"""
+BROKEN_SOURCES = """\
+sources:
+  - {name: "system:blog", kind: rss, url: "https://example.com/a.xml"}
+  - {name: b, kind: rss, url: "https://${FEED_HOST}/b.xml"}
+  - {name: c, kind: rss, url: not a url}
+"""
+BROKEN_RULES = "rules:\n  - {id: two, severity: urgent, when: {wrds: [x]}}\n"
+
+
+def test_check_lists_every_mistake_of_every_file_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset variables, config.yaml's keys, the sources (in the folder the broken config
+    names) and both mistakes of one rule: all in one run, each with file and key."""
+    monkeypatch.delenv("CONTACT_URL", raising=False)
+    monkeypatch.delenv("FEED_HOST", raising=False)
+    config = write(tmp_path, {"config.yaml": BROKEN_CONFIG, "feeds/f.yaml": BROKEN_SOURCES,
+                              "rules/r.yaml": BROKEN_RULES})
+    result = CliRunner().invoke(main, ["check", "--config", str(config)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: config.yaml: http.user_agent: environment variable CONTACT_URL is not set",
+        "error: config.yaml: stores: unknown key",
+        "error: config.yaml: alerts.receivers[1]: unknown receiver 'pagr' (configured: pager)",
+        "error: feeds/f.yaml: sources[0].name: names starting with 'event:' or 'system:' are "
+        "reserved (storms and the monitor's own alerts)",
+        "error: feeds/f.yaml: sources[1].url: environment variable FEED_HOST is not set",
+        "error: feeds/f.yaml: sources[2].url: not a valid URL",
+        "error: rules/r.yaml: rules[0] (two).severity: Input should be 'low', 'medium', 'high' "
+        "or 'critical'",
+        "error: rules/r.yaml: rules[0] (two).when.wrds: unknown condition 'wrds' (known: all, "
+        "any, not, words, regex, compound, pos, neu, neg, anger, change, churn, complaint, "
+        "angry, language, source, kind, tag, author, vip, reach)",
+    ]
+
+
+def test_every_unset_variable_is_named_with_its_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DB_PASSWORD", "TEAM_LEAD", "FEED_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    config = ('store: "postgresql+psycopg://me:${DB_PASSWORD}@db/monitor"\n'
+              'vip_authors: [ann, "${TEAM_LEAD}"]\n')
+    sources = ('sources:\n  - {name: a, kind: rss, url: "https://example.com/f?t=${FEED_TOKEN}",'
+               ' tags: ["${FEED_TOKEN}"]}\n')
+    assert problems(project(tmp_path, config=config, sources=sources)) == [
+        "config.yaml: store: environment variable DB_PASSWORD is not set",
+        "config.yaml: vip_authors[1]: environment variable TEAM_LEAD is not set",
+        "sources/feeds.yaml: sources[0].url: environment variable FEED_TOKEN is not set",
+        "sources/feeds.yaml: sources[0].tags[0]: environment variable FEED_TOKEN is not set"]
+
+
+def test_a_broken_config_still_has_its_folders_checked(tmp_path: Path) -> None:
+    """The folders config.yaml names are used even when its other keys are wrong; a folder
+    key that is itself wrong falls back to its default."""
+    write(tmp_path, {"mine/feeds.yaml": "sources:\n  - {name: a, kind: rss}\n",
+                     "sources/feeds.yaml": "sources:\n  - {name: b, kind: rsss}\n",
+                     "rules/r.yaml": RULE})
+    (tmp_path / "config.yaml").write_text("sources: mine/\nconcurrency: many\nrules: [x]\n")
+    assert problems(tmp_path / "config.yaml") == [
+        "config.yaml: rules: Input should be a valid string",
+        "config.yaml: concurrency: Input should be a valid integer, unable to parse string as "
+        "an integer",
+        "mine/feeds.yaml: sources[0].url: required"]
+
+
+def test_alerts_name_configured_receivers_only(tmp_path: Path) -> None:
+    receivers = "receivers:\n  ops: {type: webhook, url: \"https://hooks.example/ops\"}\n"
+    assert load(project(tmp_path, config=receivers + "alerts: {receivers: [ops]}\n")
+                ).main.alerts.receivers == ["ops"]
+    assert problems(project(tmp_path, config=receivers + "alerts: {receivers: [ops, queue]}\n"
+                            )) == [
+        "config.yaml: alerts.receivers[1]: the outreach queue takes no alerts about the "
+        "monitor itself: name a Slack, e-mail or webhook receiver"]
+    assert problems(project(tmp_path, config="alerts: {receivers: [ops]}\n")) == [
+        "config.yaml: alerts.receivers[0]: unknown receiver 'ops' (configured: none)"]
+
+
+@pytest.mark.parametrize("name", ["event:New editor", "system:daemon"])
+def test_storm_and_alert_source_names_are_reserved(tmp_path: Path, name: str) -> None:
+    sources = f'sources:\n  - {{name: "{name}", kind: rss, url: "https://example.com/a"}}\n'
+    assert problems(project(tmp_path, sources=sources)) == [
+        "sources/feeds.yaml: sources[0].name: names starting with 'event:' or 'system:' are "
+        "reserved (storms and the monitor's own alerts)"]
+    fine = 'sources:\n  - {name: "events: launch", kind: rss, url: "https://example.com/a"}\n'
+    assert load(project(tmp_path, sources=fine)).source("events: launch")
+
+
+def test_a_sources_file_whose_entries_are_all_commented_out_has_none(tmp_path: Path) -> None:
+    config = load(project(tmp_path, sources="sources:\n#  - {name: a, kind: rss}\n"))
+    assert config.sources == ()
+
+
+def test_check_warns_when_alerts_reach_no_one(tmp_path: Path) -> None:
+    quiet = CliRunner().invoke(main, ["check", "--config", str(project(tmp_path))])
+    assert quiet.exit_code == 0
+    assert ("warning: config.yaml: alerts.receivers: none set, so the monitor's own alerts (a "
+            "broken source, a dead delivery, a stalled daemon) go nowhere but the log and `monitor "
+            "status`"
+            ) in quiet.stdout
+    told = CliRunner().invoke(main, ["check", "--config", str(project(tmp_path, config=(
+        "receivers:\n  ops: {type: webhook, url: \"https://hooks.example/ops\"}\n"
+        "alerts: {receivers: [ops]}\n")))])
+    assert told.exit_code == 0 and "warning" not in told.output
+    assert "  alerts:  ops" in told.stdout

@@ -365,6 +365,22 @@ def test_mistakes_are_refused_with_file_rule_and_field(when: str, key: str, mess
         f"rules/x.yaml: rules[1] (bad).{key}: {message}"]
 
 
+def test_every_field_mistake_of_a_rule_is_named() -> None:
+    """A wrong severity does not hide a wrong condition, nor a repeated id."""
+    with pytest.raises(ConfigError) as refused:
+        compile_rules(yaml.safe_load("- {id: a, when: {words: [x]}}\n"
+                                     "- {id: a, severity: urgent, tags: x, when: {wrds: [x]}}\n"
+                                     "- {severity: low}\n"), "rules/x.yaml")
+    found = [str(p) for p in refused.value.problems]
+    assert found[:2] == ["rules/x.yaml: rules[1] (a).id: duplicate rule id (also rules[0])",
+                         "rules/x.yaml: rules[1] (a).severity: Input should be 'low', 'medium', "
+                         "'high' or 'critical'"]
+    assert found[2].startswith("rules/x.yaml: rules[1] (a).tags: Input should be a valid list")
+    assert found[3].startswith("rules/x.yaml: rules[1] (a).when.wrds: unknown condition 'wrds'")
+    assert found[4:] == ["rules/x.yaml: rules[2].id: required",
+                         "rules/x.yaml: rules[2].when: required"]
+
+
 # ------------------------------------------------------ monitor score and monitor rules test
 
 WORD_RULES = """\
