@@ -136,7 +136,10 @@ def counts_per_period(times: Sequence[datetime] | pd.Series, freq: str, start: d
             raise ValueError(f"{name} must be timezone-aware, got {bound!r}")
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
-    index = pd.date_range(start, end, freq=freq, inclusive="left", name="period")
+    # in start's zone: pandas refuses bounds in two zones (a report cut in the configured zone
+    # up to a UTC now)
+    index = pd.date_range(start, end.astimezone(start.tzinfo), freq=freq, inclusive="left",
+                          name="period")
     stamps = _utc_ns(times)
     if keys is not None and len(keys) != len(stamps):
         raise ValueError(f"{len(keys)} keys for {len(stamps)} times")
