@@ -3,12 +3,15 @@
 One job per source (its interval, with jitter), one that sends the outbox (honouring each
 group's ``group_wait``), one that looks for backlash storms (with ``events``), and the digest
 as a cron job at ``digest.at`` in the configured time zone (made at start if the daemon was
-down then). ``job_defaults`` make a late or slow job coalesce instead of piling
-up or being skipped silently (APScheduler's own default drops runs over 1 s late). A source
-backing off after failures is skipped until its next try. SIGTERM/SIGINT: no new jobs, running
-ones finish (each writes in its own transactions), exit 0. SIGHUP: the config and rules are
-read again (also when a config, source or rule file changes); a broken new config is refused
-and the old one keeps running.
+down then, unless ``digest.catch_up`` is off). A source's first run is when the store says it
+is due, so a restart or a reload does not poll every source at once. ``job_defaults`` make a
+late or slow job coalesce instead of piling up or being skipped silently (APScheduler's own
+default drops runs over 1 s late). A source backing off after failures is skipped until its
+next try. A watchdog thread, outside the scheduler, alerts the admins when no pass has ended
+for the stall limit (``monitor.alarms``). SIGTERM/SIGINT: no new jobs, running ones finish
+(each writes in its own transactions), exit 0. SIGHUP: the config and rules are read again
+(also when a config, source or rule file changes); a broken new config is refused and the old
+one keeps running.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import config as configuration
 from monitor import logs
-from monitor.config import Config
+from monitor.alarms import raise_alarms, stall_limit
+from monitor.config import Config, Source
 from monitor.errors import ConfigError, StoreError
+from monitor.health import assess
 from monitor.leases import Leases, lease_seconds
 from monitor.metrics import Metrics
 from monitor.outbox import deliver_due, remind_untouched
@@ -66,11 +73,14 @@ class Daemon:
         return self.runtime.config
 
     def run(self) -> None:
+        # each job logs its source's one line, flags and all: the pass's own would repeat it
+        logging.getLogger(logs.PASS_SOURCES).setLevel(logging.CRITICAL + 1)
         self._schedule(self.config)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._reload)
         log.info("daemon started: %d sources", len(self.config.sources))
+        threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
         try:
             self.metrics.serve(self.config.main.metrics)
             self.scheduler.start()
@@ -83,13 +93,14 @@ class Daemon:
 
     def _schedule(self, config: Config) -> None:
         now = datetime.now(UTC)
+        first = first_runs(config.sources, self._stored_health(), now)
         for job in self.scheduler.get_jobs():
             job.remove()
         for source in config.sources:
             self.scheduler.add_job(
                 self._poll, "interval", seconds=source.interval, args=[source.name],
                 jitter=min(30.0, source.interval / 10), id=f"source:{source.name}",
-                next_run_time=now, replace_existing=True)
+                next_run_time=first[source.name], replace_existing=True)
         self.scheduler.add_job(self._send, "interval", seconds=SEND_EVERY, id="send",
                                next_run_time=now + timedelta(seconds=1), replace_existing=True)
         self.scheduler.add_job(self._watch, "interval", seconds=WATCH_EVERY, id="watch",
@@ -103,10 +114,25 @@ class Daemon:
             self.scheduler.add_job(self._digest, "cron", hour=hour, minute=minute,
                                    timezone=config.timezone, id="digest",
                                    replace_existing=True)
-            if _digest_missed(config, now):  # down at the time: make it now
+            missed = missed_digest(config, now)
+            if missed and config.main.digest.catch_up:
+                log.info("digest %s missed while the daemon was down: making it now", missed)
                 self.scheduler.add_job(self._digest, id="digest-catch-up",
                                        next_run_time=now + timedelta(seconds=3),
                                        replace_existing=True)
+            elif missed:
+                log.info("digest %s missed while the daemon was down; not made, as "
+                         "digest.catch_up is off (monitor digest --day %s makes it)",
+                         missed, missed)
+
+    def _stored_health(self) -> list[dict[str, Any]]:
+        """The store's ``sources`` rows; none when it cannot be read (a reload during an
+        outage then polls every source now, rather than failing)."""
+        try:
+            return self.store.source_health()
+        except SQLAlchemyError as error:
+            log.warning("store unreadable, every source is polled now: %s", error)
+            return []
 
     def _poll(self, name: str) -> None:
         """Poll ``name`` while holding its lease: on a shared PostgreSQL another daemon may
@@ -130,15 +156,13 @@ class Daemon:
             log.info("%s: backing off after failures, skipped", name,
                      extra={"source": name, "skipped": "backoff"})
             self.metrics.skipped(name)
+            now = datetime.now(UTC)  # a pass that chose to wait: the daemon is not stalled
+            self.store.record_run(now, now, {"skipped": [name]})
             return
         report = run_once(config, self.store, [name], deliver=False, writing=self.scoring,
                           storms=False, runtime=runtime)
         for s in report.sources:
-            log.info("%s: fetched %d, new %d, flagged %d in %.2fs%s", s.name, s.fetched, s.new,
-                     s.flagged, s.seconds, f"; FAILED: {s.error}" if s.error else "",
-                     extra={"source": s.name, "fetched": s.fetched, "new": s.new,
-                            "edited": s.edited, "flagged": s.flagged, "unchanged": s.unchanged,
-                            "seconds": round(s.seconds, 3), "error": s.error})
+            logs.source_line(log, s, flagged=True)
             self.metrics.polled(s)
 
     def _send(self) -> None:
@@ -148,6 +172,24 @@ class Daemon:
         outcome = deliver_due(self.store, config.receivers, now, retry_policy(config))
         if outcome:
             log.info("notifications: %s", dict(outcome), extra={"notifications": dict(outcome)})
+        with self.scoring:  # a notification that died: the admins hear of it (next send)
+            raise_alarms(self.store, self.runtime, datetime.now(UTC), sources=())
+
+    def _watchdog(self) -> None:
+        """Outside the scheduler (whose jobs may be what hangs): when no pass has ended for
+        longer than the stall limit, alert the admins and send it at once, without the
+        scoring lock a hung job may hold. A pass that ends clears the way for the next gap."""
+        while not self.stopping.wait(min(60.0, stall_limit(self.config) / 4)):
+            now, last = datetime.now(UTC), self.store.last_pass_at()
+            if last is None or (now - last).total_seconds() <= stall_limit(self.config):
+                continue
+            try:
+                if raise_alarms(self.store, self.runtime, now, sources=(), deliveries=False,
+                                last_pass=last):
+                    deliver_due(self.store, self.config.receivers, now,
+                                retry_policy(self.config), flush=True)
+            except Exception:  # the watchdog must outlive a store that is down for a while
+                log.exception("watchdog: could not alert about the stall")
 
     def _storms(self) -> None:
         from monitor.backlash.storms import file_storms  # pandas: only if launches are watched
@@ -226,15 +268,23 @@ def _stamp(config: Config) -> tuple[tuple[str, int, int], ...]:
     return tuple(found)
 
 
-def _digest_missed(config: Config, now: datetime) -> bool:
-    """Today's digest time has passed and the digest of the last whole day is not written
-    (the daemon was down at ``digest.at``)."""
+def first_runs(sources: Iterable[Source], rows: Iterable[Mapping[str, Any]],
+               now: datetime) -> dict[str, datetime]:
+    """When each source's job first runs: when it is due by the store (its last attempt
+    plus its interval, backed off while it fails), so a restart or a reload does not poll a
+    source polled minutes ago; now when it was never tried or is due already."""
+    return {h.name: max(h.next_at or now, now) for h in assess(sources, rows, now)}
+
+
+def missed_digest(config: Config, now: datetime) -> date | None:
+    """The last whole day, when today's digest time has passed and its digest is not written
+    (the daemon was down at ``digest.at``); else None."""
     from monitor.reports.digest import last_whole_day
 
     if now.astimezone(config.timezone).strftime("%H:%M") < (config.main.digest.at or "24:00"):
-        return False
+        return None
     day = last_whole_day(now, config.timezone)
-    return not (config.reports_dir / f"{day.isoformat()}.html").exists()
+    return None if (config.reports_dir / f"{day.isoformat()}.html").exists() else day
 
 
 def _single_instance(store: Store) -> Any:

@@ -7,6 +7,10 @@ must fix the source. *Quiet*: it works but has brought nothing new for longer th
 A failing source *backs off*: its next attempt waits its interval doubled per failure in a row
 (at most ``MAX_BACKOFF``, or its interval if longer), and returns to its interval by itself
 after the first success.
+
+When it is tried next is said from the time it is asked (``assess``'s ``now``): "in 4 minutes",
+"now" while a run of the schedule may still take it, or "overdue by 2 hours" when none has for
+longer than that (is the daemon, or the cron line, running?).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 from monitor.config import Source
 
 MAX_BACKOFF = 6 * 3600.0
+# A source due waits for the next run of its schedule (up to an interval), its jitter and its
+# fetch: only later than that is it overdue.
+LATE = 120.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class Health:
     last_new_at: datetime | None
     failures: int
     next_at: datetime | None = None     # when it is due again (None: never tried, due now)
+    next_try: str = "now"               # next_at said from assess's now: "in 4 minutes" ...
+    overdue: bool = False               # due, and not tried for longer than its schedule allows
 
 
 def assess(configured: Iterable[Source], rows: Iterable[Mapping[str, Any]],
@@ -46,12 +55,13 @@ def assess(configured: Iterable[Source], rows: Iterable[Mapping[str, Any]],
             continue
         state, detail = _state(row, source.quiet_after, now)
         wait = retry_interval(source.interval, row["failures"])
-        if row["failures"]:
-            detail += f"; backing off: next try in {_age(timedelta(seconds=wait))}"
         next_at = row["last_attempt_at"] + timedelta(seconds=wait) \
             if row["last_attempt_at"] else None
+        next_try, overdue = _next_try(next_at, now, source.interval)
+        if row["failures"]:
+            detail += f"; backing off: next try {next_try}"
         found.append(Health(source.name, source.kind, state, detail, row["last_success_at"],
-                            row["last_new_at"], row["failures"], next_at))
+                            row["last_new_at"], row["failures"], next_at, next_try, overdue))
     return found
 
 
@@ -74,9 +84,28 @@ def _state(row: Mapping[str, Any], quiet_after: float, now: datetime) -> tuple[s
     return "ok", ""
 
 
-def _age(delta: Any) -> str:
+def _next_try(next_at: datetime | None, now: datetime, interval: float) -> tuple[str, bool]:
+    """``next_at`` said from ``now``, not from the attempt (a status read an hour after a
+    failure must not still say "in 60 minutes"), and whether it is overdue."""
+    if next_at is None:
+        return "now", False
+    left = (next_at - now).total_seconds()
+    if left >= 1:
+        return f"in {_age(timedelta(seconds=left))}", False
+    if -left <= interval + LATE:
+        return "now", False
+    return f"overdue by {_age(timedelta(seconds=-left))}", True
+
+
+def _age(delta: timedelta) -> str:
     seconds = delta.total_seconds()
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} minutes"
-    hours = seconds / 3600
-    return f"{hours / 24:.0f} days" if hours >= 48 else f"{hours:.0f} hours"
+    if seconds < 90:
+        amount, unit = seconds, "second"
+    elif seconds < 5400:
+        amount, unit = seconds / 60, "minute"
+    elif seconds < 48 * 3600:
+        amount, unit = seconds / 3600, "hour"
+    else:
+        amount, unit = seconds / 86400, "day"
+    count = round(amount)
+    return f"{count} {unit}{'s' * (count != 1)}"

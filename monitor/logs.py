@@ -3,7 +3,8 @@
 Why our own formatter and not python-json-logger: the JSON line is thirty lines of stdlib, and
 either way the masking below must see every string before it is written. A record's ``extra=``
 fields (``source``, ``fetched``, ``new``, ``seconds`` ...) become fields of its JSON object, so
-a shipper can count and filter without parsing the message.
+a shipper can count and filter without parsing the message. ``source_line`` is the one line a
+source's collection gets, its level saying how it went.
 
 Masking is a safety net, not the first defence (collectors redact URLs, receivers never echo
 their options): every line is searched for the secrets we know of and each is written as
@@ -30,11 +31,14 @@ from urllib.parse import quote
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.pipeline import SourceReport
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 MIN_SECRET = 6  # shorter values are too likely an ordinary word or number to mask everywhere
+# A pass's line per source, as each is stored; a daemon job logs its own instead, flags and all
+PASS_SOURCES = "monitor.pipeline.sources"
 
 # chatty libraries: httpx logs every request's full URL at INFO (a token in a query string)
 _QUIET = ("httpx", "httpcore")
@@ -162,6 +166,32 @@ def setup(level: int, log_format: str = "text") -> None:
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def source_line(logger: logging.Logger, report: SourceReport, *, flagged: bool) -> None:
+    """The one line of a source's collection, its numbers also as fields: INFO when it was
+    read, WARNING when read with problems (a page that did not fully parse), ERROR naming the
+    error when it failed. ``flagged``: whether ``report.flagged`` is known yet (a daemon job
+    knows it; a pass storing its sources does not, and must not log a 0 it never counted)."""
+    fields: dict[str, Any] = {
+        "source": report.name, "fetched": report.fetched, "new": report.new,
+        "edited": report.edited, "unchanged": report.unchanged,
+        "seconds": round(report.seconds, 3), "error": report.error,
+        "problems": list(report.problems)}
+    counts = f"fetched {report.fetched}, new {report.new}, edited {report.edited}"
+    if flagged:
+        fields["flagged"] = report.flagged
+        counts += f", flagged {report.flagged}"
+    if report.error:
+        logger.error("%s: FAILED after %.2fs: %s", report.name, report.seconds, report.error,
+                     extra=fields)
+    elif report.problems:
+        logger.warning("%s: %s in %.2fs; %d problem%s: %s", report.name, counts,
+                       report.seconds, len(report.problems), "s" * (len(report.problems) > 1),
+                       "; ".join(report.problems), extra=fields)
+    else:
+        logger.info("%s: %s in %.2fs%s", report.name, counts, report.seconds,
+                    " (unchanged)" if report.unchanged else "", extra=fields)
 
 
 def env_secrets(environ: Mapping[str, str]) -> set[str]:

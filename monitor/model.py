@@ -57,6 +57,11 @@ STORM_SOURCE = "event:"
 """A backlash storm is stored as a post of the source ``event:<event name>``: flagged by the
 storm detector, never by the rules, and never counted as something someone wrote."""
 
+SYSTEM_SOURCE = "system:"
+"""The monitor's alerts about itself (a broken source, a dead delivery, a stalled daemon) are
+stored as posts of the source ``system:<what>``, flagged with the category ``system``: routed
+like any flag, but never a case for staff and never counted as something someone wrote."""
+
 QUEUE = "queue"
 """The receiver name that means the outreach queue: a case, never a notification."""
 
@@ -64,6 +69,16 @@ QUEUE = "queue"
 def is_storm_source(source: str) -> bool:
     """Whether posts of ``source`` are storms (``STORM_SOURCE``), not something someone wrote."""
     return source.startswith(STORM_SOURCE)
+
+
+def is_system_source(source: str) -> bool:
+    """Whether posts of ``source`` are the monitor's alerts about itself (``SYSTEM_SOURCE``)."""
+    return source.startswith(SYSTEM_SOURCE)
+
+
+def is_written(source: str) -> bool:
+    """Whether posts of ``source`` were written by someone (not a storm, not an alert)."""
+    return not (is_storm_source(source) or is_system_source(source))
 
 
 @dataclass(frozen=True, slots=True)

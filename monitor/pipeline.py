@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from queue import Queue
 
-from monitor import outbox
+from monitor import logs, outbox
+from monitor.alarms import raise_alarms
 from monitor.collectors.http import HttpClient
 from monitor.config import Config, Source
 from monitor.errors import MonitorError
@@ -54,6 +55,8 @@ class RunReport:
     scored: int = 0
     flagged: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)  # sent / retry / dead batches
+    alerts: int = 0  # the monitor's alerts about itself raised in this pass
+    skipped: list[str] = field(default_factory=list)  # not tried: backing off after failures
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -61,8 +64,9 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every source was read, 1 when some failed (the rest are stored)."""
-        return 1 if self.failed else 0
+        """0 when all went well; 1 when a source failed or was skipped while it backs off
+        after failures, or a notification died in this pass (the rest is stored and sent)."""
+        return 1 if self.failed or self.skipped or self.deliveries.get("dead") else 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,6 +86,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     scores alone (its counts are its own), and a source that hangs until its timeout delays
     no other source."""
     started, clock = datetime.now(UTC), time.monotonic()
+    last_pass = store.last_pass_at()
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
     done: Queue[tuple[Source, tuple[Fetch | None, str | None, float]]] = Queue()
@@ -104,16 +109,23 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
             from monitor.backlash.storms import file_storms
 
             file_storms(store, runtime, datetime.now(UTC))
+        alerts = raise_alarms(store, runtime, datetime.now(UTC), deliveries=False,
+                              sources=[s.name for s in chosen], last_pass=last_pass)
     sent: Counter[str] = Counter()
-    if deliver:
+    if deliver:  # the daemon sends (and tells of dead notifications) in a job of its own
         remind_untouched(store, runtime.routes, datetime.now(UTC))
         sent = deliver_due(store, config.receivers, datetime.now(UTC), retry_policy(config),
                            flush=True)
+        told = raise_alarms(store, runtime, datetime.now(UTC), sources=())
+        if alerts or told:  # the alerts of this pass go out with it
+            sent.update(deliver_due(store, config.receivers, datetime.now(UTC),
+                                    retry_policy(config), flush=True))
+        alerts += told
     for name, count in by_source.items():
         if name in reports:
             reports[name].flagged += count
     report = RunReport(started, time.monotonic() - clock, list(reports.values()), scored,
-                       sum(by_source.values()), dict(sent))
+                       sum(by_source.values()), dict(sent), alerts)
     store.record_run(started, datetime.now(UTC), report.as_dict())
     return report
 
@@ -135,6 +147,16 @@ def due_sources(config: Config, store: Store, now: datetime,
     return [h.name for h in assess(wanted, rows, now)
             if h.next_at is None or h.next_at <= now + grace[h.name]
             or (backoff_only and not h.failures)]
+
+
+def backing_off(config: Config, store: Store, now: datetime,
+                only: list[str] | None = None) -> list[str]:
+    """The sources (of ``only``, if given) not due now because they keep failing: skipped by
+    ``--due-only`` until their backed-off next try."""
+    due = set(due_sources(config, store, now, only))
+    wanted = {s.name for s in config.sources if only is None or s.name in only}
+    return sorted(r["name"] for r in store.source_health(sorted(wanted))
+                  if r["failures"] and r["name"] not in due)
 
 
 def retry_policy(config: Config) -> RetryPolicy:
@@ -163,17 +185,14 @@ def _store_fetch(store: Store, source: Source,
     now = datetime.now(UTC)
     if fetch is None:
         report.error = error
-        log.warning("%s: %s", source.name, error)
         store.record_failure(source.name, source.kind, error or "unknown error", now)
-        return
-    for problem in fetch.problems:
-        log.warning("%s: %s", source.name, problem)
-    saved = store.save_fetch(source.name, source.kind, fetch, now)
-    report.fetched, report.unchanged = len(fetch.posts), fetch.unchanged
-    report.new, report.edited = len(saved.new), len(saved.edited)
-    report.problems = list(fetch.problems)
-    log.info("%s: fetched %d, new %d, edited %d in %.2fs", source.name, report.fetched,
-             report.new, report.edited, report.seconds)
+    else:
+        saved = store.save_fetch(source.name, source.kind, fetch, now)
+        report.fetched, report.unchanged = len(fetch.posts), fetch.unchanged
+        report.new, report.edited = len(saved.new), len(saved.edited)
+        report.problems = list(fetch.problems)
+    # flags come later, for the whole pass: its summary has them
+    logs.source_line(logging.getLogger(logs.PASS_SOURCES), report, flagged=False)
 
 
 def score_pending(store: Store, runtime: Runtime, rescore: bool = False,

@@ -42,6 +42,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "slack": "monitor.receivers.slack:SlackReceiver",
         "email": "monitor.receivers.email:EmailReceiver",
         "webhook": "monitor.receivers.webhook:WebhookReceiver",
+        "file": "monitor.receivers.file:FileReceiver",
     },
 }
 
@@ -186,5 +187,5 @@ def _default(field: Any, duration: bool) -> str:
 def _duration(seconds: float) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
+            return f"{seconds // size:.0f}{unit}"
+    return f"{seconds:.0f}s" if seconds == int(seconds) else f"{seconds}s"

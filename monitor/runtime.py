@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from monitor.backlash.events import WatchedEvent, watched
 from monitor.config import Config, Source
-from monitor.model import Flag, Post, Routing, Score
+from monitor.model import QUEUE, Flag, Post, Routing, Score, is_system_source
 from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
 from monitor.scoring import Scorer
@@ -59,12 +59,20 @@ class Runtime:
         """Where a newly flagged post goes: the receivers of every route it reaches, grouped
         as the first of them says, muted when an active silence (its matchers) matches, and
         folded into an open storm's case (``storms``: storm source -> case id) when it talks
-        about that storm's launch."""
+        about that storm's launch. The monitor's alerts about itself (``monitor.alarms``) go
+        to config ``alerts.receivers`` and to the routes they reach below the root (a route
+        matching ``category: system``), never to the root's receivers or the queue."""
         source = self.sources.get(post.source)
-        labels = Labels.of(post, score, flag, source.kind if source else None,
-                           post.author in self.vips, source.tags if source else ())
+        alert = is_system_source(post.source)
+        kind = "system" if alert else source.kind if source else None
+        labels = Labels.of(post, score, flag, kind, post.author in self.vips,
+                           source.tags if source else ())
         reached = self.routes.route(labels)
         receivers = tuple(name for routed in reached for name in routed.receivers)
+        if alert:  # to the admins and routes that ask for them; never the root's or the queue
+            routed = (n for r in reached if r.path != "root" for n in r.receivers)
+            receivers = tuple(dict.fromkeys(
+                n for n in (*self.config.main.alerts.receivers, *routed) if n != QUEUE))
         first = reached[0] if reached else self.routes.settings
         folded = next((storms[e.storm_source] for e in self.events if storms and
                        e.storm_source in storms and e.mentions(post.source, post.title,

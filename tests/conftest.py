@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hookserver import Hook
 from loopback import LoopbackServer
 from sqlalchemy import create_engine, text
 
@@ -116,3 +117,15 @@ def make_project(tmp_path: Path):
         return folder / "config.yaml"
 
     return make
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    """A webhook endpoint on 127.0.0.1 that records every POST (see hookserver.py)."""
+    endpoint = Hook()
+    yield endpoint
+    endpoint.release()
+    endpoint.httpd.shutdown()
+    endpoint.httpd.server_close()
+
+

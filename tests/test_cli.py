@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +30,11 @@ def test_help_and_version() -> None:
 def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     result = sh("demo", "--dir", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
-    assert "4 sources: 4 ok, 0 failed" in result.stdout
-    assert "A second pass found 0 new posts (4 of 4 sources unchanged" in result.stdout
+    assert "5 sources: 4 ok, 1 failed" in result.stdout  # acme-status, broken on purpose
+    assert "A second pass found 0 new posts (4 of 5 sources unchanged" in result.stdout
+    told = [json.loads(line)["posts"][0]["external_id"] for line in
+            (tmp_path / "demo" / "reports" / "alerts.jsonl").read_text().splitlines()]
+    assert told == ["source-broken:acme-status:never", "source-recovered:acme-status:never"]
     html = next((tmp_path / "demo" / "reports").glob("2*.html"))  # the digest, by its date
     assert str(html) in result.stdout
     text = html.read_text()

@@ -18,7 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import fixture_bytes
 from daemons import start_daemon, wait_for
+from hookserver import Hook
 from loopback import LoopbackServer, Route
 from sqlalchemy import func, select
-from test_delivery_e2e import Hook
 
 from monitor.cli import main
 from monitor.config import load
+from monitor.daemon import first_runs
+from monitor.model import Fetch
 from monitor.store import Store
 from monitor.store.schema import case_posts, deliveries, posts
 
@@ -77,7 +79,8 @@ def test_polls_keeps_going_reloads_and_stops_cleanly(
     wait_for(lambda: stored(project) == 3)
     wait_for(lambda: len(server.hits("/feed.xml")) >= 3)  # polled again and again, 1 s apart
     assert process.poll() is None  # the broken source did not stop it
-    assert "broken: fetched 0" in log.read_text() and "FAILED: HTTP 500" in log.read_text()
+    assert "ERROR monitor.daemon: broken: FAILED after " in log.read_text()
+    assert "HTTP 500" in log.read_text()
     config = project.parent / "config.yaml"
     good = config.read_text()
     config.write_text(good + "\ninterval: [not a duration]\n")
@@ -90,6 +93,53 @@ def test_polls_keeps_going_reloads_and_stops_cleanly(
     assert process.wait(15) == 0
     assert "daemon stopped" in log.read_text()
     assert stored(project) == 3  # nothing duplicated
+
+
+def test_each_source_first_runs_when_the_store_says_it_is_due(make_project) -> None:
+    config = load(make_project([
+        {"name": name, "kind": "rss", "url": f"http://127.0.0.1:9/{name}", "interval": every}
+        for name, every in [("hourly", "1h"), ("late", "1h"), ("failing", "2m"), ("new", "1m")]]))
+    now = datetime(2026, 11, 10, 12, tzinfo=UTC)
+    store = Store(config.store_url)
+    try:
+        store.save_fetch("hourly", "rss", Fetch((), None), now - timedelta(minutes=5))
+        store.save_fetch("late", "rss", Fetch((), None), now - timedelta(hours=3))
+        for _ in range(3):  # backing off: 2 min doubled three times, 16 min from the last try
+            store.record_failure("failing", "rss", "HTTP 500", now - timedelta(minutes=10))
+        first = first_runs(config.sources, store.source_health(), now)
+    finally:
+        store.close()
+    assert first == {"hourly": now + timedelta(minutes=55), "late": now,
+                     "failing": now + timedelta(minutes=6), "new": now}
+
+
+def test_a_reload_or_a_restart_polls_a_source_when_it_is_due_not_at_once(
+        server: LoopbackServer, make_project, spawn) -> None:
+    server.serve("/hourly.xml", body=fixture_bytes(FEED))
+    server.serve("/often.xml", body=fixture_bytes(FEED))
+    project = make_project([
+        {"name": "hourly", "kind": "rss", "url": server.url("/hourly.xml"), "interval": "1h"},
+        {"name": "often", "kind": "rss", "url": server.url("/often.xml"), "interval": "1s"},
+    ])
+
+    def a_few_polls_later() -> None:  # of the 1 s source: the daemon's schedule is running
+        seen = len(server.hits("/often.xml"))
+        wait_for(lambda: len(server.hits("/often.xml")) >= seen + 3, seconds=30)
+
+    process, log = spawn(project)
+    wait_for(lambda: len(server.hits("/hourly.xml")) == 1, seconds=30)  # never tried: at once
+    process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in log.read_text())
+    a_few_polls_later()
+    assert len(server.hits("/hourly.xml")) == 1  # due in an hour, reloaded or not
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(15) == 0
+    process, log = spawn(project)
+    wait_for(lambda: "daemon started" in log.read_text(), seconds=30)
+    a_few_polls_later()
+    assert len(server.hits("/hourly.xml")) == 1  # nor after a restart
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(15) == 0
 
 
 def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(

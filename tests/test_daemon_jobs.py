@@ -1,10 +1,12 @@
 """The daemon's own jobs, as a real subprocess: the digest at ``digest.at`` (made at start when
-the daemon was down at that time) and the look for backlash storms."""
+the daemon was down at that time, unless ``digest.catch_up`` is off) and the look for backlash
+storms."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,8 @@ from monitor.pipeline import score_pending
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.schema import flags, posts
+
+CATCH_UP_AFTER = 3  # seconds after start that the daemon makes a missed digest
 
 
 def start(config: Path, log: Path) -> subprocess.Popen:
@@ -40,11 +44,7 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 def test_a_missed_digest_is_made_and_sent_at_start(
         make_project, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
     mailbox, port = smtp
-    config = make_project(
-        [], None, digest={"at": "00:00", "to": ["ana@acme.test"]},
-        receivers={"mail": {"type": "email", "host": "127.0.0.1", "port": port,
-                            "security": "none", "timeout": 5, "sender": "monitor@acme.test",
-                            "to": ["ops@acme.test"]}})
+    config = digest_project(make_project, port)
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
     process = start(config, tmp_path / "daemon.log")
     try:
@@ -56,7 +56,35 @@ def test_a_missed_digest_is_made_and_sent_at_start(
         assert f"{yesterday.day} {yesterday:%b}" in message["Subject"]
     finally:
         assert stop(process) == 0
-    assert "digest " + yesterday.isoformat() in (tmp_path / "daemon.log").read_text()
+    text = (tmp_path / "daemon.log").read_text()
+    assert f"digest {yesterday} missed while the daemon was down: making it now" in text
+    assert f"digest {yesterday}: " in text  # made and sent
+
+
+def test_with_catch_up_off_a_missed_digest_is_left_to_monitor_digest(
+        make_project, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
+    mailbox, port = smtp
+    config = digest_project(make_project, port, catch_up=False)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    log = tmp_path / "daemon.log"
+    process = start(config, log)
+    try:
+        wait_for(lambda: f"digest {yesterday} missed while the daemon was down; not made"
+                 in log.read_text(), 30)
+        time.sleep(CATCH_UP_AFTER + 2)  # when a catch-up would have been made and sent
+    finally:
+        assert stop(process) == 0
+    assert list((config.parent / "reports").glob("*")) == []
+    assert mailbox.received() == []
+
+
+def digest_project(make_project, port: int, **digest: object) -> Path:
+    """A project whose digest is due at midnight (so always missed) and goes to ana."""
+    return make_project(
+        [], None, digest={"at": "00:00", "to": ["ana@acme.test"], **digest},
+        receivers={"mail": {"type": "email", "host": "127.0.0.1", "port": port,
+                            "security": "none", "timeout": 5, "sender": "monitor@acme.test",
+                            "to": ["ops@acme.test"]}})
 
 
 def test_the_daemon_files_a_storm(make_project, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_built_in_kinds_need_no_installed_metadata(uninstalled: None) -> None:
     with pytest.raises(ConfigError, match=r"^unknown kind 'rs' \(known: discourse, forum, "
                        r"hackernews, reddit, rss\)$"):
         collector_class("rs")
-    with pytest.raises(ConfigError, match=r"^unknown type 'sms' \(known: email, slack, "
+    with pytest.raises(ConfigError, match=r"^unknown type 'sms' \(known: email, file, slack, "
                        r"webhook\)$"):
         receiver_class("sms")
 

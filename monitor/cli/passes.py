@@ -1,11 +1,12 @@
 """The pass commands: ``run`` one pass (for cron), ``daemon`` to run unattended, ``status`` of
-the sources and the outbox, ``check`` the config, and the offline ``demo``."""
+the sources and the outbox, and the offline ``demo`` (``check`` is in setup.py, with ``init``)."""
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,19 @@ from monitor.cli.kit import config_option, errors_to_exit_codes, opened
               "(for a cron line that runs more often than the sources' intervals).")
 @click.option("--wait", "wait", default="60s", show_default=True,
               help="How long to wait for an overlapping pass on the same store to finish.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the pass's report as one JSON object (for scripts) instead of a table.")
 @errors_to_exit_codes
-def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> None:
+def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str,
+        as_json: bool) -> None:
     """One pass: collect every source, store, score, flag, queue and notify (for cron).
 
+    Exits 1 when a source failed, or was skipped (--due-only) while it backs off after
+    failures, or a notification died in this pass: cron mails the output, so someone hears.
     Only one pass works on a store at a time: an overlapping run waits up to --wait, then
     exits 1 saying so. Safe to kill at any moment: the next pass finishes the work.
     """
-    from monitor.pipeline import due_sources, run_once
+    from monitor.pipeline import backing_off, due_sources, run_once
     from monitor.store.passlock import pass_lock
     from monitor.units import parse_duration
 
@@ -43,12 +49,25 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str) -> 
         if unknown:
             raise click.UsageError(f"no source named {', '.join(sorted(unknown))}")
         with pass_lock(store.engine, waiting):
-            chosen = list(only) or None
+            chosen, skipped = list(only) or None, []
             if due_only:
-                chosen = due_sources(config, store, datetime.now(UTC), chosen)
+                now = datetime.now(UTC)
+                skipped = backing_off(config, store, now, chosen)
+                chosen = due_sources(config, store, now, chosen)
             report = run_once(config, store, chosen)
-    click.echo(logs.mask(_summary(report)))  # an error may quote a URL with a token in it
+            report.skipped = skipped
+    if as_json:
+        click.echo(logs.mask(json.dumps({**report.as_dict(), "exit_code": report.exit_code},
+                                        default=_iso, indent=2)))
+    else:
+        click.echo(logs.mask(_summary(report)))  # an error may quote a URL with a token in it
     sys.exit(report.exit_code)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(type(value).__name__)
 
 
 def _summary(report: Any) -> str:
@@ -65,77 +84,77 @@ def _summary(report: Any) -> str:
     lines.append(f"{len(report.sources)} sources: {len(report.sources) - failed} ok, "
                  f"{failed} failed; {sum(s.new for s in report.sources)} new posts, "
                  f"{report.flagged} flagged; {report.seconds:.1f}s")
+    if report.skipped:
+        lines.append(f"skipped while backing off after failures: {', '.join(report.skipped)}"
+                     "  (see monitor status)")
     if report.deliveries:
         lines.append("notifications: " + ", ".join(
             f"{n} {what}" for what, n in sorted(report.deliveries.items()))
             + ("  (see monitor status)" if report.deliveries.get("dead") else ""))
+    if report.alerts:
+        lines.append(f"alerts about the monitor itself: {report.alerts} (see monitor status)")
     return "\n".join(lines)
 
 
 @click.command()
 @config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object for scripts (UTC times).")
 @errors_to_exit_codes
-def check(config_path: Path) -> None:
-    """Validate the config, every source file and every rule file."""
-    from collections import Counter
-
-    from monitor import config as configuration
-
-    config = configuration.load(config_path)
-    kinds = Counter(s.kind for s in config.sources)
-    files = {s.file for s in config.sources}
-    rule_files = {r.file for r in config.rules.rules}
-    click.echo(f"{config_path}: ok")
-    click.echo(f"  sources: {len(config.sources)} in {len(files)} file(s) ("
-               + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) + ")")
-    click.echo(f"  rules:   {len(config.rules.rules)} in {len(rule_files)} file(s)")
-    click.echo(f"  store:   {_hide_password(config.store_url)}")
-    click.echo(f"  reports: {config.reports_dir}")
-    for notice in config.notices:   # works, but is written the old way: say the new way
-        click.echo(f"warning: {notice}", err=True)
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
-@click.command()
-@config_option
-@errors_to_exit_codes
-def status(config_path: Path) -> None:
+def status(config_path: Path, as_json: bool) -> None:
     """Each source's health: ok, quiet (nothing new for a while) or broken (failing).
 
-    With each source's next try (later while a failing source backs off), the open and
-    overdue cases, and the outbox: how many deliveries are pending, sent, silenced or dead
-    (gave up after too many failures). Exits 1 when a source is broken or a delivery is
-    dead, so it can drive an alert.
+    With each source's next try (later while a failing source backs off), when the last pass
+    ended, the open and overdue cases, the outbox (how many deliveries are pending, sent,
+    silenced or dead: given up after too many failures) and the monitor's alerts about itself
+    of the last day. Exits 1 when a source is broken, a delivery is dead or no pass ended for
+    longer than `alerts.stalled_after`, so it can drive an alert.
     """
     from collections import Counter
 
+    from monitor.alarms import stall_limit
     from monitor.health import assess
     from monitor.leases import holders
 
+    now = datetime.now(UTC)
     with opened(config_path) as (config, store):
         rows = store.source_health()
-        found = assess(config.sources, rows, datetime.now(UTC))
-        polling = holders(rows, datetime.now(UTC))  # leases of daemons sharing a PostgreSQL
+        found = assess(config.sources, rows, now)
+        polling = holders(rows, now)  # leases of daemons sharing a PostgreSQL
         outbox, dead = store.delivery_counts(), store.dead_deliveries(limit=5)
-        now = datetime.now(UTC)
         open_cases = len(store.list_cases(now=now))
         overdue = len(store.list_cases(now=now, overdue=True))
+        last_pass = store.last_pass_at()
+        alerts = store.recent_alerts(now - timedelta(days=1))
+    stalled = last_pass is not None and (now - last_pass).total_seconds() > stall_limit(config)
+    states = Counter(h.state for h in found)
+    code = 1 if states["broken"] or dead or stalled else 0
+    if as_json:
+        click.echo(logs.mask(json.dumps({
+            "sources": [{**dataclasses.asdict(h), "polling": polling.get(h.name)}
+                        for h in found],
+            "last_pass_at": last_pass, "stalled": stalled,
+            "cases": {"open": open_cases, "overdue": overdue}, "deliveries": outbox,
+            "dead": [{k: row[k] for k in ("receiver", "key", "attempts", "last_error")}
+                     for row in dead],
+            "alerts": alerts, "exit_code": code}, default=_iso, indent=2)))
+        sys.exit(code)
+    zone = config.timezone
     width = max([len(h.name) for h in found] + [6])
     click.echo(f"{'source':<{width}}  {'kind':<10}  {'state':<9}  last success      "
                f"next try          detail")
     for h in found:
-        when = h.last_success_at.strftime("%Y-%m-%d %H:%M") if h.last_success_at else "never"
-        due = h.next_at.strftime("%Y-%m-%d %H:%M") if h.next_at else "now"
+        when = _local(h.last_success_at, zone) if h.last_success_at else "never"
+        due = _local(h.next_at, zone) if h.next_at and h.next_at > now else \
+            "overdue" if h.overdue else "now"
         lease = f" (polling now: {polling[h.name]})" if h.name in polling else ""
         click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {due:<16}  "
                    f"{logs.mask(h.detail)}{lease}")
-    states = Counter(h.state for h in found)
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
-        if states[s] or s != "never run"))
+        if states[s] or s != "never run") + f" (times in {config.main.timezone})")
+    click.echo("last pass: " + (f"{_local(last_pass, zone)}" if last_pass else "none yet")
+               + ("  STALLED: no pass for longer than the limit (alerts.stalled_after)"
+                  if stalled else ""))
     click.echo(f"cases: {open_cases} open, {overdue} overdue")
     if outbox:
         click.echo("deliveries: " + ", ".join(f"{n} {state}" for state, n in sorted(
@@ -145,7 +164,14 @@ def status(config_path: Path) -> None:
                    f"{logs.mask(str(row['last_error']))}")
     if dead:
         click.echo("  (monitor deliveries retry sends them again once the receiver is fixed)")
-    sys.exit(1 if states["broken"] or dead else 0)
+    for alert in alerts:
+        click.echo(f"alert {_local(alert['flagged_at'], zone)}  {alert['severity']:<8}  "
+                   f"{logs.mask(alert['text'])}")
+    sys.exit(code)
+
+
+def _local(moment: datetime, zone: Any) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 @click.command()

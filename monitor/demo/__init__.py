@@ -6,6 +6,7 @@ comment feeds, a community feed) plus two real captured feeds; see site/README.m
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -44,6 +45,21 @@ sources:
   - name: reddit-front-page
     kind: rss
     url: {base}/reddit-front.rss
+  - name: acme-status
+    kind: rss
+    url: {base}/status.rss
+"""
+STATUS_FEED = "status.rss"
+"""Missing for the first two passes, there for the third: a source that breaks and recovers."""
+
+CONFIG = """\
+store: sqlite:///monitor.db
+rules: rules/
+sources: sources/
+reports: reports/
+events: [{{name: New editor, date: {launch}, keywords: [new editor, editor]}}]
+receivers: {{admins: {{type: file, path: "{alerts}"}}}}
+alerts: {{receivers: [admins], after_failures: 2}}
 """
 
 
@@ -59,9 +75,9 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         with as_file(files("monitor.demo") / "rules") as rules:
             shutil.copytree(rules, folder / "rules", dirs_exist_ok=True)
         launch = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
-        (folder / "config.yaml").write_text(
-            "store: sqlite:///monitor.db\nrules: rules/\nsources: sources/\nreports: reports/\n"
-            f"events: [{{name: New editor, date: {launch}, keywords: [new editor, editor]}}]\n")
+        alerts = (folder / "reports" / "alerts.jsonl").resolve()
+        alerts.parent.mkdir(exist_ok=True)
+        (folder / "config.yaml").write_text(CONFIG.format(launch=launch, alerts=alerts))
         config = configuration.load(folder / "config.yaml")
         store = Store(config.store_url)
         try:
@@ -71,6 +87,13 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
             echo(f"A second pass found {sum(s.new for s in again.sources)} new posts "
                  f"({sum(s.unchanged for s in again.sources)} of {len(again.sources)} sources "
                  "unchanged: conditional GET and body hashes).\n")
+            (site / STATUS_FEED).write_text("<rss version='2.0'><channel><title>Acme status"
+                                            "</title></channel></rss>")
+            run_once(config, store)
+            told = [json.loads(line)["posts"][0]["title"]
+                    for line in alerts.read_text().splitlines()] if alerts.exists() else []
+            echo(f"acme-status failed on purpose until its feed appeared before a third pass: "
+                 f"the admins' receiver ({alerts.name}) was told: {'; '.join(told)}.\n")
             paths = render.write(
                 digests.build(store, datetime.now(config.timezone).date(), config.timezone),
                 config.reports_dir)

@@ -2,11 +2,11 @@
 that knows SQL, and it holds no rules of ours (queue policy, routing): only rows.
 
 Two shapes, one for each need. A ``Store`` method is one question or one write in its own
-transaction (the mixins of ``casework``, ``deliveries``, ``storms``, ``reports``, ``leases``
-add theirs). A function of a Connection is a piece of a larger write that its caller puts in
-one transaction (``store.transaction()``): the pipeline files a batch's scores and flags
-(``judged``), cases (``casework``) and outbox rows (``deliveries``) together, so a pass killed
-at any moment leaves all of them or none.
+transaction (the mixins of ``casework``, ``deliveries``, ``storms``, ``reports``, ``leases``,
+``alerts`` add theirs). A function of a Connection is a piece of a larger write that its caller
+puts in one transaction (``store.transaction()``): the pipeline files a batch's scores and
+flags (``judged``), cases (``casework``) and outbox rows (``deliveries``) together, so a pass
+killed at any moment leaves all of them or none.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Fetch, Severity
+from monitor.store.alerts import AlertQueries
 from monitor.store.casework import CaseQueries
 from monitor.store.deliveries import DeliveryQueries
 from monitor.store.leases import LeaseQueries, lock_source
@@ -74,7 +75,8 @@ class Saved:
     edited: tuple[int, ...]
 
 
-class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries):
+class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries,
+            AlertQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:

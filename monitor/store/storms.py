@@ -1,5 +1,6 @@
 """Queries for launches: the posts that may talk about one, and the storms still open; and
-``WRITTEN``, the one SQL condition that leaves storm pseudo-posts out of what people wrote."""
+``WRITTEN``, the one SQL condition that leaves storm and alert pseudo-posts out of what people
+wrote."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from monitor.model import STORM_SOURCE
+from monitor.model import STORM_SOURCE, SYSTEM_SOURCE
 from monitor.queue import OPEN_STATES
 from monitor.store.rows import SCORE_COLUMNS
 from monitor.store.schema import case_posts, cases, flags, posts, scores
@@ -18,8 +19,12 @@ from monitor.store.schema import case_posts, cases, flags, posts, scores
 STORMS = posts.c.source.startswith(STORM_SOURCE, autoescape=True)
 """The storm pseudo-posts: ``monitor.model.is_storm_source`` in SQL."""
 
-WRITTEN = ~STORMS
-"""Posts someone wrote: what is scored, counted and exported (a storm is none of these)."""
+SYSTEM = posts.c.source.startswith(SYSTEM_SOURCE, autoescape=True)
+"""The monitor's alerts about itself: ``monitor.model.is_system_source`` in SQL."""
+
+WRITTEN = ~STORMS & ~SYSTEM
+"""Posts someone wrote: what is scored, counted and exported (a storm or an alert is none of
+these)."""
 
 
 class StormQueries:

@@ -1,0 +1,180 @@
+"""The monitor alerts about itself: a broken source pages the admins' receiver once and again
+on recovery, a dead notification pages once, a gap with no pass pages once; alerts go through
+routes and silences like any flag but never into the outreach queue; `run` and `status` say so
+in their exit codes and in JSON.
+
+Real servers on 127.0.0.1: the feed on the loopback server, the admins' webhook on a Hook.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import fixture_bytes
+from hookserver import Hook
+from loopback import LoopbackServer, Route
+from sqlalchemy import update
+
+from monitor.alarms import stall_alarm
+from monitor.cli import main
+from monitor.store import Store, runs
+
+V1 = "e2e/comments-v1.xml"
+RULES = """\
+rules:
+  - {id: disaster, severity: critical, category: backlash, when: {words: [disaster]}}
+"""
+
+
+def monitor(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def run(config: Path, *more: str) -> Result:
+    return monitor("run", "--config", str(config), *more)
+
+
+def alerts_sent(hook: Hook) -> list[str]:
+    """The alert ids the admins' webhook received, in order."""
+    return [p["external_id"] for hit in hook.hits for p in hit.json["posts"]]
+
+
+def cases(config: Path) -> list[dict[str, Any]]:
+    return json.loads(monitor("queue", "list", "--state", "all", "--json", "--config",
+                              str(config)).stdout)
+
+
+@pytest.fixture
+def project(make_project, server: LoopbackServer, hook: Hook, sqlite_url: str):
+    """The blog comments (one flagged post) and the admins' webhook ``ops``."""
+    def make(feed: Route | list[Route] | None = None, **config: Any) -> Path:
+        server.serve("/comments.xml", *([feed] if isinstance(feed, Route) else feed or [
+            Route(body=fixture_bytes(V1))]))
+        config.setdefault("store", sqlite_url)
+        config.setdefault("receivers", {"ops": {"type": "webhook", "url": hook.url("/ops"),
+                                                "timeout": 5}})
+        config.setdefault("alerts", {"receivers": ["ops"], "after_failures": 2})
+        return make_project([{"name": "blog", "kind": "rss",
+                              "url": server.url("/comments.xml")}], RULES, **config)
+    return make
+
+
+def test_a_broken_source_pages_the_admins_once_and_again_when_it_recovers(
+        project, hook: Hook) -> None:
+    down = Route(body=b"upstream down", status=500)
+    config = project([down, down, down, Route(body=fixture_bytes(V1))])
+    first = run(config)
+    assert first.exit_code == 1 and alerts_sent(hook) == []  # one failure is not broken yet
+    second = run(config)
+    assert second.exit_code == 1 and "alerts about the monitor itself: 1" in second.stdout
+    broken, = alerts_sent(hook)
+    assert broken == "source-broken:blog:never"
+    posted = hook.hits[0].json["posts"][0]
+    assert posted["severity"] == "high" and posted["category"] == "system"
+    assert "blog (rss) failed 2 times in a row" in posted["text"] and "HTTP 500" in posted["text"]
+    assert run(config).exit_code == 1 and len(hook.hits) == 1  # still broken: told once
+
+    recovered = run(config)
+    assert recovered.exit_code == 0, recovered.output
+    assert alerts_sent(hook) == [broken, "source-recovered:blog:never"]
+    assert run(config).exit_code == 0 and len(hook.hits) == 2
+    assert all(c["source"] == "blog" for c in cases(config))  # alerts are never cases
+
+
+def test_a_dead_notification_pages_once_and_the_dead_admins_receiver_does_not_loop(
+        project, hook: Hook) -> None:
+    hook.status, hook.body = 404, b"no such hook"  # the team's hook and the admins' both
+    config = project(routing={"receivers": ["queue", "team"]},
+                     receivers={"team": {"type": "webhook", "url": hook.url("/team"),
+                                         "timeout": 5},
+                                "ops": {"type": "webhook", "url": hook.url("/ops"),
+                                        "timeout": 5}},
+                     delivery={"max_attempts": 1})
+    first = run(config)
+    assert first.exit_code == 1  # a notification died in this pass
+    assert [h.path for h in hook.hits] == ["/team", "/ops"]  # the alert tried at once
+    assert hook.hits[1].json["posts"][0]["external_id"].startswith("delivery-dead:")
+    again = run(config)  # the alert's own death is not alerted: no loop, nothing new
+    assert again.exit_code == 0 and len(hook.hits) == 2, again.output
+
+
+def test_a_gap_with_no_pass_pages_once(project, hook: Hook, sqlite_url: str) -> None:
+    config = project(interval="10m")
+    assert run(config).exit_code == 0
+    store = Store(sqlite_url)
+    try:  # the last pass ended three hours ago: the cron line or the daemon stopped
+        with store.transaction() as db:
+            db.execute(update(runs).values(finished_at=datetime.now(UTC) - timedelta(hours=3)))
+    finally:
+        store.close()
+    result = run(config)
+    assert result.exit_code == 0 and "alerts about the monitor itself: 1" in result.stdout
+    alert = hook.hits[0].json["posts"][0]
+    assert alert["severity"] == "critical" and alert["external_id"].startswith("stalled:")
+    assert "No pass ended between" in alert["text"] and "3 hours" in alert["text"]
+    assert run(config).exit_code == 0 and len(hook.hits) == 1
+
+
+def test_stall_alarm_limits() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert stall_alarm(None, now, 600, set()) is None  # a first pass is no stall
+    assert stall_alarm(now - timedelta(seconds=600), now, 600, set()) is None
+    late = stall_alarm(now - timedelta(seconds=601), now, 600, set())
+    assert late is not None and late.severity == "critical"
+    assert stall_alarm(now - timedelta(seconds=601), now, 600, {late.key}) is None
+
+
+def test_alerts_follow_routes_and_silences(project, hook: Hook) -> None:
+    config = project([Route(body=b"down", status=503), Route(body=fixture_bytes(V1))],
+                     alerts={"receivers": [], "after_failures": 1},
+                     routing={"receivers": ["queue"], "routes": [
+                         {"match": {"category": "system"}, "receivers": ["queue", "ops"]}]})
+    assert run(config).exit_code == 1
+    assert alerts_sent(hook) == ["source-broken:blog:never"]  # by the route, not the queue
+    muted = monitor("silence", "add", "--match", "category=system", "--for", "1h",
+                    "--reason", "known outage", "--config", str(config))
+    assert muted.exit_code == 0, muted.output
+    assert run(config).exit_code == 0 and len(hook.hits) == 1  # filed; the silence holds it
+    status = json.loads(monitor("status", "--json", "--config", str(config)).stdout)
+    assert [a["external_id"] for a in status["alerts"]] == ["source-recovered:blog:never",
+                                                            "source-broken:blog:never"]
+    assert cases(config) == [c for c in cases(config) if c["source"] == "blog"]
+
+
+def test_without_admins_the_root_route_gets_no_alerts(project, hook: Hook) -> None:
+    config = project(Route(body=b"down", status=503), alerts={"after_failures": 1},
+                     routing={"receivers": ["queue", "ops"]})  # the team's root route
+    assert run(config).exit_code == 1
+    assert hook.hits == [] and cases(config) == []
+
+
+def test_run_and_status_json(project, hook: Hook) -> None:
+    config = project(Route(body=b"down", status=503), alerts={"after_failures": 1})
+    result = run(config, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 1 and report["alerts"] == 1
+    assert report["sources"][0]["name"] == "blog" and "HTTP 503" in report["sources"][0]["error"]
+    datetime.fromisoformat(report["started_at"])
+
+    status = monitor("status", "--json", "--config", str(config))
+    assert status.exit_code == 1
+    found = json.loads(status.stdout)
+    blog, = found["sources"]
+    assert blog["state"] == "broken" and blog["failures"] == 1
+    assert found["exit_code"] == 1 and found["stalled"] is False
+    assert found["cases"] == {"open": 0, "overdue": 0}
+    assert found["alerts"][0]["severity"] == "high"
+
+
+def test_due_only_exits_1_while_a_source_backs_off(project) -> None:
+    config = project(Route(body=b"down", status=503))
+    assert run(config).exit_code == 1
+    skipped = run(config, "--due-only")  # in back-off: not tried, but not forgotten either
+    assert skipped.exit_code == 1
+    assert "skipped while backing off after failures: blog" in skipped.stdout
