@@ -302,7 +302,8 @@ def _check_digest(main: MainConfig, file: str, problems: list[ConfigError]) -> N
 
 
 def _expand(value: Any, file: str, key: str, unset: list[ConfigError]) -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string with the environment's.
+    """Replace ``${VAR}`` (or ``${VAR:-default}``: the default when VAR is unset or empty,
+    as in a shell) in every string with the environment's.
 
     An unset variable (without a default) becomes "" and a mistake in ``unset``, so one run
     names every variable still to set, each with its key."""
@@ -318,7 +319,7 @@ def _expand(value: Any, file: str, key: str, unset: list[ConfigError]) -> Any:
                 unset.append(ConfigError(f"environment variable {match.group(1)} is not set",
                                          file, key))
                 return ""
-            return found if found is not None else match.group(2)
+            return found if found or match.group(2) is None else match.group(2)  # as sh
         return _ENV.sub(replace, value)
     return value
 

@@ -71,14 +71,27 @@ def respelling(old: str, label: str) -> str:
 def glob(values: Iterable[str]) -> re.Pattern[str]:
     """One pattern that fully matches any of ``values``: case ignored, the blanks around a
     value dropped, ``*`` = any run of characters (none, or several lines)."""
-    alternatives = (re.escape(v.strip()).replace(r"\*", ".*") for v in values)
+    alternatives = (_glob(v.strip()) for v in values)
     return re.compile("(?:" + "|".join(alternatives) + ")", re.IGNORECASE | re.DOTALL)
+
+
+def _glob(value: str) -> str:
+    """One value as a pattern. A piece between two stars is taken where it first occurs, for
+    good (``(?>.*?piece)``): that is the glob answer, while a plain ``.*`` per star would try
+    every split and hang on ``*a*b*c*d*e*f*g*h*`` against a long name."""
+    first, *middle = value.split("*")
+    if not middle:
+        return re.escape(first)
+    *middle, last = middle
+    found = "".join(f"(?>.*?{re.escape(piece)})" for piece in middle if piece)
+    return f"{re.escape(first)}{found}.*{re.escape(last)}"
 
 
 def at_least(value: Mapping[str, Any]) -> list[str]:
     """``{min: high}``, which reads better than listing high and critical: the severities
     from that one up (ValueError for any other mapping)."""
     low = value.get("min") if set(value) == {"min"} else None
+    low = low.strip().lower() if isinstance(low, str) else low  # as ``severity: HIGH``
     if low not in SEVERITIES:
         raise ValueError(f"must be a list of severities or {{min: SEVERITY}}, a severity "
                          f"being one of {', '.join(SEVERITIES)}")

@@ -25,7 +25,7 @@ from monitor.model import Flag, FlaggedPost, Notice, Post, Score
 from monitor.receivers import Receiver, build_receiver, secret, summary
 from monitor.receivers.email import EmailReceiver
 from monitor.receivers.slack import MAX_BLOCKS, MAX_TEXT, SlackReceiver
-from monitor.receivers.webhook import WebhookReceiver
+from monitor.receivers.webhook import WebhookReceiver, sign, verify
 
 TOKEN = "XoXoSeKrEtT0kEn"  # the credential part of a webhook URL: must never be shown
 
@@ -145,7 +145,8 @@ def test_unknown_type_names_the_known_ones() -> None:
     with pytest.raises(ConfigError) as caught:
         build_receiver("x", {"type": "pager"})
     assert caught.value.key == "receivers.x.type"
-    assert "email, slack, webhook" in caught.value.message
+    message = caught.value.message  # other built-in types may come between these
+    assert "known: email, " in message and all(t in message for t in (" slack", " webhook"))
 
 
 @pytest.mark.parametrize(("spec", "key", "words"), [
@@ -306,8 +307,7 @@ def test_webhook_body_headers_and_signature(http: Recorder, tmp_path: Path) -> N
     assert headers["content-type"] == "application/json"
     assert headers["idempotency-key"] == "flag:12:ops"
     assert headers["authorization"] == "Bearer t"
-    expected = hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
-    assert headers["x-monitor-signature"] == f"sha256={expected}"
+    assert verify("s3cret", headers["x-monitor-signature"], request.body)
     body = json.loads(request.body)
     assert int(headers["x-monitor-timestamp"]) == body["sent_at"]
     assert abs(body["sent_at"] - time.time()) < 60
@@ -324,6 +324,72 @@ def test_webhook_body_headers_and_signature(http: Recorder, tmp_path: Path) -> N
         "tags": ["ui"], "rules": ["angry-change"], "reasons": ["angry about the change"],
         "scores": {"compound": -0.8123, "anger": 0.7, "change": 0.9, "churn": 0.5,
                    "complaint": 0.0, "angry": True, "language": "en"}}
+
+
+def signed_request(http: Recorder) -> tuple[str, bytes]:
+    """The X-Monitor-Signature and raw body of one notice, as a receiver gets them."""
+    webhook(http, secret="s3cret").send(notice())
+    (request,) = http.requests
+    return request.headers["X-Monitor-Signature"], request.body
+
+
+def test_webhook_signature_covers_the_timestamp(http: Recorder) -> None:
+    """Checked as a receiver in another language would, with no code of ours: a signature
+    of the body alone (the old ``sha256=``) let a replay claim any X-Monitor-Timestamp."""
+    header, body = signed_request(http)
+    fields = dict(part.split("=", 1) for part in header.split(","))
+    assert set(fields) == {"t", "v1"}
+    assert fields["t"] == http.requests[0].headers["X-Monitor-Timestamp"]
+    assert int(fields["t"]) == json.loads(body)["sent_at"]
+    signed = fields["t"].encode() + b"." + body
+    assert fields["v1"] == hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
+    assert fields["v1"] != hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+
+
+def test_webhook_verify_refuses_tampering_and_replays(http: Recorder) -> None:
+    header, body = signed_request(http)
+    t = int(header.split(",")[0].removeprefix("t="))
+    assert verify("s3cret", header, body) and verify(b"s3cret", header, body, now=t + 300)
+    assert not verify("s3cret", header, body.replace(b'"reminder":false', b'"reminder":true'))
+    assert not verify("s3cret", header, body + b" ")
+    assert not verify("other", header, body)
+    moved = header.replace(f"t={t},", f"t={t + 60},")
+    assert not verify("s3cret", moved, body, now=t + 60)         # the time is signed too
+    assert not verify("s3cret", header, body, now=t + 301)      # older than 5 minutes
+    assert not verify("s3cret", header, body, now=t - 301)      # or from the future
+    assert verify("s3cret", header, body, now=t + 3600, tolerance=3600)
+
+
+@pytest.mark.parametrize("header", [
+    "", "sha256=00", "t=,v1=", "t=1714557600", "v1=" + "0" * 64, "t=abc,v1=00",
+    "t=-1714557600,v1=00", "t=" + "9" * 5000 + ",v1=00", "t=\u0661\u0662,v1=00",
+    "t=1714557600,v1=\u00e9\u00e9", "t=1714557600,v1=" + "0" * 64, ",,,=,==,t==1"])
+def test_verify_says_false_to_a_malformed_header(header: str) -> None:
+    assert verify("s3cret", header, b"{}", now=1714557600) is False
+
+
+def readme_verifier() -> Any:
+    """The receiver-side check the README shows, run as written."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n#### type: webhook\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(code, scope)  # our own README
+    return scope["verified"]
+
+
+def test_the_readme_verifier_agrees_with_verify(http: Recorder) -> None:
+    verified = readme_verifier()
+    header, body = signed_request(http)
+    assert verified(b"s3cret", header, body)
+    assert not verified(b"s3cret", header, body + b" ")
+    assert not verified(b"other", header, body)
+    then = int(time.time()) - 301
+    stale = sign("s3cret", body, then)
+    assert verify("s3cret", stale, body, now=then)
+    assert not verified(b"s3cret", stale, body)
+    for bad in ("", "sha256=00", "t=" + "9" * 5000 + ",v1=00", "t=1,v1=\u00e9"):
+        assert not verified(b"s3cret", bad, body)
 
 
 def test_webhook_without_secret_sends_no_signature(http: Recorder) -> None:

@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -77,20 +77,21 @@ def opened(config_path: Path) -> Iterator[tuple[Any, Any]]:
 
 
 def parse_since(value: str, zone: Any) -> datetime:
-    """--since as a UTC instant: an age (7d) counts back from now, a naive date or time is
-    in ``zone``."""
+    """--since as a UTC instant: a naive date or time is in ``zone`` (a date is read first, so
+    20240501 is that day, not 20,240,501 seconds ago); an age (7d) counts back from now."""
     from monitor.units import parse_duration
 
     try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        pass
-    try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
+        parsed = None
+    try:
+        if parsed is None:
+            return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=zone)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not an age either, or beyond the calendar's ends
         raise click.BadParameter(f"{value!r} is not a date, a time or an age like 7d",
                                  param_hint="--since") from None
-    if isinstance(parsed, date) and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
 

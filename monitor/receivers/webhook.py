@@ -11,9 +11,11 @@ The body is a stable contract (bump ``version`` on any incompatible change)::
                            "language"}}]}       (the fields ``Score.shown()`` gives)
 
 Headers: ``Idempotency-Key`` (the same on every retry of a notice), ``X-Monitor-Timestamp``
-(= ``sent_at``) and, with a secret, ``X-Monitor-Signature: sha256=<hex HMAC-SHA256 of the
-exact body bytes>`` as GitHub's X-Hub-Signature-256. ``sent_at`` is in the signed body so a
-receiver can refuse replays. Any 2xx is delivered; 408, 429 and 5xx are retried.
+(= ``sent_at``, unsigned: kept for receivers that read it) and, with a secret,
+``X-Monitor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<exact body bytes>">`` as
+Stripe signs: the time is signed with the body, so a receiver that checks both (``verify``)
+refuses a tampered body, a changed time and a replay of an old request. Any 2xx is
+delivered; 408, 429 and 5xx are retried.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from monitor.receivers import BaseReceiver, ReceiverOptions, http_url_error, sec
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110)
 _OURS = ("content-type", "idempotency-key", "user-agent", "x-monitor-")
+_STAMP = re.compile(r"[0-9]{1,12}")  # unix seconds; bounded, so int() is cheap and safe
 
 
 class WebhookOptions(ReceiverOptions):
@@ -53,7 +56,7 @@ class WebhookOptions(ReceiverOptions):
     headers: dict[str, SecretStr] = Field({}, description=(
         "extra headers, e.g. `Authorization` (values may be `${ENV_VAR}`)"))
     secret: SecretStr | None = Field(None, description=(
-        "HMAC key: each body is signed in `X-Monitor-Signature`"))
+        "HMAC key: each body and its time are signed in `X-Monitor-Signature`"))
     secret_file: Path | None = Field(None, description=(
         "a file holding the HMAC key instead, read at each send"))
     timeout: float = Field(10.0, gt=0, le=120, description="seconds per connect, read and write")
@@ -91,10 +94,40 @@ class WebhookReceiver(BaseReceiver):
         headers = {name: value.get_secret_value() for name, value in o.headers.items()}
         headers |= {"Idempotency-Key": notice.key, "X-Monitor-Timestamp": str(sent_at)}
         if o.secret is not None or o.secret_file is not None:
-            key = secret(o.secret, o.secret_file, "webhook secret").encode()
-            headers["X-Monitor-Signature"] = "sha256=" + hmac.new(key, body,
-                                                                  hashlib.sha256).hexdigest()
+            key = secret(o.secret, o.secret_file, "webhook secret")
+            headers["X-Monitor-Signature"] = sign(key, body, sent_at)
         post_json(url, body, headers, o.timeout)
+
+
+def sign(key: str | bytes, body: bytes, timestamp: int) -> str:
+    """The ``X-Monitor-Signature`` of ``body`` sent at ``timestamp``: signing the time with
+    the body lets a receiver refuse replays, which a signature of the body alone cannot."""
+    return f"t={timestamp},v1={_digest(key, str(timestamp), body)}"
+
+
+def verify(key: str | bytes, header: str, body: bytes, now: float | None = None,
+           tolerance: float = 300) -> bool:
+    """Whether ``header`` (an ``X-Monitor-Signature``) signs the raw ``body`` with ``key`` at
+    a time at most ``tolerance`` seconds from ``now`` (either way, for clock skew): what a
+    receiver checks before trusting a request. Any malformed header is simply False."""
+    stamp, signatures = "", []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            stamp = value
+        elif name == "v1":
+            signatures.append(value)
+    if not _STAMP.fullmatch(stamp):
+        return False
+    if abs((time.time() if now is None else now) - int(stamp)) > tolerance:
+        return False
+    expected = _digest(key, stamp, body)
+    return any(s.isascii() and hmac.compare_digest(expected, s) for s in signatures)
+
+
+def _digest(key: str | bytes, stamp: str, body: bytes) -> str:
+    raw = key.encode() if isinstance(key, str) else key
+    return hmac.new(raw, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 def payload(notice: Notice, sent_at: int) -> dict[str, Any]:
