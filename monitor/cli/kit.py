@@ -56,7 +56,30 @@ def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
         except MonitorError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(1)
+        except Exception as error:  # a full disk, a store gone mid-command: a message
+            if not _outside_failure(error):
+                raise
+            from monitor import logs
+
+            click.echo(logs.mask(f"error: {_first_line(error)} (the unfinished write was rolled "
+                                 "back: run it again once that is fixed)"), err=True)
+            sys.exit(1)
     return wrapper
+
+
+def _outside_failure(error: Exception) -> bool:
+    """The machine's or the database's failure, not ours: an OSError with an errno (ENOSPC,
+    EFBIG, EIO...) or a SQLAlchemy database error (checked by module, so the commands that
+    never open a store do not import SQLAlchemy to start)."""
+    if isinstance(error, OSError):
+        return error.errno is not None
+    return any(kind.__module__ == "sqlalchemy.exc" and kind.__name__ == "DBAPIError"
+               for kind in type(error).__mro__)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "orig", None) or error).splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
 @contextmanager

@@ -1,0 +1,43 @@
+"""A disk that fills mid-pass: `monitor run` says so in one line and exits 1, no traceback;
+once there is room again the next pass stores everything, nothing lost or doubled.
+
+The full disk is real to SQLite: the pass runs under a file-size limit (RLIMIT_FSIZE; Python
+ignores SIGXFSZ, so a write past it fails with EFBIG, as a write to a full disk fails)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import fixture_bytes
+from loopback import LoopbackServer
+
+GUARDIAN = "feeds/rss-parser/guardian.rss"
+
+
+def monitor(config: Path, *args: str, max_file: int | None = None) -> subprocess.CompletedProcess:
+    def limit() -> None:
+        if max_file is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file, max_file))
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=120, preexec_fn=limit)
+
+
+def test_a_full_disk_mid_pass_is_one_line_and_loses_nothing(
+        server: LoopbackServer, make_project) -> None:
+    server.serve("/guardian.rss", body=fixture_bytes(GUARDIAN))
+    config = make_project([{"name": "guardian", "kind": "rss",
+                            "url": server.url("/guardian.rss")}])
+    assert monitor(config, "status").returncode == 0  # the store made, almost empty
+    full = monitor(config, "run", max_file=40_000)  # the WAL fills up mid-pass
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr + full.stdout
+    assert full.stderr.startswith("error: OperationalError: ") and "rolled back" in full.stderr
+    assert len(full.stderr.splitlines()) == 1, full.stderr  # SQLite: "disk I/O error"
+    again = monitor(config, "run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    posts = [json.loads(line) for line in monitor(config, "export", "posts").stdout.splitlines()]
+    assert len(posts) == 55 == len({p["external_id"] for p in posts})
