@@ -11,7 +11,6 @@ import gc
 import itertools
 import json
 import logging
-import multiprocessing
 import os
 import queue
 import signal
@@ -19,13 +18,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor.errors import MonitorError
 from monitor.rules import RuleSet, VipList
 from monitor.ruletest import NO_VIPS, Judged, PostScorer, Sample, judge, parse_sample
+
+if TYPE_CHECKING:  # imported when a large input needs the pool, not by every run
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,8 @@ def _as_text(objects: Iterable[dict[str, Any]]) -> str:
 
 def _can_fork() -> bool:
     """Workers are forked (no second start-up); not on macOS, where forking is unsafe."""
+    import multiprocessing
+
     return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
 
 
@@ -219,6 +221,10 @@ def _write_pooled(chunks: Iterable[list[list[tuple[int, str]]]], out: TextIO,
     answer once it and all before it are done, so a pause in the input does not hold back
     answers already made. A failed batch stops everything with a MonitorError.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     batches = (batch for chunk in chunks for batch in chunk)
     first = next(batches, None)
     if first is None:

@@ -22,6 +22,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from monitor.scoring import hashed_dot
 from monitor.scoring.features import MAX_CHARS, hashed_features, n_features
 from monitor.scoring.hashed_dot import HashedDot
+from monitor.scoring.lexicons import language
 from monitor.scoring.models import (
     AngerModel,
     anger_probability,
@@ -258,3 +259,19 @@ def test_batch_path_follows_other_settings(blocks: list[dict]) -> None:
     dot = HashedDot(settings, weights)
     assert np.allclose(dot(texts), expected, rtol=0, atol=1e-12)
     assert np.allclose(dot(texts), expected, rtol=0, atol=1e-12)  # from the cache
+
+
+def test_models_on_the_same_blocks_share_one_count() -> None:
+    anger = shipped_model()
+    complaint = language("en").model("complaint")
+    texts = _labelled_texts()[:300] + EDGE_TEXTS + ["odd \uffff char"]
+    inputs = [{"compound": -0.4, "neg": 0.3, "cues": 0.5}] * len(texts)
+    counts = anger.count(texts)  # the scorer counts a batch once for both models
+    assert np.array_equal(complaint.probability(texts, inputs, counts),
+                          complaint.probability(texts, inputs))
+    assert np.array_equal(anger.probability(texts, inputs, counts),
+                          anger.probability(texts, inputs))
+    other = HashedDot({"blocks": [{"kind": "word", "ngram_range": [1, 1], "n_features": 64}],
+                       "dense": []}, np.zeros(64))
+    with pytest.raises(ValueError, match="other blocks"):
+        other.dot(counts)

@@ -20,8 +20,17 @@ from monitor.reports.render import render_markdown
 from monitor.rules import RuleSet, compile_rules
 from monitor.ruletest import Sample, judge
 from monitor.scoring import Scorer, score_text
-from monitor.scoring.lexicons import PhraseList, fold, is_scored, language, parse_weighted
+from monitor.scoring.lexicons import (
+    PhraseList,
+    fold,
+    folded_letters,
+    is_scored,
+    language,
+    letters,
+    parse_weighted,
+)
 from monitor.scoring.models import load_model
+from monitor.scoring.words import Text
 from monitor.store import Store, StoredPost, content_hash
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -33,6 +42,16 @@ CALM = [  # calm problem reports: neither angry nor very negative
 
 
 # ---------------------------------------------------------------- phrase lists, data not code
+
+@pytest.mark.parametrize("text", [
+    "plain words", "Don't YOU dare, it's 'quoted' and o'clock'", "l’appli ne marche plus",
+    "Mise à jour: ça plante", "naïve café's", "x'y 'a' b'", "12 3'4 _a_b", "", "’’'",
+])
+def test_folded_letters_are_fold_and_letters(text: str) -> None:
+    prepared = Text.of(text)  # ASCII text takes a shortcut from the words Text found
+    folded = fold(prepared.original)
+    assert folded_letters(prepared) == (folded, letters(folded))
+
 
 def test_phrases_match_whole_words_without_accents_and_show_them_as_written() -> None:
     phrases = PhraseList(parse_weighted(["0.4 mise a jour", "0.3 plant*", "# a comment", "",

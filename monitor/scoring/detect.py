@@ -64,9 +64,9 @@ def _identifier() -> Any:
     import os
     import shutil
     import tempfile
-    from importlib.metadata import version
 
     import numpy as np
+    import py3langid
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 
     def cached() -> Any:
@@ -76,7 +76,8 @@ def _identifier() -> Any:
         stat = source.stat()
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
             / "feedback-monitor"
-        folder = root / f"py3langid-{version('py3langid')}-{stat.st_size}-{stat.st_mtime_ns}"
+        # its own __version__: importlib.metadata's lookup costs more than the mapping
+        folder = root / f"py3langid-{py3langid.__version__}-{stat.st_size}-{stat.st_mtime_ns}"
         names = ("ptc", "pc", "nextmove", "row", "out")
         if not (folder / "classes.json").is_file():  # unpack once, as from_model_file does
             ptc, pc, classes, nextmove, row, out = load_model(source)
@@ -94,7 +95,8 @@ def _identifier() -> Any:
         ptc, pc, nextmove, row, out = (np.load(folder / f"{name}.npy", mmap_mode="r")
                                        for name in names)
         classes = json.loads((folder / "classes.json").read_text("utf-8"))
-        return LanguageIdentifier(ptc, np.asarray(pc), classes, memoryview(nextmove),
+        # plain arrays over the mapped files: a memmap's indexing runs Python code per text
+        return LanguageIdentifier(np.asarray(ptc), np.asarray(pc), classes, memoryview(nextmove),
                                   out.tolist(), norm_probs=True, tk_row=memoryview(row))
 
     try:

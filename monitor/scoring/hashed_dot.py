@@ -13,6 +13,7 @@ import json
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -194,6 +195,28 @@ class _CharWbBlock:
         return []
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Up to ``_CHUNK_ROWS`` texts counted: per (text, block) group its n-gram columns and
+    counts, and each group's length (``norms``); or the texts themselves, for the reference
+    path; or nothing at all (no n-gram in any text)."""
+
+    rows: int
+    group: np.ndarray | None = None
+    column: np.ndarray | None = None
+    count: np.ndarray | None = None
+    norms: np.ndarray | None = None
+    texts: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A batch's n-gram counts (``HashedDot.count``), for the blocks of ``blocks`` (JSON)."""
+
+    blocks: str
+    chunks: list[_Chunk]
+
+
 @cache
 def _word_cache(blocks: str) -> tuple[dict[str, bytes], threading.Lock]:
     """The word-records cache of every HashedDot on these blocks (JSON), and its lock."""
@@ -242,12 +265,27 @@ class HashedDot:
             start += size
         # a word's records depend only on the blocks: models built on the same blocks (the
         # anger and complaint models) share one cache, so a batch learns each word once
-        self._words, self._lock = _word_cache(json.dumps(blocks, sort_keys=True))
+        self.blocks_key = json.dumps(blocks, sort_keys=True)
+        self._words, self._lock = _word_cache(self.blocks_key)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """One number per text: its hashed features dot the weights."""
+        return self.dot(self.count(texts))
+
+    def count(self, texts: Sequence[str]) -> Counts:
+        """The batch's n-gram counts: every model on the same blocks (the anger model and
+        English's complaint model) dots them with its own weights, so a batch is featurized
+        once for both."""
         cut = [str(t)[:MAX_CHARS] for t in texts]
-        out = [self._chunk(cut[at:at + self.chunk]) for at in range(0, len(cut), self.chunk)]
+        return Counts(self.blocks_key, [self._count(cut[at:at + self.chunk])
+                                        for at in range(0, len(cut), self.chunk)])
+
+    def dot(self, counts: Counts) -> np.ndarray:
+        """One number per text of ``counts`` (from ``count`` of a HashedDot on the same
+        blocks): its hashed features dot the weights."""
+        if counts.blocks != self.blocks_key:
+            raise ValueError("counts of other blocks than this model's")
+        out = [self._dot(chunk) for chunk in counts.chunks]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def _reference(self, texts: Sequence[str]) -> np.ndarray:
@@ -288,11 +326,11 @@ class HashedDot:
                 del cache[word]
         return records
 
-    def _chunk(self, texts: list[str]) -> np.ndarray:
+    def _count(self, texts: list[str]) -> _Chunk:
         rows = len(texts)
         joined = f" {_END_OF_TEXT} ".join(texts)
         if not self.fast or joined.count(_END_OF_TEXT) != rows - 1:
-            return self._reference(texts)
+            return _Chunk(rows, texts=texts)
         # str.split() cuts at runs of whitespace, as char_wb does (\s is str.isspace)
         with self._lock:
             packed = self._records(joined.split())
@@ -308,16 +346,22 @@ class HashedDot:
         key.sort()
         key = key[:key.size - rows + 1]
         if key.size == 0:
-            return np.zeros(rows, dtype=np.float64)
+            return _Chunk(rows)
         first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         count = np.diff(np.append(first, key.size)).astype(np.float64)
         key = key[first]
         group = key >> self.stride_bits  # row * groups + block
         column = key & ((1 << self.column_bits) - 1)
-        squares = np.bincount(group, count * count, minlength=rows * self.groups)
-        dots = np.bincount(group, count * self.weights[column], minlength=rows * self.groups)
-        norms = np.sqrt(squares)
+        norms = np.sqrt(np.bincount(group, count * count, minlength=rows * self.groups))
+        return _Chunk(rows, group, column, count, norms)
+
+    def _dot(self, chunk: _Chunk) -> np.ndarray:
+        if chunk.texts is not None:
+            return self._reference(chunk.texts)
+        group, column, count, norms = chunk.group, chunk.column, chunk.count, chunk.norms
+        if group is None or column is None or count is None or norms is None:
+            return np.zeros(chunk.rows, dtype=np.float64)
+        dots = np.bincount(group, count * self.weights[column], minlength=chunk.rows * self.groups)
         out = np.zeros_like(dots)
         np.divide(dots, norms, out=out, where=norms > 0)
-        return out.reshape(rows, self.groups).sum(axis=1)
-
+        return out.reshape(chunk.rows, self.groups).sum(axis=1)

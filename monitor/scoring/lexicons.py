@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.scoring.words import LazyRegex, Text
 
 Hit = tuple[str, float]
 """A phrase found in a text, as written (folded), and its weight 0..1."""
@@ -123,7 +124,7 @@ class _Phrase:
     weight: float
     needle: str            # the phrase is tried only when the text holds this ...
     whole: bool            # ... as a run of letters of its own (else anywhere, as a prefix)
-    pattern: re.Pattern[str]
+    pattern: LazyRegex
     size: int              # longer phrases are tried first: theirs is a match inside them
 
 
@@ -141,7 +142,7 @@ def _compile(weight: float, phrase: str) -> _Phrase:
         runs += found[:-1] if word.endswith("*") else found  # ending in a prefix, not a word
     whole = bool(runs)
     needle = max(runs, key=len) if runs else max((w.rstrip("*") for w in words), key=len)
-    return _Phrase(weight, needle, whole, re.compile(r"\s+".join(parts) + r"(?!\w)"), size)
+    return _Phrase(weight, needle, whole, LazyRegex(r"\s+".join(parts) + r"(?!\w)"), size)
 
 
 class PhraseList:
@@ -156,8 +157,15 @@ class PhraseList:
                  ) -> None:
         phrases = [_compile(w, p) for w, p in dict((p, (w, p)) for w, p in entries).values()]
         self.phrases = tuple(sorted(phrases, key=lambda p: -p.size))
+        by_needle: dict[str, list[int]] = {}
+        for i, phrase in enumerate(self.phrases):
+            by_needle.setdefault(phrase.needle, []).append(i)
+        self.by_needle = {needle: tuple(at) for needle, at in by_needle.items()}
         self.words = frozenset(p.needle for p in self.phrases if p.whole)
         self.prefixes = tuple(dict.fromkeys(p.needle for p in self.phrases if not p.whole))
+        # one search tells a text without any prefix (most texts) from the rest
+        self.any_prefix = re.compile("|".join(map(re.escape, self.prefixes))) \
+            if self.prefixes else None
         words = [re.escape(fold(w)) for w in negations]
         self.negation = re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") \
             if words else None
@@ -166,24 +174,25 @@ class PhraseList:
         return bool(self.phrases)
 
     def hits(self, folded: str, original: str | None = None,
-             words: set[str] | None = None) -> list[Hit]:
+             words: Set[str] | None = None) -> list[Hit]:
         """Each phrase found, once, with its weight; a match inside an earlier (longer) one is
         the same words said once. With the ``original`` text that was folded, phrases are
         reported as written (accents kept) when folding kept every character in place.
         ``words``: the folded text's runs of letters, when the caller has them already."""
-        shown = original.lower() if original is not None and len(original) == len(folded) \
-            else folded
         if words is None:
             words = set(_LETTERS.findall(folded)) if self.words else set()
         present = set(self.words.intersection(words))
-        present.update(n for n in self.prefixes if n in folded)
+        if self.any_prefix is not None and self.any_prefix.search(folded):
+            present.update(n for n in self.prefixes if n in folded)
         if not present:
             return []
+        shown = original.lower() if original is not None and len(original) == len(folded) \
+            else folded
         found: dict[str, float] = {}
         taken: list[tuple[int, int]] = []
-        for phrase in self.phrases:
-            if phrase.needle not in present:
-                continue
+        wanted = [i for needle in present for i in self.by_needle[needle]]
+        for i in sorted(wanted) if len(present) > 1 else wanted:
+            phrase = self.phrases[i]
             for match in phrase.pattern.finditer(folded):
                 start, end = match.span()
                 if any(start < e and s < end for s, e in taken):
@@ -199,6 +208,18 @@ class PhraseList:
 def letters(folded: str) -> set[str]:
     """The runs of letters of a folded text: what ``PhraseList.hits`` looks its words up in."""
     return set(_LETTERS.findall(folded))
+
+
+def folded_letters(text: Text) -> tuple[str, Set[str]]:
+    """``fold`` of the text and its ``letters``, from the words ``Text`` found already when
+    the text is ASCII (most posts): folded, it is just the lower case, and its runs of
+    letters are its words cut at their apostrophes."""
+    if not text.original.isascii():
+        folded = fold(text.original)
+        return folded, letters(folded)
+    if "'" not in text.lower:
+        return text.lower, text.word_set
+    return text.lower, {run for word in text.lower_words for run in word.split("'")}
 
 
 def saturate(hits: Iterable[Hit]) -> float:

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from monitor.scoring.features import Vader, dense_features, n_features
-from monitor.scoring.hashed_dot import HashedDot
+from monitor.scoring.hashed_dot import Counts, HashedDot
 
 MODEL_RESOURCE = "anger.npz"
 
@@ -67,14 +67,20 @@ class AngerModel:
         object.__setattr__(self, "hashed_dot", HashedDot(self.settings, self.weights))
 
     def probability(self, texts: Sequence[str], vader: Sequence[Vader] | None = None,
-                    ) -> np.ndarray:
-        """P(positive) per text; ``vader``: the dense columns' numbers, when already known."""
+                    counts: Counts | None = None) -> np.ndarray:
+        """P(positive) per text; ``vader``: the dense columns' numbers, when already known;
+        ``counts``: the texts' n-gram counts (``count``), when a model on the same blocks
+        has them already."""
         if isinstance(texts, str):
             raise TypeError("anger_probability takes a sequence of texts, not one string")
         margin = dense_features(texts, self.settings, vader) @ self.dense_weights
         margin += self.intercept
-        margin += self.hashed_dot(texts)
+        margin += self.hashed_dot(texts) if counts is None else self.hashed_dot.dot(counts)
         return 1.0 / (1.0 + np.exp(-np.clip(margin, -500.0, 500.0)))
+
+    def count(self, texts: Sequence[str]) -> Counts:
+        """The texts' n-gram counts, for ``probability`` of any model on the same blocks."""
+        return self.hashed_dot.count(texts)
 
 
 def load_model(data: Mapping[str, np.ndarray]) -> AngerModel:

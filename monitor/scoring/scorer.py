@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.model import Post, Score
 from monitor.scoring.detect import _identifier, language_of
@@ -22,10 +22,9 @@ from monitor.scoring.lexicons import (
     Language,
     PhraseList,
     fold,
+    folded_letters,
     language,
-    letters,
     saturate,
-    scored_languages,
 )
 from monitor.scoring.signals import (
     change_cues,
@@ -41,6 +40,10 @@ from monitor.scoring.signals import (
 from monitor.scoring.vader import Tokens, Vader, vader
 from monitor.scoring.verdict import Cues, complaint_signal, evidence, intensity, verdict
 from monitor.scoring.words import Text
+
+if TYPE_CHECKING:  # numpy is imported with the models, when first needed
+    from monitor.scoring.hashed_dot import Counts
+    from monitor.scoring.models import AngerModel
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,22 @@ class _Draft:
         return min(self.numbers[0], self.worst) if self.known else 0.0
 
 
+class _Features:
+    """A batch's n-gram counts per (blocks, texts): the anger model and English's complaint
+    model read the same English texts with the same blocks, so they are counted once."""
+
+    def __init__(self, drafts: Sequence[_Draft]) -> None:
+        self.drafts = drafts
+        self.done: dict[tuple[str, tuple[int, ...]], Counts] = {}
+
+    def __call__(self, model: AngerModel, rows: Sequence[int]) -> Counts:
+        """The counts of the drafts ``rows`` for ``model``'s blocks, counted on first ask."""
+        key = (model.hashed_dot.blocks_key, tuple(rows))
+        if key not in self.done:
+            self.done[key] = model.count([self.drafts[i].scored for i in rows])
+        return self.done[key]
+
+
 class Scorer:
     """Every signal, compiled once: word lists, cue patterns, event keywords, the models.
 
@@ -119,12 +138,13 @@ class Scorer:
 
     # --- public --------------------------------------------------------------------------------
     def preload(self) -> None:
-        """Load now what the first posts would load (each language's complaint model, the
-        language identifier): before forking workers, so they share it instead of each
-        loading its own."""
-        if self.use_models:
-            for code in scored_languages():
-                language(code).model("complaint")
+        """Load now what the first posts would load (English's complaint model, the language
+        identifier): before forking workers, so they share it instead of each loading its
+        own. Another language's data loads when its first post comes: most inputs have none,
+        and loading every language first would delay them all."""
+        english = language("en")
+        if self.use_models and english is not None:
+            english.model("complaint")
         _identifier()
 
     def score(self, title: str | None, text: str) -> Score:
@@ -143,8 +163,9 @@ class Scorer:
         """Scores of many (title, text) pairs, in order. Much faster than one at a time: the
         models are called once for the whole batch."""
         drafts = [self._draft(title, text) for title, text in pairs]
-        anger = self._probabilities(drafts)
-        complaint = self._complaint(drafts)
+        features = _Features(drafts)
+        anger = self._probabilities(drafts, features)
+        complaint = self._complaint(drafts, features)
         return [self._finish(d, p, c) for d, p, c in zip(drafts, anger, complaint, strict=True)]
 
     # --- steps ---------------------------------------------------------------------------------
@@ -202,26 +223,31 @@ class Scorer:
         the launch keywords. Every language: capitals, !!!, the listed swear words."""
         share, shouted = shouting(text.words)
         profanity = profanity_hits(text, self.profanity)
-        folded = fold(text.original) if pack is not None else ""
-        words = letters(folded)
-
-        def listed(phrases: PhraseList | None) -> list[Hit]:
-            return phrases.hits(folded, text.original, words) if phrases else []
-
         if pack is None or pack.code == "en":
             change, churn = change_talk(text, self.change_cues), churn_intent(text)
             blame, intensifiers = second_person_blame(text), intensifier_hits(text)
         else:
-            change, churn, blame, intensifiers = listed(self.launch), [], [], []
+            change, churn, blame, intensifiers = [], [], [], []
+        complaint: list[Hit] = []
+        anger_words: list[str] = []
         if pack is not None:
+            folded, words = folded_letters(text)
+
+            def listed(phrases: PhraseList) -> list[Hit]:
+                return phrases.hits(folded, text.original, words) if phrases else []
+
+            if pack.code != "en":
+                change = listed(self.launch)
             change += [hit for hit in listed(pack.change) if hit not in change]
             churn += listed(pack.churn)
             profanity += [phrase for phrase, _ in listed(pack.profanity)]
+            complaint = listed(pack.complaint)
+            anger_words = [phrase for phrase, _ in listed(pack.anger_words)]
         return Cues(shouted, share, punctuation_runs(text.original), profanity, intensifiers,
-                    blame, change, churn, listed(pack and pack.complaint),
-                    [phrase for phrase, _ in listed(pack and pack.anger_words)])
+                    blame, change, churn, complaint, anger_words)
 
-    def _probabilities(self, drafts: Sequence[_Draft]) -> list[float | None]:
+    def _probabilities(self, drafts: Sequence[_Draft], features: _Features,
+                       ) -> list[float | None]:
         """The anger model's probability per English post (None elsewhere), in one batch.
 
         A (long) post whose worst sentence was reported is also judged on that sentence alone
@@ -234,20 +260,23 @@ class Scorer:
         english = [i for i, d in enumerate(drafts) if d.known]
         if not english:
             return out
+        model = self.model.shipped_model()
         texts = [drafts[i].scored for i in english]
         numbers = [dict(zip(("compound", "pos", "neu", "neg"), drafts[i].numbers, strict=True))
                    for i in english]
-        for i, p in zip(english, self.model.anger_probability(texts, numbers), strict=True):
+        found = model.probability(texts, numbers, features(model, english))
+        for i, p in zip(english, found, strict=True):
             out[i] = float(p)
         long = [i for i in english if drafts[i].worst_sentence]
         if long:
             sentences = [drafts[i].worst_sentence or "" for i in long]
             numbers = [self.vader.polarity_scores(s) for s in sentences]
-            for i, p in zip(long, self.model.anger_probability(sentences, numbers), strict=True):
+            for i, p in zip(long, model.probability(sentences, numbers), strict=True):
                 out[i] = max(out[i] or 0.0, float(p))
         return out
 
-    def _complaint(self, drafts: Sequence[_Draft]) -> list[tuple[float, float] | None]:
+    def _complaint(self, drafts: Sequence[_Draft], features: _Features,
+                   ) -> list[tuple[float, float] | None]:
         """(probability, threshold) of each post's language's complaint model, one batch per
         language; None where the language has no model (or models are off)."""
         out: list[tuple[float, float] | None] = [None] * len(drafts)
@@ -262,7 +291,8 @@ class Scorer:
             if model is None:
                 continue
             found = model.probability([drafts[i].scored for i in rows],
-                                      [drafts[i].model_inputs for i in rows])
+                                      [drafts[i].model_inputs for i in rows],
+                                      features(model, rows))
             for i, p in zip(rows, found.tolist(), strict=True):
                 out[i] = (p, model.threshold)
         return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from monitor.scoring.lexicons import Hit, builtin_list, word_entries
-from monitor.scoring.words import WORD, Text, WordList, as_text
+from monitor.scoring.words import WORD, LazyRegex, Text, WordList, as_text
 
 _RUN = re.compile(r"[!?]{2,}")
 _NEGATED = re.compile(r"\b(?:not|never|no|don't|dont|won't|wont|wouldn't|didn't|isn't)"
@@ -107,7 +107,7 @@ class Cue:
 
     weight: float
     anchors: frozenset[str]
-    pattern: re.Pattern[str]
+    pattern: LazyRegex
 
 
 def _cue(weight: float, lead: str, rest: str = "", anchors: str = "") -> Cue:
@@ -119,7 +119,7 @@ def _cue(weight: float, lead: str, rest: str = "", anchors: str = "") -> Cue:
     to be tried; by default the lead's first word.
     """
     literal = re.escape(lead)
-    pattern = re.compile(f"{literal}(?<!\\w{literal}){rest}(?!\\w)")
+    pattern = LazyRegex(f"{literal}(?<!\\w{literal}){rest}(?!\\w)")
     return Cue(weight, frozenset(anchors.split() or lead.split()[:1]), pattern)
 
 
@@ -288,7 +288,7 @@ def change_cues(event_terms: Iterable[str]) -> CueSet:
         # with a wildcard or without letters ('2.0') is tried on every text.
         first = WORD.findall(words[0])
         anchors = frozenset(first[:1]) if first and not words[0].endswith("*") else frozenset()
-        pattern = re.compile(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)")
+        pattern = LazyRegex(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)")
         cues.append(Cue(0.5, anchors, pattern))
     return CueSet((*cues, *CHANGE_CUES))
 

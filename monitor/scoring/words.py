@@ -8,7 +8,7 @@ only when a phrase's first word occurs.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
@@ -33,6 +33,27 @@ class Text:
         words = (_ASCII_WORD if text.isascii() else WORD).findall(text)
         lower_words = list(map(str.lower, words))
         return cls(text, text.lower(), words, lower_words, frozenset(lower_words))
+
+
+class LazyRegex:
+    """A regular expression compiled on first use: most of the scorer's hundreds of phrase
+    and cue patterns are tried only when their anchor word occurs, and a process scoring a
+    few posts need not pay for compiling the others."""
+
+    __slots__ = ("_compiled", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:
+            self._compiled = re.compile(self.source)
+        return self._compiled
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.compiled.finditer(text)
 
 
 def as_text(text: Text | str) -> Text:
