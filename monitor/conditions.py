@@ -30,9 +30,16 @@ class Where:
     file: str
     key: str
     notices: list[str]
+    depth: int = 0          # conditions this one sits inside
 
     def at(self, part: str) -> Where:
-        return Where(self.file, self.key + part, self.notices)
+        return Where(self.file, self.key + part, self.notices, self.depth)
+
+    def inside(self, name: str) -> Where:
+        """Where the value of condition ``name`` is: one level deeper. A name that is not
+        printable (a newline) is quoted, so each mistake stays on one line."""
+        shown = name if name.isprintable() else repr(name)
+        return Where(self.file, f"{self.key}.{shown}", self.notices, self.depth + 1)
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(message, self.file, self.key)
@@ -56,6 +63,10 @@ def compile_condition(node: Any, file: str, key: str) -> tuple[Check, list[str]]
     return _compile(node, Where(file, key, notices)), notices
 
 
+MAX_DEPTH = 32
+"""Conditions inside each other (all, any, not) at most: deeper is no rule a person means,
+and would exhaust Python's stack when compiled or checked."""
+
 _TEXT_COST = 1  # reading the text (words, regex) costs far more than comparing a number
 
 
@@ -69,11 +80,14 @@ def _costs(check: Check, cost: int) -> Check:
 
 
 def _compile(node: Any, where: Where) -> Check:
+    if where.depth >= MAX_DEPTH:
+        raise where.error(f"conditions nested more than {MAX_DEPTH} deep (all, any and not "
+                          "inside each other): write the rule flatter")
     if not isinstance(node, dict) or len(node) != 1:
         raise where.error(
             f"a condition is a mapping with one key, one of: {', '.join(_KNOWN)}")
     (name, value), = node.items()
-    where = where.at(f".{name}")
+    where = where.inside(str(name))
     condition = CONDITIONS.get(name)
     if condition is None:
         raise where.error(f"unknown condition {name!r} (known: {', '.join(_KNOWN)})")
@@ -86,7 +100,15 @@ def _group(name: str, value: Any, where: Where) -> Check:
     """``all`` or ``any``: a list of conditions; costs what its dearest part costs."""
     if not isinstance(value, list) or not value:
         raise where.error("must be a non-empty list of conditions")
-    parts = [_compile(v, where.at(f"[{i}]")) for i, v in enumerate(value)]
+    parts: list[Check] = []
+    problems: list[ConfigError] = []
+    for i, entry in enumerate(value):   # every wrong entry is named, not just the first
+        try:
+            parts.append(_compile(entry, where.at(f"[{i}]")))
+        except ConfigError as error:
+            problems.append(error)
+    if problems:
+        raise ConfigError.combine(problems)
     return _costs(_all(parts) if name == "all" else _any(parts), max(map(_cost, parts)))
 
 
@@ -99,6 +121,31 @@ def _unnamed(build: Callable[[Any, str, str], Check],
              cost: int = 0) -> Callable[[str, Any, Where], Check]:
     """A builder that needs no name, as the table calls it (``cost``: see ``_all``)."""
     return lambda _name, value, where: _costs(build(value, where.file, where.key), cost)
+
+
+MAX_WORDS = 500
+"""Words and phrases in one ``words:`` at most (the shipped packs use up to 18): tens of
+thousands would take minutes to compile, at every pass."""
+
+
+def _word_list(name: str, value: Any, where: Where) -> Check:
+    """``words``: compiled by ``monitor.textmatch``, at most MAX_WORDS of them."""
+    if isinstance(value, list) and len(value) > MAX_WORDS:
+        raise where.error(f"{len(value)} words: at most {MAX_WORDS} in one condition (split "
+                          "them over several under any:)")
+    return _costs(_words(value, where.file, where.key), _TEXT_COST)
+
+
+def _pattern(name: str, value: Any, where: Where) -> Check:
+    """``regex``: the one place rule patterns are compiled, by ``monitor.textmatch``, whose
+    engine refuses what it cannot match in bounded time; a refusal is a mistake ``monitor
+    check`` names (rule and key), never a failure at the first post."""
+    try:
+        return _costs(_regex(value, where.file, where.key), _TEXT_COST)
+    except (ValueError, re.error) as error:
+        raise where.error(f"not a usable regular expression ({error})") from None
+    except RecursionError:   # Python's own pattern parser, on thousands of nested groups
+        raise where.error("not a usable regular expression (nested too deeply)") from None
 
 
 def _all(parts: Sequence[Check]) -> Check:
@@ -269,10 +316,10 @@ CONDITIONS: dict[str, Condition] = {
     "all": Condition(_group, "all: [...]", "every condition in the list matches"),
     "any": Condition(_group, "any: [...]", "one condition in the list matches"),
     "not": Condition(_negated, "not: {...}", "the condition does not match"),
-    "words": Condition(_unnamed(_words, _TEXT_COST), "words: [redesign*, new layout]",
+    "words": Condition(_word_list, "words: [redesign*, new layout]",
                        "a whole word or phrase, case-insensitive, any whitespace inside a "
                        "phrase, * = any letters"),
-    "regex": Condition(_unnamed(_regex, _TEXT_COST), r'regex: "\\b[1-2] stars?\\b"',
+    "regex": Condition(_pattern, r'regex: "\\b[1-2] stars?\\b"',
                        "the regular expression (case-insensitive) finds something"),
     "compound": Condition(_sentiment, "compound: {max: -0.3}",
                           f"VADER's compound score (-1..1) {_BOUNDED}; never for a post not "

@@ -11,26 +11,49 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from monitor.errors import ConfigError
 from monitor.model import QUEUE, STORM_SOURCE, SYSTEM_SOURCE
-from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team
+from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team, load_replies
 from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
 from monitor.route import RouteTree, RoutingSpec
 from monitor.rules import RuleSet, load_rules
 from monitor.scoring.lexicons import load_word_file
-from monitor.units import Duration, TimeZoneName
-from monitor.yamlfile import read_yaml, shown_path
+from monitor.units import (
+    DAY,
+    HOUR,
+    Duration,
+    Interval,
+    Pause,
+    Size,
+    Span,
+    Timeout,
+    TimeZoneName,
+    between,
+)
+from monitor.yamlfile import MAX_FILE_BYTES, read_yaml, shown_path
 
 PROFANITY_FILE = "profanity.txt"
 """In the rules folder: the user's own swear words and insults (``-word`` removes one)."""
+REPLIES_FILE = "replies.yaml"
+"""In the rules folder: the outreach queue's reply templates."""
+
+MAX_NAME = 100
+"""The longest source name."""
+
+STORE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+"""The databases the store runs on (psycopg is PostgreSQL's installed driver)."""
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+Deadline = Annotated[Duration, between(0, DAY, above=True)]
+"""How long a source, or a whole pass, may take: more than 0 (and finite), at most a day."""
 
 
 class HttpSettings(BaseModel):
@@ -38,13 +61,16 @@ class HttpSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     user_agent: str = "feedback-monitor/0.1 (+https://github.com/feedback-monitor)"
-    connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(20.0, gt=0)
-    total_timeout: float = Field(60.0, gt=0)
-    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    connect_timeout: Timeout = 5.0
+    read_timeout: Timeout = 20.0
+    total_timeout: Timeout = 60.0
+    max_bytes: Size = 10 * 1024 * 1024
     retries: int = Field(2, ge=0, le=10)
-    backoff: float = Field(1.0, ge=0)
-    max_retry_after: float = Field(60.0, ge=0)
+    backoff: Pause = 1.0
+    max_retry_after: Pause = 60.0
+    block_private: bool = False
+    source_deadline: Deadline = 300.0
+    pass_deadline: Deadline = 600.0
 
 
 class Event(BaseModel):
@@ -94,7 +120,7 @@ class DeliverySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     max_attempts: int = Field(8, ge=1, le=100)
-    backoff: Duration = 60.0
+    backoff: Annotated[Duration, between(0, 6 * HOUR)] = 60.0
 
 
 class AlertSettings(BaseModel):
@@ -105,7 +131,7 @@ class AlertSettings(BaseModel):
     receivers: list[str] = []
     after_failures: int = Field(3, ge=1, le=100, description="failures in a row that make "
                                 "a source broken")
-    stalled_after: Duration | None = Field(None, gt=0, description="no pass for this long is "
+    stalled_after: Span | None = Field(None, description="no pass for this long is "
                                            "a stall; default: twice the shortest interval")
 
 
@@ -118,8 +144,8 @@ class MainConfig(BaseModel):
     sources: str = "sources/"
     rules: str = "rules/"
     reports: str = "reports/"
-    interval: Duration = 900.0
-    quiet_after: Duration = 3 * 86400.0
+    interval: Interval = 900.0
+    quiet_after: Span = 3 * 86400.0
     concurrency: int = Field(8, ge=1, le=64)
     http: HttpSettings = HttpSettings()
     events: list[Event] = []
@@ -134,6 +160,18 @@ class MainConfig(BaseModel):
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
 
+    @field_validator("store")
+    @classmethod
+    def _known_database(cls, url: str | None) -> str | None:
+        """Another database (``mysql://``) would pass ``check`` and fail at the first pass.
+        The URL is never echoed: it may hold a password."""
+        scheme = url.split("://", 1)[0] if url and "://" in url else None
+        if url and scheme not in STORE_DRIVERS:
+            said = f"{scheme}:// is not supported" if scheme else "not a database URL"
+            raise ValueError(f"{said} (use sqlite:///monitor.db or "
+                             "postgresql+psycopg://user@host/db)")
+        return url
+
 
 class SourceCommon(BaseModel):
     """Keys every source has, whatever its kind."""
@@ -141,9 +179,19 @@ class SourceCommon(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
-    interval: Duration | None = None
-    quiet_after: Duration | None = None
+    interval: Interval | None = None
+    quiet_after: Span | None = None
     tags: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, name: str) -> str:
+        """A name is shown in logs, reports, metrics labels and Slack: a newline or control
+        character there would forge lines, and a name of a thousand characters fits nowhere."""
+        if len(name) > MAX_NAME or not name.isprintable() or name != name.strip():
+            raise ValueError(f"must be 1 to {MAX_NAME} printable characters (no newline, tab "
+                             "or other control character), without spaces at either end")
+        return name
 
     @field_validator("name")
     @classmethod
@@ -219,12 +267,9 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     except ConfigError as error:
         problems.append(error)
         rules = RuleSet(())
-    try:
-        word_file = base / main.rules / PROFANITY_FILE
-        profanity = load_word_file(word_file, shown_path(word_file, base))
-    except ConfigError as error:
-        problems.append(error)
-        profanity = ([], [])
+    profanity = _word_file(base / main.rules / PROFANITY_FILE, base, problems)
+    if not scoring_only:
+        _check_replies(base / main.rules / REPLIES_FILE, base, problems)
     if problems:
         raise ConfigError.combine(problems)
     notices = (*rules.notices, *(f"{path.name}: {key}: {message}"
@@ -232,6 +277,32 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     return Config(path=path, main=main, store_url=store_url, sources=tuple(sources),
                   rules=rules, reports_dir=base / main.reports, routes=routes,
                   receivers=receivers, policy=policy, notices=notices, profanity=profanity)
+
+
+def _word_file(path: Path, base: Path,
+               problems: list[ConfigError]) -> tuple[list[str], list[str]]:
+    """``rules/profanity.txt``: any failure to read it (too large, not UTF-8, unreadable)
+    is a mistake now, never a crash at every pass."""
+    shown = shown_path(path, base)
+    try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError("larger than 1 MiB: too large for a word list", shown)
+        return load_word_file(path, shown)
+    except ConfigError as error:
+        problems.append(error)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problems.append(ConfigError(f"cannot read ({error})", shown))
+    return [], []
+
+
+def _check_replies(path: Path, base: Path, problems: list[ConfigError]) -> None:
+    """``rules/replies.yaml``, the queue's reply templates, read by ``monitor queue show``:
+    checked here so a mistake in it shows in ``monitor check``, not when a case is opened."""
+    if path.exists():
+        try:
+            load_replies(path, shown_path(path, base))
+        except ConfigError as error:
+            problems.append(error)
 
 
 def _main_config(raw: dict[str, Any], file: str,
@@ -308,7 +379,7 @@ def _expand(value: Any, file: str, key: str, unset: list[ConfigError]) -> Any:
     An unset variable (without a default) becomes "" and a mistake in ``unset``, so one run
     names every variable still to set, each with its key."""
     if isinstance(value, dict):
-        return {k: _expand(v, file, f"{key}.{k}" if key else str(k), unset)
+        return {k: _expand(v, file, f"{key}.{_part(k)}" if key else _part(k), unset)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_expand(v, file, f"{key}[{i}]", unset) for i, v in enumerate(value)]
@@ -401,8 +472,14 @@ def _source(entry: Any, shown: str, key: str, main: MainConfig) -> Source:
             found.append(error)
     if unset or found or common is None or options is None:
         raise ConfigError.combine(_beside_unset(found, unset))
-    return Source(common.name, common.kind, common.interval or main.interval,
-                  tuple(common.tags), options, shown, common.quiet_after or main.quiet_after)
+    return Source(common.name, common.kind, _given(common.interval, main.interval),
+                  tuple(common.tags), options, shown, _given(common.quiet_after,
+                                                             main.quiet_after))
+
+
+def _given(value: float | None, default: float) -> float:
+    """``value`` unless unset: 0 is a value (refused by its bounds), not "use the default"."""
+    return default if value is None else value
 
 
 def _store_url(store: str | None, base: Path) -> str:
@@ -434,5 +511,13 @@ def _message(error: Any) -> str:
 def _key(prefix: str, loc: tuple[Any, ...]) -> str:
     key = prefix
     for part in loc:
-        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+        key += f"[{part}]" if isinstance(part, int) else (f".{_part(part)}" if key
+                                                           else _part(part))
     return key
+
+
+def _part(name: Any) -> str:
+    """A key as a message shows it: quoted when not printable (a newline in a key would
+    split one mistake over two lines, or forge one)."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)

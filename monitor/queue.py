@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import SEVERITIES, STORM_SOURCE, Severity, is_storm_source
-from monitor.units import Duration
+from monitor.units import Span
 from monitor.yamlfile import read_yaml
 
 STATES = ("new", "assigned", "responded", "resolved", "dismissed")
@@ -57,10 +57,10 @@ class SlaTimes(BaseModel):
     """How soon each severity should get its first response (``2h``, ``1d``...)."""
 
     model_config = ConfigDict(extra="forbid")
-    critical: Duration = Field(2 * 3600.0, gt=0)
-    high: Duration = Field(8 * 3600.0, gt=0)
-    medium: Duration = Field(86400.0, gt=0)
-    low: Duration = Field(3 * 86400.0, gt=0)
+    critical: Span = 2 * 3600.0
+    high: Span = 8 * 3600.0
+    medium: Span = 86400.0
+    low: Span = 3 * 86400.0
 
     def due(self, severity: str, start: datetime) -> datetime:
         return start + timedelta(seconds=getattr(self, severity))

@@ -35,7 +35,7 @@ from monitor.matchers import (
     severity,
 )
 from monitor.model import Flag, Post, Score
-from monitor.units import Duration
+from monitor.units import DAY, Duration, between
 
 GROUP_PARTS = ("thread", "author", "source", "category")   # also the order in a group key
 
@@ -54,8 +54,8 @@ Names = Annotated[list[Annotated[str, Field(pattern=r"\S")]], BeforeValidator(_l
 Severities = Annotated[list[Annotated[str, AfterValidator(severity)]],
                        BeforeValidator(_severities), Field(min_length=1)]
 GroupBy = list[Literal["thread", "author", "source", "category"]]
-Wait = Annotated[Duration, Field(ge=0)]
-Repeat = Annotated[Duration, Field(gt=0)]
+Wait = Annotated[Duration, Field(ge=0), between(0, DAY)]     # 0: notify at once
+Repeat = Annotated[Duration, Field(gt=0), between(0, 365 * DAY, above=True)]
 
 
 class _Strict(BaseModel):

@@ -24,6 +24,7 @@ score; they are matchers (``monitor.matchers``), written as a route's ``match:``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +88,14 @@ class Subject:
 Check = Callable[[Subject, Score], Reasons]
 
 
+RULE_ID = r"^[A-Za-z0-9_.-]+$"
+"""What a rule id may hold: it is shown in keys, reasons and routes."""
+_RULE_ID = re.compile(RULE_ID.strip("^$"))
+
+
 class RuleSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str = Field(min_length=1, pattern=RULE_ID)
     description: str = ""
     severity: Literal["low", "medium", "high", "critical"] = "medium"
     category: str | None = None
@@ -205,7 +211,8 @@ def compile_rules(entries: Any, shown: str) -> list[Rule]:
         found: list[ConfigError] = []
         rule_id = entry.get("id") if isinstance(entry, dict) else None
         if isinstance(rule_id, str):
-            key += f" ({rule_id})"
+            if _RULE_ID.fullmatch(rule_id):  # a wrong id (a newline) is not put in the key
+                key += f" ({rule_id})"
             if rule_id in ids:
                 found.append(ConfigError(f"duplicate rule id (also {ids[rule_id]})", shown,
                                          f"{key}.id"))

@@ -51,7 +51,8 @@ def dump(value: Any) -> str:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(nested(MAIN_KEYS), st.lists(nested(SOURCE_KEYS), max_size=3),
-       st.lists(nested(RULE_KEYS), max_size=3), st.sampled_from(["", "", "", "", "{", "a: b: c", "- ["]))
+       st.lists(nested(RULE_KEYS), max_size=3),
+       st.sampled_from(["", "", "", "", "{", "a: b: c", "- ["]))
 def test_check_answers_every_file_without_a_traceback(
         tmp_path_factory: Any, main_config: dict, sources: list, rules: list,
         garbage: str) -> None:

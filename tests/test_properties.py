@@ -30,7 +30,7 @@ from monitor.model import SEVERITIES
 from monitor.receivers.webhook import sign, verify
 from monitor.registry import _duration
 from monitor.route import parse_matchers
-from monitor.units import LONGEST, Duration, TimeZoneName, parse_duration
+from monitor.units import LONGEST, Duration, TimeZoneName, parse_duration, spoken
 
 FAST = settings(max_examples=100, deadline=None)  # the whole file in a few seconds
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}  # as the README says
@@ -283,17 +283,39 @@ def test_every_iana_zone_is_known(name: str) -> None:
     assert TypeAdapter(TimeZoneName).validate_python(name) == name
 
 
+http_values = st.fixed_dictionaries({}, optional={
+    key: st.one_of(anything, st.floats(), written)
+    for key in ("connect_timeout", "read_timeout", "total_timeout", "backoff")})
+
+
 @FAST
-@given(st.fixed_dictionaries({}, optional={"interval": anything, "quiet_after": anything,
-                                           "timezone": anything}))
+@given(st.fixed_dictionaries({}, optional={"interval": st.one_of(anything, written),
+                                           "quiet_after": anything, "timezone": anything,
+                                           "http": http_values}))
 @example({"interval": 10**400})  # was OverflowError, a traceback from `monitor check`
+@example({"interval": 0})        # was accepted: a source polled without a pause
+@example({"http": {"total_timeout": float("inf")}})   # was accepted: a pass never ends
 def test_config_values_load_or_name_their_key(raw: dict[str, Any]) -> None:
+    """A value is refused naming its key, or it lies within the bounds the README gives."""
     try:
         main = _validate(MainConfig, raw, "config.yaml", "")
     except ConfigError as error:
         assert all(p.key.split(".")[0] in raw for p in error.problems)
         return
-    assert 0 <= main.interval <= LONGEST and 0 <= main.quiet_after <= LONGEST
+    assert 1 <= main.interval <= 30 * 86400 and 0 < main.quiet_after <= 365 * 86400
+    http = main.http
+    assert all(0 < t <= 3600 for t in (http.connect_timeout, http.read_timeout,
+                                        http.total_timeout))
+    assert 0 <= http.backoff <= 3600
+
+
+@FAST
+@given(st.integers(0, 999_999), st.sampled_from([1, 60, 3600, 86400]))
+def test_a_spoken_bound_reads_back(number: int, size: int) -> None:
+    """Bound messages say durations as config is written (``30d``): they must read back."""
+    seconds = float(number * size)
+    assume(seconds <= LONGEST)
+    assert parse_duration(spoken(seconds)) == seconds
 
 
 env_value = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))

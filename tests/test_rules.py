@@ -641,8 +641,8 @@ def test_words_shortcut_needs_one_piece_of_each_term() -> None:
 
 
 REGEX_PATTERNS = [value for name, value in SHIPPED_CONDITIONS if name == "regex"] + [
-    r"^$", r"a|", r"(?:ab)?c", r"(?-i:AB)c", r"\bkill\b", r"(?=abc)", r"ſcum", r"x{0,3}",
-    r"(?x) a b \  c", r"\x41BC", r"k+ill", r"(a)(?(1)b|c)", r"(?>new)\s+(?:ui|layout)++",
+    r"^$", r"a|", r"(?:ab)?c", r"(?-i:AB)c", r"\bkill\b", r"ſcum", r"x{0,3}",
+    r"\x41BC", r"k+ill", r"(?:new)\s+(?:ui|layout)+",  # RE2 refuses lookaround, (?x)...
     r"(?:new|old)\s+(?:editor|ui)", r"\d+ stars?", r"[A-Z]{4,}", r"(?s)end.start", r"é+",
     r"1-star", r"(?:ab|cd)*ef", r"x(?:yz){2,}", r"\bu\b",
 ]
