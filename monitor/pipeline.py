@@ -10,17 +10,19 @@ never written from two threads and one broken source never stops the others.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from queue import Queue
+from queue import Empty, Queue
+from typing import Any
 
 from monitor import logs, outbox
 from monitor.alarms import raise_alarms
-from monitor.collectors.http import HttpClient
+from monitor.collectors.http import HttpClient, deadline
 from monitor.config import Config, Source
 from monitor.errors import MonitorError
 from monitor.health import assess
@@ -89,15 +91,12 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     last_pass = store.last_pass_at()
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
-    done: Queue[tuple[Source, tuple[Fetch | None, str | None, float]]] = Queue()
     with ExitStack() as held:
-        with HttpClient(**config.main.http.model_dump()) as http, \
-                ThreadPoolExecutor(max_workers=config.main.concurrency) as pool:
-            for source in chosen:
-                cursor = store.cursor(source.name)
-                pool.submit(lambda s=source, c=cursor: done.put((s, _collect(s, c, http))))
-            for n in range(len(chosen)):  # store each fetch as it lands, then let it go
-                source, outcome = done.get()
+        with HttpClient(**config.main.http.model_dump()) as http:
+            work = [(source, store.cursor(source.name)) for source in chosen]
+            # store each fetch as it lands, then let it go; a late one is "deadline exceeded"
+            for n, (source, outcome) in enumerate(
+                    _collect_all(work, http, config.main.concurrency, clock)):
                 if n == 0 and writing is not None:
                     held.enter_context(writing)
                 _store_fetch(store, source, outcome, reports[source.name])
@@ -177,6 +176,85 @@ def _collect(source: Source, cursor: Cursor | None,
         log.exception("collector for %s crashed", source.name)
         return None, f"collector crashed: {type(error).__name__}: {error}", \
             time.monotonic() - clock
+
+
+DEADLINE_GRACE = 1.0
+"""Seconds a source's thread has past its deadline to hand in what it has (the HTTP client
+stops at the deadline itself; parsing, or a collector not using it, may not)."""
+
+Outcome = tuple[Fetch | None, str | None, float]
+
+
+def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, concurrency: int,
+                 clock: float) -> Iterator[tuple[Source, Outcome]]:
+    """Collect ``work`` on ``concurrency`` threads; yield each outcome as it lands.
+
+    Each source has ``http.source_deadline`` from its start (retries and parsing included),
+    and nothing outlives the pass deadline (``clock`` + ``http.pass_deadline``): a source
+    still running then, or not started, yields "deadline exceeded" and is left behind. The
+    threads are daemons, so a stuck one holds neither the pass, its lock, nor the process.
+    """
+    pass_end = clock + http.pass_deadline
+    todo: Queue[tuple[Source, Cursor | None]] = Queue()
+    for item in work:
+        todo.put(item)
+    events: Queue[tuple[str, Source, Any]] = Queue()
+
+    def worker() -> None:
+        while time.monotonic() < pass_end:
+            try:
+                source, cursor = todo.get_nowait()
+            except Empty:
+                return
+            began = time.monotonic()
+            events.put(("started", source, began))
+            with deadline(min(began + http.source_deadline, pass_end)):
+                events.put(("done", source, _collect(source, cursor, http)))
+
+    def hire() -> None:
+        threading.Thread(target=worker, daemon=True, name="collect").start()
+
+    for _ in range(min(concurrency, len(work))):
+        hire()
+    pending = {source.name for source, _ in work}
+    started: dict[str, float] = {}
+    while pending:
+        ends = [pass_end, *(started[n] + http.source_deadline + DEADLINE_GRACE
+                            for n in pending if n in started)]
+        try:
+            wait = min(max(0.0, min(ends) - time.monotonic()), 3600.0)  # .inf: look again
+            kind, source, payload = events.get(timeout=wait)
+        except Empty:
+            now = time.monotonic()
+            for source, _ in work:
+                began = started.get(source.name)
+                over = began is not None and \
+                    now >= began + http.source_deadline + DEADLINE_GRACE
+                if source.name not in pending or not (over or now >= pass_end):
+                    continue
+                pending.discard(source.name)
+                if began is None:
+                    why = f"not started before the pass deadline ({http.pass_deadline:.0f}s, " \
+                          "http.pass_deadline)"
+                elif over:
+                    why = f"still running after {http.source_deadline:.0f}s " \
+                          "(http.source_deadline); left behind"
+                    if now < pass_end:
+                        hire()  # its thread is stuck: another one takes over the queue
+                else:
+                    why = f"still running at the pass deadline ({http.pass_deadline:.0f}s, " \
+                          "http.pass_deadline); left behind"
+                log.warning("%s: deadline exceeded: %s", source.name, why)
+                yield source, (None, f"deadline exceeded: {why}",
+                               now - began if began is not None else 0.0)
+            continue
+        if source.name not in pending:
+            continue  # it was already reported as over its deadline: too late
+        if kind == "started":
+            started[source.name] = payload
+            continue
+        pending.discard(source.name)
+        yield source, payload
 
 
 def _store_fetch(store: Store, source: Source,

@@ -557,9 +557,9 @@ def test_broken_comment_feed_urls_are_problems(server: LoopbackServer,
     blog = blog.replace(server.url(POST_FEEDS["101"]).encode(), b"javascript:alert(1)")
     url = serve_blog(server, feed=Route(blog))
     fetch = collect(http, url, follow_comments=True)
-    (problem,) = fetch.problems  # feedparser drops the unparseable URL; javascript: fails
-    assert problem.startswith("comment feed failed: not a usable URL")
-    assert set(fetch.cursor["comments"]) == {server.url(POST_FEEDS["102"]), "javascript:alert(1)"}
+    (problem,) = fetch.problems  # feedparser drops the unparseable URL; javascript: is
+    assert problem.startswith("comment feed javascript:alert(1) is on another host")  # refused
+    assert set(fetch.cursor["comments"]) == {server.url(POST_FEEDS["102"])}
     assert sorted(p.author for p in fetch.posts) == ["Ada Admin", "Ada Admin", "Bob Ops",
                                                      "Carol", "Grace"]
 
@@ -615,3 +615,42 @@ def test_hostile_entry(server: LoopbackServer, http: HttpClient) -> None:
     assert after.text == "still read"
     for post in fetch.posts:
         assert_clean(post)
+
+
+# --- one bad byte in a UTF-8 feed ----------------------------------------------------------
+
+BAD_BYTE = "own/bad-byte.xml"
+
+
+@pytest.mark.parametrize("declared", ["header", "xml declaration", "nothing"])
+def test_one_bad_byte_leaves_the_other_entries_intact(server: LoopbackServer, http: HttpClient,
+                                                      declared: str) -> None:
+    """feedparser would re-read the whole document as windows-1252 (Große -> GroÃŸe); the bad
+    byte alone becomes U+FFFD, wherever the document says (or does not say) it is UTF-8."""
+    body = fixture_bytes(BAD_BYTE)
+    assert body.count(b"\xff") == 1
+    headers = {"Content-Type": "application/rss+xml"}
+    if declared == "header":
+        headers["Content-Type"] += "; charset=utf-8"
+    if declared != "xml declaration":
+        body = body.replace(b' encoding="UTF-8"', b"")
+    fetch = collect(http, server.serve("/bad.xml", body=body, headers=headers))
+    by_id = {p.external_id: p for p in fetch.posts}
+    assert by_id["https://blog.example.com/?p=3"].title == "Große Änderung: die neue Oberfläche"
+    assert by_id["https://blog.example.com/?p=3"].text.endswith("Très déçu.")
+    assert by_id["https://blog.example.com/?p=1"].title == "日本語のタイトル — naïve façade"
+    assert by_id["https://blog.example.com/?p=1"].text == "Ünïcödé everywhere: 😀 ñ ø å"
+    assert by_id["https://blog.example.com/?p=2"].text == \
+        "Dieser Text hat ein kaputtes Byte: \ufffd – der Rest ist gültig (ß)."
+    assert any("1 byte(s) that are not UTF-8 replaced" in p for p in fetch.problems)
+
+
+def test_a_feed_in_another_charset_is_left_to_feedparser(server: LoopbackServer,
+                                                         http: HttpClient) -> None:
+    body = fixture_bytes(BAD_BYTE).replace(b"\xff", b"?").decode("utf-8")
+    latin = body.replace("日本語のタイトル — ", "").replace("😀 ", "").replace("–", "-") \
+        .replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("iso-8859-1")
+    fetch = collect(http, server.serve("/latin.xml", body=latin))
+    titles = sorted(p.title or "" for p in fetch.posts)
+    assert "Große Änderung: die neue Oberfläche" in titles and "naïve façade" in titles
+    assert fetch.problems == ()

@@ -23,8 +23,8 @@ from bs4 import BeautifulSoup
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from monitor.collectors.forum_page import PRESETS, PageReader
-from monitor.collectors.forum_urls import clean_url, host
-from monitor.collectors.http import HttpClient, redact
+from monitor.collectors.forum_urls import clean_url
+from monitor.collectors.http import HttpClient, on_allowed_host, redact
 from monitor.collectors.text import html_to_text
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
@@ -95,6 +95,9 @@ class ForumOptions(BaseModel):
     dayfirst: bool | None = Field(None, description=(
         "read `01.02.2020` as 1 February; none: by the page's language (month first only when "
         "its `lang` is `en`/`en-US`)"))
+    allow_hosts: list[str] = Field(default_factory=list, description=(
+        "other hosts (`host` or `host:port`) whose thread and next-page links are followed "
+        "and that pages may redirect to; none: only the forum's own host"))
 
     @model_validator(mode="after")
     def _custom_has_selectors(self) -> ForumOptions:
@@ -143,7 +146,6 @@ class ForumCollector:
         self.selectors = options.resolved()
         self.reader = PageReader(name, self.selectors, ZoneInfo(options.timezone),
                                  options.dayfirst)
-        self.host = host(str(options.url))
 
     def collect(self, cursor: Cursor | None) -> Fetch:
         cursor = dict(cursor or {})
@@ -231,7 +233,7 @@ class ForumCollector:
         """The next page to read, if it stays on the forum's host."""
         if not link:
             return None
-        if host(link) != self.host:
+        if not self._allowed(link):
             run.problems.append(f"next page {redact(link)} (on {redact(page_url)}) is on another "
                                 "host; not followed")
             return None
@@ -260,7 +262,8 @@ class ForumCollector:
         known = known or {}
         response = self.http.get(url, etag=known.get("etag"),
                                  last_modified=known.get("last_modified"),
-                                 robots=self.options.robots, delay=self.options.delay)
+                                 robots=self.options.robots, delay=self.options.delay,
+                                 allow_hosts=self.options.allow_hosts)
         if response.not_modified:
             page = _Page(url, response.url, None, dict(known))
         else:
@@ -287,7 +290,11 @@ class ForumCollector:
         if page.soup is None:
             return []
         links = self.reader.thread_links(page.soup, page.final)
-        return [link for link in dict.fromkeys(links) if host(link) == self.host]
+        return [link for link in dict.fromkeys(links) if self._allowed(link)]
+
+    def _allowed(self, link: str) -> bool:
+        """Links found on a page are followed only to the forum's host or ``allow_hosts``."""
+        return on_allowed_host(link, str(self.options.url), self.options.allow_hosts)
 
     def _no_posts(self, run: _Pass, page: _Page, required: bool, listing: bool = False) -> None:
         """No post on a page: blank pages happen; a page with content means the layout

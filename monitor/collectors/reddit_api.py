@@ -33,7 +33,7 @@ from prawcore.exceptions import (
     TooManyRequests,
 )
 
-from monitor.collectors.http import HttpClient, retry_after_seconds
+from monitor.collectors.http import HttpClient, retry_after_seconds, time_left
 from monitor.errors import SourceError
 
 if TYPE_CHECKING:
@@ -77,10 +77,21 @@ FAILURES = (PrawcoreException, PRAWException, NotAListing)
 
 class _Requestor(Requestor):
     """prawcore's requestor, with our ``timeout`` on every request: prawcore's session passes
-    its own 16 s default to each call, and praw 8 does not hand its ``timeout`` setting on."""
+    its own 16 s default to each call, and praw 8 does not hand its ``timeout`` setting on.
+
+    Never follows a redirect: the token request carries the app's credentials, API requests
+    the bearer token, and neither may reach another origin (prawcore already asks for no
+    redirects on API calls; the token POST would follow them). A request never starts after
+    the source's deadline, nor waits past it for one answer."""
 
     def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        return super().request(*args, timeout=self.timeout, **kwargs)
+        left = time_left()
+        if left is not None and left <= 0:
+            raise SourceError("deadline exceeded: the source ran out of time "
+                              "(http.source_deadline / pass_deadline)")
+        kwargs["allow_redirects"] = False
+        return super().request(*args, timeout=self.timeout if left is None
+                               else min(self.timeout, left), **kwargs)
 
 
 def connect(options: RedditOptions, user_agent: str) -> tuple[praw.Reddit, requests.Session]:

@@ -7,6 +7,7 @@ also polls those per-post feeds, each with its own conditional GET.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -22,7 +23,7 @@ from urllib.parse import urldefrag, urljoin
 import feedparser
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from monitor.collectors.http import HttpClient, Response, redact
+from monitor.collectors.http import HttpClient, Response, on_allowed_host, redact
 from monitor.collectors.text import html_to_text, utc_from_struct
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
@@ -41,6 +42,9 @@ class RssOptions(BaseModel):
         "post); comments keep the post as their thread"))
     max_comment_feeds: int = Field(default=20, ge=0, le=500, description=(
         "how many per-post comment feeds (the newest posts') are followed"))
+    allow_hosts: list[str] = Field(default_factory=list, description=(
+        "other hosts (`host` or `host:port`) the feed may redirect to and comment feeds may "
+        "be on; none: only the feed's own host"))
 
 
 class RssCollector:
@@ -52,7 +56,8 @@ class RssCollector:
     def collect(self, cursor: Cursor | None) -> Fetch:
         cursor = dict(cursor or {})
         fetched_at = datetime.now(UTC)
-        main = _poll(self.http, str(self.options.url), cursor.get("feed"))
+        home, allow = str(self.options.url), self.options.allow_hosts
+        main = _poll(self.http, home, cursor.get("feed"), allow)
         problems: list[str] = []
         posts: list[Post] = []
         # Copies: the states are updated below, and the caller's cursor must stay as it was.
@@ -68,6 +73,10 @@ class RssCollector:
             for entry in _oldest_first(main.parsed.entries) if self.options.follow_comments else ():
                 if entry.get("wfw_commentrss"):
                     feed_url = urljoin(main.url, entry["wfw_commentrss"])
+                    if not on_allowed_host(feed_url, home, allow):  # a feed names any URL
+                        problems.append(f"comment feed {redact(feed_url)} is on another host; "
+                                        "not followed (see allow_hosts)")
+                        continue
                     known = comment_feeds.pop(feed_url, {})
                     comment_feeds[feed_url] = {**known, "thread_id": _entry_id(entry, main.url),
                                                "title": html_to_text(entry.get("title")) or None}
@@ -75,8 +84,10 @@ class RssCollector:
             limit = self.options.max_comment_feeds
             comment_feeds = dict(list(comment_feeds.items())[-limit:] if limit else [])
         for feed_url, state in comment_feeds.items() if self.options.follow_comments else ():
+            if not on_allowed_host(feed_url, home, allow):  # remembered before allow_hosts shrank
+                continue
             try:
-                polled = _poll(self.http, feed_url, state.get("feed"))
+                polled = _poll(self.http, feed_url, state.get("feed"), allow)
             except SourceError as error:
                 problems.append(f"comment feed failed: {error}")
                 continue
@@ -125,9 +136,11 @@ class _Polled:
         self.url, self.validators, self.parsed, self.problems = url, validators, parsed, problems
 
 
-def _poll(http: HttpClient, url: str, known: Mapping[str, Any] | None) -> _Polled:
+def _poll(http: HttpClient, url: str, known: Mapping[str, Any] | None,
+          allow_hosts: list[str]) -> _Polled:
     known = known or {}
-    response = http.get(url, etag=known.get("etag"), last_modified=known.get("last_modified"))
+    response = http.get(url, etag=known.get("etag"), last_modified=known.get("last_modified"),
+                        allow_hosts=allow_hosts)
     if response.not_modified:
         return _Polled(response.url, dict(known))
     digest = hashlib.sha256(response.content).hexdigest()
@@ -158,11 +171,16 @@ def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
     charset = _CHARSET.search(declared)
     headers["content-type"] = "application/xml" + (f"; charset={charset[1]}" if charset else "")
     headers["content-location"] = urljoin(response.url, headers.get("content-location", ""))
+    content, replaced = _repair_utf8(response.content, charset[1] if charset else None)
     # A stream, never bytes: feedparser would try bytes as a file name, a str as a URL.
-    parsed = feedparser.parse(io.BytesIO(response.content), response_headers=headers)
+    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
     reason = ""
-    if parsed.bozo:
+    if parsed.bozo and not (replaced and isinstance(
+            parsed.bozo_exception, feedparser.CharacterEncodingOverride)):
         reason = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"[:200]
+    if replaced:
+        reason = (f"{replaced} byte(s) that are not UTF-8 replaced by U+FFFD"
+                  + (f"; {reason}" if reason else ""))
     if not parsed.entries and not parsed.get("version"):
         why = reason or ("empty response" if not response.content.strip() else "no feed found")
         raise SourceError(f"not a readable feed ({kind}; {why}) at {redact(response.url)}",
@@ -170,6 +188,39 @@ def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
     if reason:
         return parsed, (f"feed is malformed but readable ({reason})", *_drop_fragments(parsed))
     return parsed, ()
+
+
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
+                           re.IGNORECASE)
+
+
+def _repair_utf8(content: bytes, charset: str | None) -> tuple[bytes, int]:
+    """A UTF-8 document with a few bad bytes: each bad byte becomes U+FFFD in place.
+
+    feedparser, finding the bytes not valid UTF-8, re-decodes the whole document as another
+    charset (windows-1252), so one stray byte turns every entry's é into Ã©. Repaired when the
+    document says UTF-8 (Content-Type, BOM, XML declaration) or says nothing and its other
+    non-ASCII text is valid UTF-8; any other charset is left to feedparser. Returns the bytes
+    and how many characters were replaced.
+    """
+    if content.startswith(codecs.BOM_UTF8):
+        label: str | None = "utf-8"
+    elif content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return content, 0
+    else:
+        found = _XML_ENCODING.match(content[:1024])
+        label = charset or (found[1].decode("ascii") if found else None)
+    if label is not None and label.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return content, 0
+    try:
+        content.decode("utf-8")
+        return content, 0
+    except UnicodeDecodeError:
+        text = content.decode("utf-8", "replace")
+    replaced = text.count("\ufffd")
+    if label is None and sum(ord(c) > 127 for c in text) - replaced <= replaced:
+        return content, 0  # undeclared and mostly not UTF-8: feedparser guesses the charset
+    return text.encode("utf-8"), replaced
 
 
 def _drop_fragments(parsed: Any) -> tuple[str, ...]:

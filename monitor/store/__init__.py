@@ -272,7 +272,35 @@ def _engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=_pg_timeouts(url))
+
+
+PG_CONNECT_TIMEOUT = 10
+"""Seconds to open a PostgreSQL connection (libpq ``connect_timeout``): a server that accepts
+the TCP connection and never answers fails the run instead of hanging it."""
+
+PG_STATEMENT_TIMEOUT = "5min"
+"""The longest one statement (lock waits included) may run, server side."""
+
+
+def _pg_timeouts(url: str) -> dict[str, Any]:
+    """libpq settings that bound every wait on PostgreSQL: connecting, one statement, and a
+    peer that vanished mid-pass (TCP keepalives notice it within about a minute). What the URL
+    sets itself wins; its ``options`` (a search_path, say) are kept, not replaced."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return {}
+    given = dict(parsed.query)
+    options = given.get("options") or ""
+    options = " ".join(options) if isinstance(options, tuple) else options
+    if "statement_timeout" not in options:
+        options = f"{options} -c statement_timeout={PG_STATEMENT_TIMEOUT}".strip()
+    wanted: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT, "keepalives": 1,
+                              "keepalives_idle": 30, "keepalives_interval": 10,
+                              "keepalives_count": 3}
+    return {"options": options, **{k: v for k, v in wanted.items() if k not in given}}
 
 
 def _safe(url: str) -> str:
