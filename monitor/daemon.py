@@ -39,7 +39,7 @@ from monitor.outbox import deliver_due, remind_untouched
 from monitor.pipeline import due_sources, retry_policy, run_once
 from monitor.runtime import Runtime
 from monitor.store import Store
-from monitor.store.passlock import lock_beside
+from monitor.store.passlock import daemon_lock
 
 log = logging.getLogger(__name__)
 
@@ -288,13 +288,14 @@ def missed_digest(config: Config, now: datetime) -> date | None:
 
 
 def _single_instance(store: Store) -> Any:
-    """SQLite: one daemon per database file (a second refuses to start). PostgreSQL allows
-    several; they share the work through the store's locks and claims."""
+    """SQLite: one daemon per database file (a second refuses to start), holding the pass
+    lock too, so a `monitor run` beside it is refused and one under way is waited for.
+    PostgreSQL allows several; they share the work through the store's locks and claims."""
     database = store.engine.url.database
     if store.engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
-    handle = lock_beside(database, ".daemon")
-    if handle is None:
+    handles = daemon_lock(database)  # one lock with `monitor run`: never both writing
+    if handles is None:
         store.close()
         raise StoreError(f"another monitor daemon is running on {database}")
-    return handle  # kept open: the lock lives as long as the process
+    return handles  # kept open: the locks live as long as the process

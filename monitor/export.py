@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from monitor import csvsafe
 from monitor.store import Store
 from monitor.store.rows import SCORE_COLUMNS
 
@@ -55,7 +56,8 @@ def write(records: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
 
 def _flat(record: dict[str, Any]) -> dict[str, Any]:
     """One CSV row: lists become ``; ``-joined text; a case's first post its ``post_*``
-    columns, and ``post_count`` how many it has."""
+    columns, and ``post_count`` how many it has. Every text cell is guarded as the digest's
+    CSV is (``monitor.csvsafe``): anyone can write a post that starts with ``=``."""
     flat: dict[str, Any] = {}
     for key, value in record.items():
         if key == "posts":
@@ -66,7 +68,7 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
             flat[key] = "; ".join(map(str, value))
         else:
             flat[key] = _iso(value) if isinstance(value, datetime) else value
-    return flat
+    return {k: csvsafe.cell(v) if isinstance(v, str) else v for k, v in flat.items()}
 
 
 def _iso(value: Any) -> str:

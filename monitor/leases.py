@@ -7,7 +7,10 @@ holder (``host:pid:random``), ``sources.leased_until`` says when the lease lapse
 stops renewing it (it died, or lost the database). A claim locks the row with
 ``SELECT ... FOR UPDATE SKIP LOCKED``, so two daemons claiming at once never wait on each other:
 one gets the row, the other is told no. The holder renews its leases from a heartbeat thread
-while it works, so a slow fetch keeps its lease, and releases each one when its job ends.
+every ``HEARTBEAT`` seconds while it works (the thread beats while a fetch waits, so a slow
+fetch keeps its lease), and releases each one when its job ends. A lease lasts ``LEASE``: one
+beat plus a margin for a late one, so a dead daemon's sources are free about ten seconds after
+its last beat, not after the slowest request it might have been making.
 
 Every daemon runs every source's job on the source's interval, so a released lease keeps
 ``leased_until`` (with no holder) at half an interval after the poll began: a daemon whose
@@ -16,7 +19,8 @@ interval, not once each.
 
 Times are the daemons' own clocks (keep them in step with NTP): a skew between machines
 shortens or lengthens a lease by that much, which is harmless while it stays well under a
-lease's length (the HTTP total timeout plus ``MARGIN``, 90 s by default).
+lease's length (``LEASE``, 10 s). A lease lost by a live daemon (its beats late by more than
+``MARGIN``, the database away) costs at most one extra poll: saving is serialised per source.
 
 SQLite has one daemon per database file (it refuses a second), so there every claim is granted
 and nothing is written.
@@ -38,8 +42,14 @@ from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-MARGIN = 30.0
-"""Seconds a lease outlasts the slowest single request (the HTTP client's total timeout)."""
+HEARTBEAT = 5.0
+"""Seconds between two renewals of the leases a daemon holds."""
+
+MARGIN = 5.0
+"""Seconds a lease outlasts the next beat: how late a renewal may be before the lease lapses."""
+
+LEASE = HEARTBEAT + MARGIN
+"""A lease's length: another daemon takes a dead one's sources this long after its last beat."""
 
 
 def holder_id() -> str:
@@ -48,10 +58,11 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def lease_seconds(total_timeout: float) -> float:
-    """A lease's length: a slow request plus a margin. The heartbeat renews it three times in
-    that span, so only a dead (or cut off) holder lets it lapse."""
-    return total_timeout + MARGIN
+def lease_seconds(total_timeout: float | None = None) -> float:
+    """A lease's length, ``LEASE``, however long a request may take (``total_timeout`` is
+    ignored: it used to be added, which left a dead daemon's sources idle for 90 s). The
+    heartbeat renews it every ``HEARTBEAT``, so only a dead (or cut off) holder lets it lapse."""
+    return LEASE
 
 
 def holders(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, str]:
@@ -64,7 +75,7 @@ class Leases:
     """One daemon's leases: claimed per job, renewed by a heartbeat while held, released when
     the job ends."""
 
-    def __init__(self, store: Store, ttl: float, holder: str | None = None) -> None:
+    def __init__(self, store: Store, ttl: float = LEASE, holder: str | None = None) -> None:
         self.store, self.ttl = store, ttl
         self.holder = holder or holder_id()
         self._held: set[str] = set()
@@ -102,7 +113,7 @@ class Leases:
             self._beat.start()
 
     def _renew_held(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
+        while not self._stop.wait(min(HEARTBEAT, self.ttl / 2)):
             with self._lock:
                 held = sorted(self._held)
             for source in held:

@@ -112,16 +112,38 @@ class RetryPolicy:
         return now + timedelta(seconds=min(self.cap, self.backoff * 2 ** (attempts_made - 1)))
 
 
+CLAIM_BATCHES = 200
+"""Notices claimed at once: a claim is one transaction, so it stays short."""
+
+MAX_ROUNDS = 100
+"""Claims one call makes at most (20,000 notices): the outbox is drained within the pass,
+yet a group that is due but cannot be claimed (another monitor holds its rows) can never
+keep the call going forever. What is left waits for the next call."""
+
+
 def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
                 retry: RetryPolicy = RetryPolicy(), flush: bool = False) -> Counter[str]:
-    """Send every due batch; returns counts of 'sent', 'retry' and 'dead' batches.
+    """Send every due batch, claiming ``CLAIM_BATCHES`` at a time until none is due (at most
+    ``MAX_ROUNDS`` claims); returns counts of 'sent', 'retry' and 'dead' batches.
 
     ``receivers``: name -> an object with ``send(notice)`` (see ``monitor.receivers``). A row
     for a receiver no longer configured is retried later (the config may come back), and dies
-    like any other failure.
+    like any other failure. Every batch sent or failed leaves the due set (sent, dead, or
+    retried at ``now`` or later, which the further claims of this send leave alone), so each
+    round claims new ones.
     """
     outcome: Counter[str] = Counter()
-    for batch in store.claim_due(now, flush=flush):
+    for round_ in range(MAX_ROUNDS):  # each batch is tried once per send, even with no backoff
+        batches = store.claim_due(now, flush=flush, limit=CLAIM_BATCHES, again=round_ > 0)
+        if not batches:
+            break
+        _send_batches(store, receivers, batches, now, retry, outcome)
+    return outcome
+
+
+def _send_batches(store: Store, receivers: Mapping[str, object], batches: Iterable[Batch],
+                  now: datetime, retry: RetryPolicy, outcome: Counter[str]) -> None:
+    for batch in batches:
         notice = batch.notice
         receiver = receivers.get(notice.receiver)
         try:
@@ -139,7 +161,6 @@ def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
             outcome["sent"] += 1
             log.info("%s: sent %d flagged post(s) of %s", notice.receiver, len(batch.ids),
                      notice.group)
-    return outcome
 
 
 def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: RetryPolicy,

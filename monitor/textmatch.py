@@ -4,13 +4,20 @@ pattern would have said "no" (most posts lack them all).
 
 A prefilter may only turn away texts that cannot match: with or without it, a condition
 gives the same answer, only sooner.
+
+A rule's ``regex`` runs on text anyone can write, so it is compiled by RE2
+(``compile_rule_regex``), whose time is linear in the text: ``(a+)+$`` cannot hang scoring.
+What RE2 cannot take in linear time (backreferences, lookaround, atomic groups, possessive
+repeats, conditionals) is refused when the rules are checked, naming the construct.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import re2
 
 from monitor.errors import ConfigError
 from monitor.model import Score
@@ -88,18 +95,243 @@ def _listed(hits: list[str]) -> str:
     return ", ".join(f"'{h}'" for h in hits)
 
 
+class Found(Protocol):
+    """What a rule regex's search gives when it finds something: ``group(0)``, the match."""
+
+    def group(self, index: int = 0, /) -> str: ...
+
+
+_REFUSED = {
+    "GROUPREF": "a backreference (\\1, (?P=name))",
+    "GROUPREF_EXISTS": "a conditional group ((?(1)...))",
+    "ASSERT": "a lookahead or lookbehind ((?=...), (?<=...))",
+    "ASSERT_NOT": "a negative lookahead or lookbehind ((?!...), (?<!...))",
+    "ATOMIC_GROUP": "an atomic group ((?>...))",
+    "POSSESSIVE_REPEAT": "a possessive repeat (*+, ++, ?+)",
+}
+"""What RE2 cannot take in linear time, as ``re``'s parser names it, and as a person would."""
+
+# Python's \w, \d and \s know every script; RE2's are ASCII: these keep Python's meaning
+_SPACE = r"\t\n\x0b\f\r\x1c-\x1f\x85\p{Z}"
+_IN_CLASS = {"w": r"\p{L}\p{N}_", "d": r"\p{Nd}", "D": r"\P{Nd}", "s": _SPACE}
+_OUTSIDE = {"w": r"[\p{L}\p{N}_]", "W": r"[^\p{L}\p{N}_]", "d": r"\p{Nd}", "D": r"\P{Nd}",
+            "s": f"[{_SPACE}]", "S": f"[^{_SPACE}]", "Z": r"\z"}
+_CATEGORIES = {"CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W", "CATEGORY_DIGIT": r"\d",
+               "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
+               "CATEGORY_NOT_SPACE": r"\S"}
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.case_sensitive = False
+_RE2_OPTIONS.log_errors = False
+
+
+class RuleRegex:
+    r"""A rule's regular expression run by RE2, so a search takes time linear in the text,
+    giving Python's answer: on a text outside ASCII, each of its other characters is first
+    replaced by an ASCII one that every part of the pattern treats alike (``_Twins``), since
+    RE2's word edges (``\b``) know ASCII words only."""
+
+    def __init__(self, pattern: str, compiled: Any, twins: _Twins | None) -> None:
+        self.pattern, self._compiled, self._twins = pattern, compiled, twins
+
+    def search(self, text: str) -> Found | None:
+        if self._twins is None or text.isascii():
+            return self._compiled.search(text)  # type: ignore[no-any-return]
+        found = self._compiled.search(text.translate(self._twins))
+        return None if found is None else _Span(text[found.start():found.end()])
+
+
+class _Span:
+    """A match found in the translated text, as the original text's (same span): true even
+    when empty, as a match is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def group(self, index: int = 0, /) -> str:
+        return self.text
+
+
+class _Twins(dict[int, int]):
+    r"""``str.translate`` table: each character outside ASCII to an ASCII one that matches the
+    same parts (characters, sets, ``\w`` ...) of a pattern written in ASCII, and is a word
+    character exactly when it is one; itself when none does (only a pattern whose sets name
+    every ASCII word character leaves one, whose word edges are then RE2's). Filled lazily."""
+
+    def __init__(self, atoms: list[re.Pattern[str]]) -> None:
+        super().__init__((c, c) for c in range(128))
+        self._atoms = atoms
+        self._ascii: dict[tuple[bool, ...], int] = {}
+        for code in range(128):  # any twin will do: all of one signature match alike
+            if chr(code) != "\n":  # a newline would make a line end (^ $ in (?m)) out of one
+                self._ascii.setdefault(self._signature(chr(code)), code)
+
+    def _signature(self, char: str) -> tuple[bool, ...]:
+        return (char.isalnum() or char == "_",
+                *(atom.fullmatch(char) is not None for atom in self._atoms))
+
+    def __missing__(self, code: int) -> int:
+        twin = self._ascii.get(self._signature(chr(code)), code)
+        if len(self) < _TWINS_KEPT:  # a post of every code point cannot grow it without end
+            self[code] = twin
+        return twin
+
+
+_TWINS_KEPT = 20_000
+
+
+def compile_rule_regex(value: str) -> RuleRegex:
+    r"""A rule's regular expression, case ignored, run by RE2 (linear time in the text) with
+    Python's meaning (``\w``, ``\d``, ``\s``, ``\b`` for every script).
+
+    ValueError saying why for a pattern that is not a valid regular expression, or that uses
+    what RE2 cannot run in linear time (a backreference, a lookaround...) or ``\b`` beside
+    letters outside ASCII (RE2 knows ASCII word edges only; ``words:`` knows every script)."""
+    try:
+        parsed = list(re._parser.parse(value, re.IGNORECASE))  # type: ignore[attr-defined]
+    except re.error as error:
+        raise ValueError(f"not a valid regular expression ({error})") from None
+    refused = _refused(parsed)
+    if refused:
+        raise ValueError(f"uses {refused}, which the safe regex engine (RE2) cannot run in "
+                         "time linear in the text; rewrite it without (or use words:)")
+    atoms: list[re.Pattern[str]] = []
+    edges = _atoms(parsed, re.IGNORECASE, atoms)
+    ascii_only = all(atom.pattern.isascii() for atom in atoms)
+    if edges and not ascii_only:
+        raise ValueError("uses \\b or \\B with characters outside ASCII, whose word edges the "
+                         "safe regex engine (RE2) does not know; use words: for such words")
+    try:
+        compiled = re2.compile(_for_re2(value), _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) \
+            else str(error)
+        raise ValueError(f"the safe regex engine (RE2) cannot take it ({reason})") from None
+    unique = list({(atom.pattern, atom.flags): atom for atom in atoms}.values())
+    return RuleRegex(value, compiled, _Twins(unique) if ascii_only else None)
+
+
+def _refused(items: list[tuple[Any, Any]]) -> str | None:
+    """The first construct of a parsed pattern that RE2 cannot take, named; None if none."""
+    for op, arg in items:
+        name = getattr(op, "name", "")
+        if name in _REFUSED:
+            return _REFUSED[name]
+        for child in _children(name, arg):
+            if found := _refused(child):
+                return found
+    return None
+
+
+def _children(name: str, arg: Any) -> list[list[tuple[Any, Any]]]:
+    if name == "SUBPATTERN":
+        return [list(arg[-1])]
+    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+        return [list(arg[2])]
+    if name == "BRANCH":
+        return [list(branch) for branch in arg[1]]
+    if name == "ATOMIC_GROUP":
+        return [list(arg)]
+    return []
+
+
+def _atoms(items: list[tuple[Any, Any]], flags: int, out: list[re.Pattern[str]]) -> bool:
+    r"""Each one-character part of a parsed pattern (a character, a set, ``.``) into ``out`` as
+    a Python pattern of its own; returns whether the pattern has a ``\b`` or ``\B``."""
+    edges = False
+    for op, arg in items:
+        name = getattr(op, "name", "")
+        source = None
+        if name == "LITERAL":
+            source = re.escape(chr(arg))
+        elif name == "NOT_LITERAL":
+            source = f"[^{re.escape(chr(arg))}]"
+        elif name == "ANY":
+            source = "."
+        elif name == "IN":
+            source = "[" + "".join(_set_part(o.name, a) for o, a in arg) + "]"
+        elif name == "AT":
+            edges |= arg.name in ("AT_BOUNDARY", "AT_NON_BOUNDARY")
+        if source is not None:
+            out.append(re.compile(source, flags))
+        local = flags
+        if name == "SUBPATTERN":
+            local = (flags | arg[1]) & ~arg[2]
+        for child in _children(name, arg):
+            edges |= _atoms(child, local, out)
+    return edges
+
+
+def _set_part(name: str, arg: Any) -> str:
+    if name == "NEGATE":
+        return "^"
+    if name == "RANGE":
+        return f"{re.escape(chr(arg[0]))}-{re.escape(chr(arg[1]))}"
+    if name == "CATEGORY":
+        return _CATEGORIES[arg.name]
+    return re.escape(chr(arg))  # LITERAL
+
+
+def _for_re2(pattern: str) -> str:
+    r"""``pattern`` with what RE2 reads otherwise (or not at all) rewritten: ``\w \W \d \D
+    \s \S`` by their Unicode classes, ``\Z`` as ``\z``, ``\uXXXX`` as ``\x{XXXX}``, ``{,n}``
+    as ``{0,n}``."""
+    out: list[str] = []
+    in_class, i = False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            if escaped in "uU":
+                width = 4 if escaped == "u" else 8
+                out.append(f"\\x{{{pattern[i + 2:i + 2 + width]}}}")
+                i += 2 + width
+                continue
+            table = _IN_CLASS if in_class else _OUTSIDE
+            if escaped in table:
+                out.append(table[escaped])
+            elif in_class and escaped in "WS":
+                raise ValueError(f"uses \\{escaped} inside [...], which the safe regex "
+                                 "engine (RE2) reads differently; write [^...] instead")
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            i += 1
+            if pattern[i:i + 1] == "^":
+                out.append("^")
+                i += 1
+            if pattern[i:i + 1] == "]":  # a ] first in a set is a character of it
+                out.append("]")
+                i += 1
+            continue
+        elif char == "{" and pattern[i + 1:i + 2] == ",":  # Python's {,n} is {0,n}
+            out.append("{0")
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _regex(value: Any, file: str, key: str) -> Check:
     """``regex``: a regular expression, case ignored, searched in the own words first."""
     if not isinstance(value, str):
         raise ConfigError("must be a regular expression", file, key)
     try:
-        pattern = re.compile(value, re.IGNORECASE)
-    except re.error as error:
-        raise ConfigError(f"not a valid regular expression ({error})", file, key) from None
+        pattern = compile_rule_regex(value)
+    except ValueError as error:
+        raise ConfigError(str(error), file, key) from None
     needs = regex_needs(pattern)
     on_empty = pattern.search("")      # what an empty thread title (most posts) gives
 
-    def search(text: str, lower: str) -> re.Match[str] | None:
+    def search(text: str, lower: str) -> Found | None:
         # with IGNORECASE the engine tries the pattern at every position; a missing needed
         # piece says "no" sooner. Only for ASCII text, where lower() is what IGNORECASE does
         if needs is not None and text.isascii() and not _has_any(lower, needs):
@@ -116,7 +348,7 @@ def _regex(value: Any, file: str, key: str) -> Check:
     return check
 
 
-def regex_needs(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+def regex_needs(pattern: re.Pattern[str] | RuleRegex) -> tuple[str, ...] | None:
     """Lowercase ASCII substrings of which an ASCII text, lowercased, must contain one for
     ``pattern`` to match it (``you (idiot|moron)`` needs "idiot" or "moron"); None if unsure.
 
@@ -125,7 +357,8 @@ def regex_needs(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
     try:
         from re import _parser  # type: ignore[attr-defined]
 
-        found = _needs(list(_parser.parse(pattern.pattern, pattern.flags)))
+        flags = pattern.flags if isinstance(pattern, re.Pattern) else re.IGNORECASE
+        found = _needs(list(_parser.parse(pattern.pattern, flags)))
     except Exception:   # a private module: if it ever changes, search without the shortcut
         return None
     if found is None:

@@ -16,7 +16,7 @@ from filing import save_scores
 from sqlalchemy import func, select
 
 from monitor.cli import main
-from monitor.leases import Leases, holder_id, holders
+from monitor.leases import HEARTBEAT, LEASE, Leases, holder_id, holders, lease_seconds
 from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.store import Store
 from monitor.store.schema import case_events, case_posts, cases, deliveries, flags, posts, scores
@@ -153,6 +153,21 @@ def test_of_many_simultaneous_claims_exactly_one_wins(pg: Store, existing: bool)
             store.close()
     assert sorted(won) == [False] * 5 + [True]
     assert row(pg, "blog").leased_by == f"h:{won.index(True)}"
+
+
+def test_a_dead_daemons_source_is_taken_over_about_a_heartbeat_after_its_last_beat(
+        pg: Store) -> None:
+    """The lease no longer lasts the HTTP timeout plus 30 s (90 s by default, about 65 s idle
+    on average): it lapses one beat plus a small margin after the holder's last renewal."""
+    ttl = lease_seconds(60.0)  # whatever the HTTP timeout, a daemon's lease length
+    assert ttl == LEASE <= 2 * HEARTBEAT and Leases(pg).ttl == LEASE
+    beat = NOW + timedelta(seconds=HEARTBEAT)
+    assert pg.claim_lease("blog", "dead:1:a", NOW, ttl, "rss")
+    assert pg.renew_lease("blog", "dead:1:a", beat, ttl)  # its last beat, then it dies
+    assert not pg.claim_lease("blog", "live:2:b", beat + timedelta(seconds=ttl - 1), ttl)
+    assert pg.claim_lease("blog", "live:2:b", beat + timedelta(seconds=ttl + 1), ttl)
+    assert row(pg, "blog").leased_by == "live:2:b"
+    assert ttl + 1 < 15  # was 91 s after the last beat
 
 
 def test_the_heartbeat_keeps_a_slow_pollers_lease_until_it_is_done(pg: Store) -> None:

@@ -207,3 +207,29 @@ def test_a_reminder_also_reaches_whoever_an_escalation_was_routed_to(store: Stor
     deliver_due(store, {"hook": hook, "pager": pager}, NOW + timedelta(hours=1))
     assert [n.reminder for n in pager.sent] == [False, True]
     assert [n.reminder for n in hook.sent] == [False, True]
+
+
+def test_a_flushing_pass_sends_every_group_it_flagged_not_just_one_claim(store: Store) -> None:
+    """450 groups are more than one claim (200) takes: the pass drains the outbox anyway."""
+    posts = tuple(Post("blog", f"p{i}", f"https://x.test/{i}", "ann", "Title", "text",
+                       NOW - timedelta(hours=1), thread_id=f"t{i}") for i in range(450))
+    store.save_fetch("blog", "rss", Fetch(posts, None), NOW)
+    stored = store.posts_to_score()
+    routes = {s.id: Routing(("hook",), f"thread:blog:{s.post.thread_id}", 30.0)
+              for s in stored}
+    save_scores(store, [(s, SCORE, FLAG) for s in stored], NOW, routes=routes)
+    hook = Recorder()
+    assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": 450}
+    assert len({n.group for n in hook.sent}) == 450
+    assert store.delivery_counts() == {"sent": 450}
+
+
+def test_a_failed_batch_is_tried_once_per_send_even_with_no_backoff(store: Store) -> None:
+    """Draining the outbox claims again and again, but a batch that failed in this send (its
+    next attempt due at once, ``backoff: 0s``) waits for the next send."""
+    flag_posts(store, ["a"])
+    hook = Recorder([DeliveryError("HTTP 500", retryable=True)] * 3)
+    no_backoff = RetryPolicy(max_attempts=8, backoff=0)
+    assert deliver_due(store, {"hook": hook}, NOW, no_backoff, flush=True) == {"retry": 1}
+    assert deliver_due(store, {"hook": hook}, NOW, no_backoff, flush=True) == {"retry": 1}
+    assert hook.sent == [] and len(hook.failures) == 1

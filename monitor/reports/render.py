@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from monitor.csvsafe import cell
 from monitor.model import SHOWN
 from monitor.reports.digest import Digest
 
@@ -59,11 +60,11 @@ def render_csv(digest: Digest) -> str:
     for i in digest.items:
         case = i.case
         writer.writerow([
-            i.severity, i.category or "", i.praise, _cell(i.source),
-            _cell(i.thread_title or ""),
-            _cell(i.author or ""), i.author_url or "", i.published_at.isoformat(),
-            i.flagged_at.isoformat(), _cell(i.url or ""), _cell(i.text),
-            _cell("; ".join(i.reasons)), "; ".join(i.rules), "; ".join(i.tags),
+            i.severity, i.category or "", i.praise, cell(i.source),
+            cell(i.thread_title or ""),
+            cell(i.author or ""), i.author_url or "", i.published_at.isoformat(),
+            i.flagged_at.isoformat(), cell(i.url or ""), cell(i.text),
+            cell("; ".join(i.reasons)), "; ".join(i.rules), "; ".join(i.tags),
             case.id if case else "", case.state if case else "",
             (case.assignee or "") if case else "",
             case.due_at.isoformat() if case and case.due_at else "",
@@ -94,11 +95,6 @@ def write(digest: Digest, folder: Path) -> list[Path]:
     return [path for path, _ in outputs]
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value.startswith(_FORMULA) else value
 
 
 # --- templates -------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ class DeliveryQueries:
 
     engine: Engine
 
-    def claim_due(self, now: datetime, flush: bool = False, limit: int = 200) -> list[Batch]:
+    def claim_due(self, now: datetime, flush: bool = False, limit: int = 200,
+                  again: bool = False) -> list[Batch]:
         """Claim, per receiver and group, the rows to send now as one notification.
 
         A group is due when a row's time has come (its ``group_wait`` passed, or its backoff
@@ -62,10 +63,14 @@ class DeliveryQueries:
         never tried is due at once, but a failed one still waits out its backoff. A batch once
         tried keeps its key and its rows: a retry sends exactly what the first try did, so a
         receiver dropping duplicates by key never drops a post that came later.
+
+        ``again``: a further claim of the same send (same ``now``): a row whose time is
+        ``now`` itself failed in this send (``backoff: 0s``) and waits for the next one.
         """
         with self.engine.begin() as db:
             free = or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
-            ready = deliveries.c.next_attempt_at <= now
+            ready = deliveries.c.next_attempt_at < now if again else \
+                deliveries.c.next_attempt_at <= now
             if flush:
                 ready = or_(ready, deliveries.c.attempts == 0)
             due = select(deliveries.c.receiver, deliveries.c.group_key).where(

@@ -1,14 +1,20 @@
 """One pass at a time per store: two overlapping cron runs must not work at once.
 
 SQLite: an exclusive ``flock`` on ``<database>.lock`` beside the database file (released by the
-kernel when the process dies, so a ``kill -9`` never leaves it stuck). PostgreSQL: a
-session-level advisory lock on a connection held for the pass (released when that connection
-closes, however the process ends).
+kernel when the process dies, so a ``kill -9`` never leaves it stuck). A daemon on SQLite holds
+that same lock for its whole life (``daemon_lock``), so ``monitor run`` and ``monitor daemon``
+never write one file at once: a run beside a daemon is refused at once, saying so (the daemon
+already polls, scores and sends; a run would poll every source a second time), and a daemon
+started during a run waits for the run to end. ``<database>.daemon``, held by the daemon alone,
+tells the two apart. PostgreSQL: a session-level advisory lock on a connection held for the
+pass (released when that connection closes, however the process ends); daemons there share the
+work through leases, and a run beside them only takes the pass lock.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +27,9 @@ from sqlalchemy.engine import Engine
 from monitor.errors import StoreError
 
 PASS_LOCK = 4242003  # the advisory lock id (4242001 is the schema migration's)
+PASS_SUFFIX, DAEMON_SUFFIX = ".lock", ".daemon"  # the SQLite lock files beside the database
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -42,10 +51,38 @@ def pass_lock(engine: Engine, wait: float) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    while (handle := lock_beside(database, ".lock")) is None:
+    while (handle := lock_beside(database, PASS_SUFFIX)) is None:
+        if daemon_running(database):
+            raise StoreError(f"a monitor daemon is running on {database}: it polls, scores "
+                             "and sends already; stop it before `monitor run`")
         _pause(deadline, wait)
     with handle:  # closing the file releases the lock
         yield
+
+
+def daemon_running(database: str) -> bool:
+    """Whether a daemon holds ``<database>.daemon`` (the probe holds it for an instant, which
+    ``daemon_lock`` allows for)."""
+    probe = lock_beside(database, DAEMON_SUFFIX)
+    if probe is None:
+        return True
+    probe.close()
+    return False
+
+
+def daemon_lock(database: str) -> tuple[IO[str], IO[str]] | None:
+    """A daemon's locks on an SQLite file, to keep open for its life: ``.daemon`` (None when
+    another daemon holds it), then the pass lock, waiting for a ``monitor run`` to end."""
+    deadline = time.monotonic() + 1.0  # a run's daemon_running probe holds it an instant
+    while (own := lock_beside(database, DAEMON_SUFFIX)) is None:
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+    if (passing := lock_beside(database, PASS_SUFFIX)) is None:
+        log.info("waiting for the `monitor run` working on %s to end", database)
+        while (passing := lock_beside(database, PASS_SUFFIX)) is None:
+            time.sleep(0.2)
+    return own, passing
 
 
 def lock_beside(database: str, suffix: str) -> IO[str] | None:
