@@ -4,12 +4,12 @@ Python's answers, and what RE2 cannot run in linear time is refused, saying what
 from __future__ import annotations
 
 import re
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from guards import finishes
 
 from monitor.errors import ConfigError
 from monitor.model import Post, Score
@@ -25,23 +25,12 @@ def _rules(pattern: str) -> RuleSet:
     return RuleSet(tuple(compile_rules(entries, "test.yaml")))
 
 
-def _finishes(work, seconds: float = 60.0) -> object:
-    """``work()``'s result; fails (instead of hanging the suite) when it never ends. A
-    generous guard, not a timing: the backtracking engine takes longer than the universe."""
-    result: list[object] = []
-    worker = threading.Thread(target=lambda: result.append(work()), daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert result, "the regex is still running"
-    return result[0]
-
-
 def test_a_catastrophic_pattern_cannot_hang_scoring() -> None:
     bomb = "a" * 5000 + "b"
-    assert _finishes(lambda: compile_rule_regex(r"(a+)+$").search(bomb)) is None
+    assert finishes(lambda: compile_rule_regex(r"(a+)+$").search(bomb)) is None
     ruleset = _rules(r"(a+)+$")
     sample = Post("s", "1", "https://x.test/1", "a", None, bomb, datetime(2026, 11, 1, tzinfo=UTC))
-    assert _finishes(lambda: ruleset.evaluate(sample, NEUTRAL)) is None
+    assert finishes(lambda: ruleset.evaluate(sample, NEUTRAL)) is None
     assert compile_rule_regex(r"(\w+\s?)+$").search("word " * 4000 + "!") is None
 
 

@@ -4,24 +4,11 @@ growth; these are guards, with bounds far above what the code needs)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
+from guards import finishes
 
 from monitor.collectors import text
 from monitor.collectors.text import CUT_MARK, MAX_HTML, MAX_TEXT, html_to_text
-
-
-def _finishes(work: Callable[[], str], seconds: float = 60.0) -> str:
-    """``work()``'s result; fails instead of waiting out a superlinear walk (1 MB of
-    paragraphs took minutes before: quadratic, 10 s at 200k characters)."""
-    result: list[str] = []
-    worker = threading.Thread(target=lambda: result.append(work()), daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert result, "html_to_text is still working"
-    return result[0]
 
 
 @pytest.mark.parametrize("markup", [
@@ -33,13 +20,13 @@ def test_a_megabyte_of_markup_is_read_in_one_pass(markup: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(text, "MAX_HTML", 2_000_000)  # the walk itself, not the cut
     assert len(markup) >= 1_000_000
-    result = _finishes(lambda: html_to_text(markup))
+    result = finishes(lambda: html_to_text(markup))
     assert CUT_MARK not in result and len(result) <= MAX_TEXT
 
 
 def test_markup_past_the_limit_is_not_read_and_the_text_says_so() -> None:
     huge = "<p>Angry about the redesign.</p>" + "<p>" + "x" * (MAX_HTML + 10) + "</p>"
-    result = _finishes(lambda: html_to_text(huge))
+    result = finishes(lambda: html_to_text(huge))
     assert result.startswith("Angry about the redesign.")
     assert result.endswith(CUT_MARK) and len(result) <= MAX_TEXT
     long_text = "<p>" + "word " * (MAX_HTML // 5 + 10) + "</p>"  # text past MAX_TEXT too
