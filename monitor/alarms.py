@@ -130,13 +130,18 @@ def raise_alarms(store: Store, runtime: Runtime, now: datetime, *,
                  last_pass: datetime | None = None) -> int:
     """Look for every kind of trouble (the ``sources`` named, or all; dead notifications;
     a gap before ``last_pass``... now) and file what is new; returns how many alarms."""
-    known = store.alert_keys(ALERTS)
     configured = {s.name for s in runtime.config.sources}
-    rows = [r for r in store.source_health(sources) if r["name"] in configured]
+    rows = [] if sources is not None and not sources else \
+        [r for r in store.source_health(sources) if r["name"] in configured]
+    batches = store.dead_batches() if deliveries else []
+    limit = stall_limit(runtime.config)
+    gap = last_pass is not None and (now - last_pass).total_seconds() > limit
+    if not (rows or batches or gap):  # the daemon asks every few seconds: mostly this
+        return 0
+    known = store.alert_keys(ALERTS)
     found = source_alarms(rows, known, runtime.config.main.alerts.after_failures)
-    if deliveries:
-        found += delivery_alarms(store.dead_batches(), known)
-    stalled = stall_alarm(last_pass, now, stall_limit(runtime.config), known)
+    found += delivery_alarms(batches, known)
+    stalled = stall_alarm(last_pass, now, limit, known)
     if stalled is not None:
         found.append(stalled)
     return file_alarms(store, runtime, found, now)

@@ -33,7 +33,7 @@ from monitor.alarms import raise_alarms, stall_limit
 from monitor.config import Config, Source
 from monitor.errors import ConfigError, StoreError
 from monitor.health import assess
-from monitor.leases import Leases, lease_seconds
+from monitor.leases import Leases
 from monitor.metrics import Metrics
 from monitor.outbox import deliver_due, remind_untouched
 from monitor.pipeline import due_sources, retry_policy, run_once
@@ -60,7 +60,7 @@ class Daemon:
         logs.protect(config)
         self.store = Store(self.config.store_url)
         self.single = _single_instance(self.store)
-        self.leases = Leases(self.store, lease_seconds(self.config.main.http.total_timeout))
+        self.leases = Leases(self.store)
         self.scoring = threading.Lock()  # one thread scores and files at a time
         self.stopping = threading.Event()  # SIGTERM/SIGINT: a job still queued does nothing
         self.stopper: threading.Thread | None = None

@@ -58,13 +58,6 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def lease_seconds(total_timeout: float | None = None) -> float:
-    """A lease's length, ``LEASE``, however long a request may take (``total_timeout`` is
-    ignored: it used to be added, which left a dead daemon's sources idle for 90 s). The
-    heartbeat renews it every ``HEARTBEAT``, so only a dead (or cut off) holder lets it lapse."""
-    return LEASE
-
-
 def holders(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, str]:
     """``{source: holder}`` for the leases still running in ``sources`` rows (for status)."""
     return {r["name"]: r["leased_by"] for r in rows

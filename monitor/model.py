@@ -76,11 +76,6 @@ def is_system_source(source: str) -> bool:
     return source.startswith(SYSTEM_SOURCE)
 
 
-def is_written(source: str) -> bool:
-    """Whether posts of ``source`` were written by someone (not a storm, not an alert)."""
-    return not (is_storm_source(source) or is_system_source(source))
-
-
 @dataclass(frozen=True, slots=True)
 class Post:
     """One thing someone wrote in public. Its strings are valid Unicode (see ``__post_init__``)."""

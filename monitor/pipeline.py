@@ -244,7 +244,6 @@ def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, con
                 else:
                     why = f"still running at the pass deadline ({http.pass_deadline:.0f}s, " \
                           "http.pass_deadline); left behind"
-                log.warning("%s: deadline exceeded: %s", source.name, why)
                 yield source, (None, f"deadline exceeded: {why}",
                                now - began if began is not None else 0.0)
             continue

@@ -16,7 +16,7 @@ from filing import save_scores
 from sqlalchemy import func, select
 
 from monitor.cli import main
-from monitor.leases import HEARTBEAT, LEASE, Leases, holder_id, holders, lease_seconds
+from monitor.leases import HEARTBEAT, LEASE, Leases, holder_id, holders
 from monitor.model import Fetch, Flag, Post, Routing, Score
 from monitor.store import Store
 from monitor.store.schema import case_events, case_posts, cases, deliveries, flags, posts, scores
@@ -159,7 +159,7 @@ def test_a_dead_daemons_source_is_taken_over_about_a_heartbeat_after_its_last_be
         pg: Store) -> None:
     """The lease no longer lasts the HTTP timeout plus 30 s (90 s by default, about 65 s idle
     on average): it lapses one beat plus a small margin after the holder's last renewal."""
-    ttl = lease_seconds(60.0)  # whatever the HTTP timeout, a daemon's lease length
+    ttl = Leases(pg).ttl  # whatever the HTTP timeout, a daemon's lease length
     assert ttl == LEASE <= 2 * HEARTBEAT and Leases(pg).ttl == LEASE
     beat = NOW + timedelta(seconds=HEARTBEAT)
     assert pg.claim_lease("blog", "dead:1:a", NOW, ttl, "rss")
