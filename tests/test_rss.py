@@ -80,6 +80,12 @@ def count_entries(data: bytes) -> int:
 
 WELLFORMED = sorted(str(p.relative_to(FEEDS / "feedparser")) for p in
                     (FEEDS / "feedparser").rglob("*.*") if "not bozo" in expect_of(p))
+REWRITTEN_HTML = {"wellformed/atom10/relative_uri_inherit.xml",
+                  "wellformed/sanitize/entry_content_crazy.xml",
+                  "wellformed/sanitize/item_description_crazy.xml"}
+"""Files whose expectation is feedparser's own rewriting of HTML (sanitising, absolute links),
+which parse_feed turns off: html_to_text keeps only the text, and the rewriting cost seconds on
+one hostile entry. Their posts are still checked clean below."""
 
 
 def serve_fixture(server: LoopbackServer, relative: str) -> str:
@@ -110,6 +116,8 @@ def test_the_corpus_is_all_there() -> None:
 def test_parse_meets_feedparser_expectation(server: LoopbackServer, http: HttpClient,
                                             relative: str) -> None:
     """Fetched over HTTP with its headers, the file parses the way its authors expect."""
+    if relative in REWRITTEN_HTML:
+        pytest.skip("expects feedparser's HTML rewriting, which parse_feed turns off")
     url = serve_fixture(server, f"feedparser/{relative}")
     response = http.get(url)
     parsed, problems = parse_feed(response)

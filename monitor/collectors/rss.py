@@ -167,13 +167,17 @@ def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
     declared = headers.get("content-type", "")
     kind = declared.split(";")[0].strip().lower() or "no Content-Type"
     if "json" in kind or response.content.lstrip()[:1] == b"{":
-        return _parse_json_feed(response, kind)
+        parsed, problems = _parse_json_feed(response, kind)
+        return parsed, problems + _keep_newest(parsed)
     charset = _CHARSET.search(declared)
     headers["content-type"] = "application/xml" + (f"; charset={charset[1]}" if charset else "")
     headers["content-location"] = urljoin(response.url, headers.get("content-location", ""))
     content, replaced = _repair_utf8(response.content, charset[1] if charset else None)
-    # A stream, never bytes: feedparser would try bytes as a file name, a str as a URL.
-    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers)
+    # A stream, never bytes: feedparser would try bytes as a file name, a str as a URL. No
+    # sanitising or link rewriting of entry HTML: html_to_text keeps only its text, and both
+    # passes cost seconds and hundreds of MB on one multi-megabyte entry (bench/text.py).
+    parsed = feedparser.parse(io.BytesIO(content), response_headers=headers,
+                              sanitize_html=False, resolve_relative_uris=False)
     reason = ""
     if parsed.bozo and not (replaced and isinstance(
             parsed.bozo_exception, feedparser.CharacterEncodingOverride)):
@@ -185,9 +189,24 @@ def parse_feed(response: Response) -> tuple[Any, tuple[str, ...]]:
         why = reason or ("empty response" if not response.content.strip() else "no feed found")
         raise SourceError(f"not a readable feed ({kind}; {why}) at {redact(response.url)}",
                           retryable=False)
-    if reason:
-        return parsed, (f"feed is malformed but readable ({reason})", *_drop_fragments(parsed))
-    return parsed, ()
+    problems = (f"feed is malformed but readable ({reason})", *_drop_fragments(parsed)) \
+        if reason else ()
+    return parsed, problems + _keep_newest(parsed)
+
+
+MAX_ENTRIES = 1000
+"""Entries read of one feed document. Real feeds hold tens; a 16 MiB one of 100,000 entries
+would hold 100,000 posts in memory through scoring and storing."""
+
+
+def _keep_newest(parsed: Any) -> tuple[str, ...]:
+    """Cut ``parsed`` to its ``MAX_ENTRIES`` newest entries (in feed order), saying so."""
+    total = len(parsed.entries)
+    if total <= MAX_ENTRIES:
+        return ()
+    newest = {id(entry) for entry in _oldest_first(parsed.entries)[-MAX_ENTRIES:]}
+    parsed["entries"] = [entry for entry in parsed.entries if id(entry) in newest]
+    return (f"feed holds {total} entries: the newest {MAX_ENTRIES} are read",)
 
 
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
