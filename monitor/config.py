@@ -146,7 +146,7 @@ class MainConfig(BaseModel):
     reports: str = "reports/"
     interval: Interval = 900.0
     quiet_after: Span = 3 * 86400.0
-    concurrency: int = Field(8, ge=1, le=64)
+    concurrency: int = Field(8, ge=1, le=32)
     http: HttpSettings = HttpSettings()
     events: list[Event] = []
     vip_authors: list[str] = []

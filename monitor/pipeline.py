@@ -89,6 +89,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     no other source."""
     started, clock = datetime.now(UTC), time.monotonic()
     last_pass = store.last_pass_at()
+    run_id = store.begin_run(started)
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
     with ExitStack() as held:
@@ -125,7 +126,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
             reports[name].flagged += count
     report = RunReport(started, time.monotonic() - clock, list(reports.values()), scored,
                        sum(by_source.values()), dict(sent), alerts)
-    store.record_run(started, datetime.now(UTC), report.as_dict())
+    store.record_run(started, datetime.now(UTC), report.as_dict(), run_id)
     return report
 
 

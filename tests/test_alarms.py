@@ -23,6 +23,7 @@ from sqlalchemy import update
 from monitor.alarms import stall_alarm
 from monitor.cli import main
 from monitor.store import Store, runs
+from monitor.store.passlock import PASS_SUFFIX, lock_beside
 
 V1 = "e2e/comments-v1.xml"
 RULES = """\
@@ -178,3 +179,22 @@ def test_due_only_exits_1_while_a_source_backs_off(project) -> None:
     skipped = run(config, "--due-only")  # in back-off: not tried, but not forgotten either
     assert skipped.exit_code == 1
     assert "skipped while backing off after failures: blog" in skipped.stdout
+
+
+def test_status_tells_of_a_pass_that_never_ended(project, sqlite_url: str) -> None:
+    """A killed run (or one whose store failed) leaves its start: status exits 1 saying so;
+    a pass still holding the lock is left alone, and the next pass that ends clears it."""
+    config = project()
+    assert run(config).exit_code == 0
+    store = Store(sqlite_url)
+    store.begin_run(datetime.now(UTC))  # the run that was killed -9 mid-pass
+    status = monitor("status", "--json", "--config", str(config))
+    assert status.exit_code == 1
+    assert json.loads(status.stdout)["unfinished_pass_at"] is not None
+    assert "UNFINISHED: the pass started " in monitor("status", "--config", str(config)).stdout
+    with lock_beside(store.engine.url.database, PASS_SUFFIX):  # a pass at work holds the lock
+        assert monitor("status", "--config", str(config)).exit_code == 0
+    assert run(config).exit_code == 0
+    status = monitor("status", "--json", "--config", str(config))
+    assert status.exit_code == 0 and json.loads(status.stdout)["unfinished_pass_at"] is None
+    store.close()

@@ -12,8 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import fixture_bytes
 from loopback import LoopbackServer
+
+pytestmark = pytest.mark.chaos
 
 GUARDIAN = "feeds/rss-parser/guardian.rss"
 
@@ -37,7 +40,10 @@ def test_a_full_disk_mid_pass_is_one_line_and_loses_nothing(
     assert "Traceback" not in full.stderr + full.stdout
     assert full.stderr.startswith("error: OperationalError: ") and "rolled back" in full.stderr
     assert len(full.stderr.splitlines()) == 1, full.stderr  # SQLite: "disk I/O error"
+    told = monitor(config, "status")  # it used to say ok
+    assert told.returncode == 1 and "UNFINISHED: the pass started " in told.stdout, told.stdout
     again = monitor(config, "run")
     assert again.returncode == 0, again.stdout + again.stderr
+    assert monitor(config, "status").returncode == 0  # the pass that ended is the last word
     posts = [json.loads(line) for line in monitor(config, "export", "posts").stdout.splitlines()]
     assert len(posts) == 55 == len({p["external_id"] for p in posts})

@@ -21,6 +21,8 @@ from monitor.errors import ConfigError
 from monitor.rules import compile_rules
 from monitor.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, read_yaml
 
+pytestmark = pytest.mark.chaos
+
 SOURCES = 'sources:\n  - {name: a, kind: rss, url: "https://example.com/a.xml"}\n'
 RULES = "rules:\n  - {id: r1, when: {words: [redesign]}}\n"
 
@@ -55,7 +57,8 @@ def problems(path: Path) -> list[str]:
     ("http: {total_timeout: .inf}", "http.total_timeout"),   # was accepted
     ("http: {connect_timeout: 0}", "http.connect_timeout"),
     ("http: {read_timeout: 2h}", "http.read_timeout"),
-    ("http: {max_bytes: 2147483648}", "http.max_bytes"),    # 2 GiB
+    ("http: {max_bytes: 16777217}", "http.max_bytes"),      # 16 MiB + 1
+    ("concurrency: 33", "concurrency"),
     ("http: {backoff: 86400}", "http.backoff"),
     ("http: {max_retry_after: .nan}", "http.max_retry_after"),
     ("http: {source_deadline: .inf}", "http.source_deadline"),
@@ -83,11 +86,12 @@ def test_a_source_interval_out_of_bounds_is_refused(tmp_path: Path, interval: st
 
 def test_bounds_that_hold_are_kept(tmp_path: Path) -> None:
     config = load(project(tmp_path, config=(
-        "interval: 1s\nquiet_after: 365d\nhttp: {total_timeout: 1h, max_bytes: 1073741824, "
-        "backoff: 0}\nrouting: {group_wait: 0}\n"),
+        "interval: 1s\nquiet_after: 365d\nconcurrency: 32\nhttp: {total_timeout: 1h, "
+        "max_bytes: 16777216, backoff: 0}\nrouting: {group_wait: 0}\n"),
         sources=SOURCES.replace("}", ", interval: 30d}")))
     assert config.main.interval == 1 and config.source("a").interval == 30 * 86400
     assert config.main.http.total_timeout == 3600 and config.main.routing.group_wait == 0
+    assert config.main.concurrency == 32 and config.main.http.max_bytes == 16 * 1024 ** 2
 
 
 def test_bound_messages_say_the_bounds(tmp_path: Path) -> None:

@@ -160,15 +160,17 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
         db.execute(text("UPDATE cases SET state = 'open'"))
         for column in (*SCHEMA_2_COLUMNS, "complaint"):  # "complaint": schema 5
             db.execute(text(f"ALTER TABLE scores DROP COLUMN {column}"))
+        db.execute(text("ALTER TABLE runs DROP COLUMN ended"))  # schema 6
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 5
+    assert migrated.schema_version == SCHEMA_VERSION == 6
     with migrated.engine.connect() as db:
         assert {"leased_by", "leased_until"} <= {c["name"] for c in
                                                  inspect(db).get_columns("sources")}
         assert "folded_into" in {c["name"] for c in inspect(db).get_columns("deliveries")}
         assert "complaint" in {c["name"] for c in inspect(db).get_columns("scores")}
+        assert "ended" in {c["name"] for c in inspect(db).get_columns("runs")}
         assert set(SCHEMA_2_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("scores")}
         assert set(SCHEMA_3_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("cases")}
         case = db.execute(text("SELECT state, group_key, category FROM cases")).one()

@@ -8,12 +8,16 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor import logs
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store import Store
 
 
 @click.command()
@@ -124,15 +128,18 @@ def status(config_path: Path, as_json: bool) -> None:
         open_cases = len(store.list_cases(now=now))
         overdue = len(store.list_cases(now=now, overdue=True))
         last_pass = store.last_pass_at()
+        unended = store.unended_pass_since(last_pass)
+        if unended is not None and _may_be_running(unended, now, config, store):
+            unended = None
         alerts = store.recent_alerts(now - timedelta(days=1))
     stalled = last_pass is not None and (now - last_pass).total_seconds() > stall_limit(config)
     states = Counter(h.state for h in found)
-    code = 1 if states["broken"] or dead or stalled else 0
+    code = 1 if states["broken"] or dead or stalled or unended else 0
     if as_json:
         click.echo(logs.mask(json.dumps({
             "sources": [{**dataclasses.asdict(h), "polling": polling.get(h.name)}
                         for h in found],
-            "last_pass_at": last_pass, "stalled": stalled,
+            "last_pass_at": last_pass, "stalled": stalled, "unfinished_pass_at": unended,
             "cases": {"open": open_cases, "overdue": overdue}, "deliveries": outbox,
             "dead": [{k: row[k] for k in ("receiver", "key", "attempts", "last_error")}
                      for row in dead],
@@ -155,6 +162,9 @@ def status(config_path: Path, as_json: bool) -> None:
     click.echo("last pass: " + (f"{_local(last_pass, zone)}" if last_pass else "none yet")
                + ("  STALLED: no pass for longer than the limit (alerts.stalled_after)"
                   if stalled else ""))
+    if unended is not None:
+        click.echo(f"UNFINISHED: the pass started {_local(unended, zone)} never ended (killed, "
+                   "or its store failed, a full disk say: see that run's output or the log)")
     click.echo(f"cases: {open_cases} open, {overdue} overdue")
     if outbox:
         click.echo("deliveries: " + ", ".join(f"{n} {state}" for state, n in sorted(
@@ -168,6 +178,16 @@ def status(config_path: Path, as_json: bool) -> None:
         click.echo(f"alert {_local(alert['flagged_at'], zone)}  {alert['severity']:<8}  "
                    f"{logs.mask(alert['text'])}")
     sys.exit(code)
+
+
+def _may_be_running(started: datetime, now: datetime, config: Config, store: Store) -> bool:
+    """Whether a pass that has not ended may still be going: not past its deadline, and on
+    SQLite only while some process holds the pass lock (a killed run's lock is gone)."""
+    from monitor.store.passlock import pass_held
+
+    if (now - started).total_seconds() > config.main.http.pass_deadline + 60:
+        return False
+    return pass_held(store.engine) is not False
 
 
 def _local(moment: datetime, zone: Any) -> str:

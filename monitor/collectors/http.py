@@ -40,8 +40,16 @@ _SECRET_PARAM = re.compile(r"key|token|secret|pass|auth|sig", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _local = threading.local()
 """Per thread: ``source_end`` (the collecting source's deadline) and ``request_end`` (the
-request in flight's), both ``time.monotonic()`` values. Thread-local because sync httpx does
-all of a request's socket work on the calling thread, and each source runs on its own."""
+request in flight's), both ``time.monotonic()`` values, and ``holds_large`` (this source holds
+the large-response slot). Thread-local because sync httpx does all of a request's socket work
+on the calling thread, and each source runs on its own."""
+
+LARGE_RESPONSE = 256 * 1024
+"""Bytes a source's response may reach while other sources are collected at the same time.
+Past it the source waits for the process's one large-response slot and keeps it until its
+collection (fetching and parsing) ends, so memory is bounded by ``concurrency`` x 256 KiB plus
+one ``max_bytes`` response, whatever the config says (bench/memory.py)."""
+_large_slot = threading.Lock()
 
 
 class DeadlineExceeded(SourceError):
@@ -67,6 +75,20 @@ def deadline(at: float) -> Iterator[None]:
         yield
     finally:
         _local.source_end = previous
+        if previous is None and getattr(_local, "holds_large", False):
+            _local.holds_large = False
+            _large_slot.release()
+
+
+def _take_large_slot(size: int) -> None:
+    """Within a source's ``deadline()``, a response past ``LARGE_RESPONSE`` waits for the one
+    large-response slot (until the request's deadline); outside one, nothing is shared."""
+    if getattr(_local, "source_end", None) is None or getattr(_local, "holds_large", False):
+        return
+    if not _large_slot.acquire(timeout=max(0.0, _local.request_end - time.monotonic())):
+        raise DeadlineExceeded(f"deadline exceeded: a response of over {size} bytes waited for "
+                               "another source's large response to be read and parsed")
+    _local.holds_large = True
 
 
 def time_left() -> float | None:
@@ -344,6 +366,8 @@ class HttpClient:
                                           retryable=False)
                     if time.monotonic() >= _local.request_end:
                         raise self._late(started)
+                    if size > LARGE_RESPONSE:
+                        _take_large_slot(size)
                     chunks.append(chunk)
                 return Response(status, str(r.url), dict(r.headers), b"".join(chunks))
         except _Refusal as refusal:

@@ -232,15 +232,29 @@ class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQuer
                     .order_by(posts.c.id != row.post_id, case_posts.c.added_at, posts.c.id))
                 yield {**row._mapping, "members": [dict(m._mapping) for m in members]}
 
-    def record_run(self, started_at: datetime, finished_at: datetime,
-                   report: dict[str, Any]) -> None:
-        """Keep what a pass did for ``RUNS_KEPT``; a daemon writes a row per poll (96,000 a day
-        at 1,000 sources every 15 minutes), so older rows are pruned every ``PRUNE_EVERY``."""
+    def begin_run(self, started_at: datetime) -> int:
+        """Note a pass's start (``ended`` false until ``record_run``): if it never ends,
+        killed or with its store failing, ``monitor status`` can say so."""
         with self.engine.begin() as db:
-            row = db.execute(runs.insert().values(
-                started_at=started_at, finished_at=finished_at,
-                report=json.loads(json.dumps(report, default=str))).returning(runs.c.id)).one()
-            if row.id % PRUNE_EVERY == 0:
+            return db.execute(runs.insert().values(
+                started_at=started_at, finished_at=started_at, report={}, ended=False)
+                .returning(runs.c.id)).scalar_one()
+
+    def record_run(self, started_at: datetime, finished_at: datetime,
+                   report: dict[str, Any], run_id: int | None = None) -> None:
+        """Keep what a pass did (the row ``begin_run`` made, or a new one) for ``RUNS_KEPT``;
+        a daemon writes a row per poll (96,000 a day at 1,000 sources every 15 minutes), so
+        older rows are pruned every ``PRUNE_EVERY``."""
+        values = {"started_at": started_at, "finished_at": finished_at, "ended": True,
+                  "report": json.loads(json.dumps(report, default=str))}
+        with self.engine.begin() as db:
+            if run_id is not None:
+                db.execute(runs.update().where(runs.c.id == run_id).values(**values))
+                row_id = run_id
+            else:
+                row_id = db.execute(
+                    runs.insert().values(**values).returning(runs.c.id)).scalar_one()
+            if row_id % PRUNE_EVERY == 0:
                 db.execute(runs.delete().where(runs.c.started_at < started_at - RUNS_KEPT))
 
 

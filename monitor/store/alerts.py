@@ -47,7 +47,16 @@ class AlertQueries:
     def last_pass_at(self) -> datetime | None:
         """When the latest pass (a cron run, or one daemon job) ended."""
         with self.engine.connect() as db:
-            return db.execute(select(func.max(runs.c.finished_at))).scalar()
+            return db.execute(select(func.max(runs.c.finished_at)).where(runs.c.ended)).scalar()
+
+    def unended_pass_since(self, since: datetime | None) -> datetime | None:
+        """When the latest pass that has not ended (still going, killed, or its store failed)
+        started, if after ``since`` (the last pass that ended)."""
+        query = select(func.max(runs.c.started_at)).where(~runs.c.ended)
+        if since is not None:
+            query = query.where(runs.c.started_at > since)
+        with self.engine.connect() as db:
+            return db.execute(query).scalar()
 
     def recent_alerts(self, since: datetime, limit: int = 20) -> list[dict[str, Any]]:
         """The alerts raised since ``since``, newest first."""

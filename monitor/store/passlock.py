@@ -60,6 +60,19 @@ def pass_lock(engine: Engine, wait: float) -> Iterator[None]:
         yield
 
 
+def pass_held(engine: Engine) -> bool | None:
+    """Whether a process (a run, or a daemon) holds the pass lock of an SQLite store now;
+    None where that cannot be told without taking it (PostgreSQL, an in-memory store)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    probe = lock_beside(database, PASS_SUFFIX)
+    if probe is None:
+        return True
+    probe.close()
+    return False
+
+
 def daemon_running(database: str) -> bool:
     """Whether a daemon holds ``<database>.daemon`` (the probe holds it for an instant, which
     ``daemon_lock`` allows for)."""

@@ -20,9 +20,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    true,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -223,9 +224,12 @@ silences = Table(  # "don't notify about these until then" (a known outage, a tr
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("finished_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False, index=True),
+    Column("finished_at", UTCDateTime, nullable=False, index=True),
     Column("report", JSON, nullable=False),
+    # False from the pass's start until it ends: one that never ends was killed, or its store
+    # failed (a full disk) where nothing more could be written; `monitor status` says so.
+    Column("ended", Boolean, nullable=False, server_default=true()),
 )
 
 
@@ -266,5 +270,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE deliveries ADD COLUMN folded_into INTEGER"),
     # 4 -> 5: the complaint signal (old rows keep 0 until `monitor rescore`)
     4: ("ALTER TABLE scores ADD COLUMN complaint FLOAT DEFAULT 0 NOT NULL",),
+    # 5 -> 6: passes recorded from their start, so one that never ended shows
+    5: ("ALTER TABLE runs ADD COLUMN ended BOOLEAN DEFAULT true NOT NULL",
+        "CREATE INDEX IF NOT EXISTS ix_runs_started_at ON runs (started_at)",
+        "CREATE INDEX IF NOT EXISTS ix_runs_finished_at ON runs (finished_at)"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
