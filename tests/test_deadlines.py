@@ -21,6 +21,8 @@ from monitor.cli import main
 from monitor.collectors.http import DeadlineExceeded, HttpClient, deadline
 from monitor.errors import StoreError
 
+pytestmark = pytest.mark.chaos
+
 AGENT = "feedback-monitor-tests/1.0 (+https://example.invalid/tests)"
 
 

@@ -28,6 +28,8 @@ from monitor.collectors.http import (
 from monitor.collectors.rss import RssCollector, RssOptions
 from monitor.errors import SourceError
 
+pytestmark = pytest.mark.chaos
+
 AGENT = "feedback-monitor-tests/1.0 (+https://example.invalid/tests)"
 
 

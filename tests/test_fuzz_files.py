@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from monitor.cli import main
 from monitor.config import load
 from monitor.runtime import Runtime
+
+pytestmark = pytest.mark.chaos
 
 ODD = st.one_of(
     st.none(), st.booleans(), st.integers(-10**20, 10**20),

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import fixture_bytes
 from hookserver import Hook
 from loopback import LoopbackServer
@@ -19,6 +20,8 @@ from sqlalchemy import func, select, update
 
 from monitor.store import Store
 from monitor.store.schema import case_posts, deliveries, flags, posts
+
+pytestmark = pytest.mark.chaos
 
 EVERYTHING = r"""rules:
   - {id: every-post, severity: low, category: test, when: {regex: '\w'}}

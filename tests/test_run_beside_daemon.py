@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from conftest import fixture_bytes
 from daemons import start_daemon, wait_for
@@ -19,6 +20,8 @@ from monitor.config import load
 from monitor.errors import StoreError
 from monitor.store import Store
 from monitor.store.passlock import daemon_lock, daemon_running, pass_lock
+
+pytestmark = pytest.mark.chaos
 
 
 def _project(server: LoopbackServer, make_project) -> Path:

@@ -16,6 +16,8 @@ from monitor.model import Post, Score
 from monitor.rules import RuleSet, compile_rules, load_rules
 from monitor.textmatch import compile_rule_regex
 
+pytestmark = pytest.mark.chaos
+
 REPO = Path(__file__).resolve().parent.parent
 NEUTRAL = Score(compound=0.0, pos=0.0, neu=1.0, neg=0.0)
 

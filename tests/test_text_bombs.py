@@ -10,6 +10,8 @@ from guards import finishes
 from monitor.collectors import text
 from monitor.collectors.text import CUT_MARK, MAX_HTML, MAX_TEXT, html_to_text
 
+pytestmark = pytest.mark.chaos
+
 
 @pytest.mark.parametrize("markup", [
     "<p>word word</p>" * 65_000,             # a break beside each block (br, li: the same)
