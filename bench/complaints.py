@@ -1,6 +1,7 @@
 """How well and how fast ``monitor.backlash.themes`` groups posts into complaints.
 
     python bench/complaints.py [--data ../shared/data] [--heights 0.88,0.9,0.92,0.94]
+                               [--compare old/themes.py]
 
 1. Quality, on the URR golden set's dev part (``urr-golden-set/dev.jsonl``: Google Play reviews
    with topics labelled by hand, Ciurumelea et al., SANER 2017). Samples built by rule, as
@@ -16,7 +17,7 @@
    hand by "the same problem"; Wei et al., ICTAI 2023). Each file is grouped whole ("mixed"),
    and its English and its French posts alone, with no cap on the number of groups. Printed,
    new method then old (the module as of commit ``OLD``, English only, read with ``git show``;
-   left out without git):
+   left out without git; or, with ``--compare``, the ``themes.py`` at that path):
    * ARI, sklearn's adjusted Rand index; a post left out counts as a group of its own;
    * purity: the share of grouped posts that are in their group's most common true group;
    * grouped: the share of posts in some group;
@@ -24,7 +25,17 @@
      a single found group holds more than half of its posts and at least half of that found
      group's posts are its own;
    * across (mixed input only): of the pairs of posts in different languages that are in one
-     true group, the share put in one found group.
+     true group, the share put in one found group;
+   * opinion: groups named by opinion words only ("good", "hate / disappointing"; the words of
+     ``themes._is_opinion``), which should be none.
+2b. Launch words, on the mixed problem reports: the report groups posts found by a launch's
+   keywords, and those keywords are often what people complain about. Here the keywords are the
+   app's name and three features most reports of both apps are about (``KEYWORDS``: sync,
+   Bluetooth, notifications); the posts are grouped without them, with them removed (``ignore``,
+   what the report did before) and kept as launch words (``launch_words``); once as written,
+   and once with every post starting with the app's name ("app named"), as every post the
+   report groups names the launch. Printed: the figures of 2, and the first labels that hold a
+   keyword's word (in "app named", the app's name should be in none).
 3. Speed: one call on 500 short reviews, on 500 posts of about 250 words, on 2,000 posts (the
    URR dev reviews and GoEmotions Reddit comments of ``tests/fixtures/labelled``), and on 2,000
    Mini-BAR reviews (the first 1,000 English and 1,000 French of Garmin Connect); median of 3
@@ -63,6 +74,7 @@ LARGE = ("MEMORY", "SECURITY", "BATTERY", "PRIVACY", "LICENSING")
 APPS = ("Garmin Connect", "Huawei Health")
 KINDS = ("problem_report", "feature_request")
 OLD = "3665bb10a83abbc5445777fb2a881ff871aa8fe6"  # the last English-only complaints.py
+KEYWORDS = {app: [app.lower(), "sync", "bluetooth", "notifications"] for app in APPS}
 
 
 def themed(reviews: list[dict], topics: tuple[str, ...], per_topic: int | None, off: int,
@@ -117,9 +129,14 @@ def quality(reviews: list[dict], module: types.ModuleType | None = None) -> None
           "per topic: " + ", ".join(f"{t.lower()} {n}/{s}" for t, (n, s) in sorted(best.items())))
 
 
-def old_module() -> types.ModuleType | None:
+def old_module(compare: Path | None = None) -> types.ModuleType | None:
     """The grouping as of commit ``OLD`` (then ``monitor/reports/complaints.py``), or None
-    without git or that commit."""
+    without git or that commit; or the module at ``compare``."""
+    if compare is not None:
+        module = types.ModuleType("complaints_compared")
+        sys.modules[module.__name__] = module
+        exec(compile(compare.read_text("utf-8"), str(compare), "exec"), module.__dict__)
+        return module
     try:
         source = subprocess.run(
             ["git", "show", f"{OLD}:monitor/reports/complaints.py"], cwd=REPO, check=True,
@@ -138,12 +155,15 @@ def read_minibar(data: Path, app: str, kind: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def scores(module: types.ModuleType, rows: list[dict]) -> dict[str, float]:
-    """The figures of the module docstring for one input (``rows`` of a Mini-BAR file)."""
+def scores(module: types.ModuleType, rows: list[dict], **options: object) -> dict[str, float]:
+    """The figures of the module docstring for one input (``rows`` of a Mini-BAR file);
+    ``options`` go to ``group_complaints``."""
     from sklearn.metrics import adjusted_rand_score
 
+    from monitor.backlash.themes import _is_opinion
+
     found = module.group_complaints(list(enumerate(r["data"] for r in rows)),
-                                    max_groups=len(rows))
+                                    max_groups=len(rows), **options)
     group_of = {k: g for g, c in enumerate(found) for k in c.keys}
     truth = [r["ground_truth"] for r in rows]
     labels = [group_of.get(i, len(found) + i) for i in range(len(rows))]  # alone: its own
@@ -163,7 +183,10 @@ def scores(module: types.ModuleType, rows: list[dict]) -> dict[str, float]:
     return {"ari": adjusted_rand_score(truth, labels), "purity": majority / max(grouped, 1),
             "grouped": grouped / len(rows), "back": back,
             "big": sum(size >= 5 for size in sizes.values()),
-            "across": together / pairs if pairs else float("nan")}
+            "across": together / pairs if pairs else float("nan"),
+            "opinion": sum(all(_is_opinion(w) for p in c.phrases[:2] for w in p.split())
+                           for c in found),
+            "labels": [c.label for c in found]}
 
 
 def minibar(module: types.ModuleType, data: Path) -> dict[tuple[str, str, str], dict]:
@@ -182,12 +205,32 @@ def print_minibar(new: dict, old: dict | None) -> None:
     def line(f: dict) -> str:
         across = f"  across {f['across']:4.0%}" if f["across"] == f["across"] else ""  # not NaN
         return (f"ARI {f['ari']:5.2f}  purity {f['purity']:.2f}  grouped {f['grouped']:4.0%}  "
-                f"5+ {f['back']:2}/{f['big']:<2}{across}").rstrip()
+                f"5+ {f['back']:2}/{f['big']:<2}  opinion {f['opinion']}{across}").rstrip()
 
     for (app, kind, lang), f in new.items():
         print(f"  {app:14} {kind:15} {lang:5}  new: {line(f)}")
         if old:
             print(f"  {'':36}  old: {line(old[app, kind, lang])}")
+
+
+def launch(module: types.ModuleType, data: Path) -> None:
+    """Part 2b of the module docstring."""
+    for app in APPS:
+        rows = read_minibar(data, app, "problem_report")
+        named = [dict(r, data=f"{app}: {r['data']}") for r in rows]
+        keywords = KEYWORDS[app]
+        for posts, sample in (("as written", rows), ("app named", named)):
+            for name, options in (("none", {}), ("ignore", {"ignore": keywords}),
+                                  ("launch_words", {"launch_words": keywords})):
+                try:
+                    f = scores(module, sample, **options)
+                except TypeError:  # a module without launch_words
+                    continue
+                hits = [label for label in f["labels"]
+                        if any(w in label.split() for k in keywords for w in k.split())]
+                print(f"  {app:14} {posts:10} {name:12}  ARI {f['ari']:5.2f}  "
+                      f"purity {f['purity']:.2f}  5+ {f['back']:2}/{f['big']:<2}  "
+                      f"opinion {f['opinion']}  keyword in: {'; '.join(hits[:4]) or '-'}")
 
 
 def speed(data: Path) -> None:
@@ -223,6 +266,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--heights", default="", help="merge heights to compare, e.g. 0.9,0.95")
+    parser.add_argument("--compare", type=Path,
+                        help="a themes.py to compare with, instead of the English-only commit")
     args = parser.parse_args()
     started = time.perf_counter()
     from monitor.backlash import themes  # scikit-learn and scipy come with it
@@ -230,7 +275,7 @@ def main() -> None:
 
     lines = (args.data / "urr-golden-set" / "dev.jsonl").read_text("utf-8").splitlines()
     reviews = sorted((json.loads(line) for line in lines), key=lambda r: r["id"])
-    old = old_module()
+    old = old_module(args.compare)
     old_figures = minibar(old, args.data) if old else None
     shipped = themes.MERGE_DISTANCE
     heights = [float(h) for h in args.heights.split(",") if h] or [shipped]
@@ -241,9 +286,14 @@ def main() -> None:
         print("  Mini-BAR" + ("" if old else " (old method left out: no git)"))
         print_minibar(minibar(themes, args.data), old_figures)
     themes.MERGE_DISTANCE = shipped
+    print("launch words, mixed problem reports")
+    launch(themes, args.data)
     if old:
-        print(f"quality of the old method (commit {OLD[:7]}, merge height {old.MERGE_DISTANCE})")
+        shown = args.compare or f"commit {OLD[:7]}"
+        print(f"quality of the old method ({shown}, merge height {old.MERGE_DISTANCE})")
         quality(reviews, old)
+        print("  launch words")
+        launch(old, args.data)
     print(f"speed (import of the module: {imported:.2f} s)")
     speed(args.data)
 
