@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,16 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
     assert "1 post not scored (language de: 1)" in text  # the German comment is counted
     exported = sh("export", "cases", "--config", str(tmp_path / "demo" / "config.yaml"))
     assert exported.returncode == 0 and exported.stdout.count("\n") >= 5
+    made = sh("backlash", "New editor", "--format", "json",
+              "--config", str(tmp_path / "demo" / "config.yaml"))
+    assert made.returncode == 0, made.stderr
+    data = json.loads(made.stdout)
+    assert data["posts"]["before"] > 0 and data["posts"]["after"] > 0  # a history before it
+    assert data["timezone"] == "Europe/Berlin"
+    negative = data["figures"]["negative"]  # the test: worse than before, with a range
+    assert negative["change"]["clear"] and negative["change"]["points"] > 0
+    assert re.search(r"negative posts are \d+ % \(\d+–\d+ %, 95 % interval; before: \d+ % "
+                     r"on the same weekdays, \+\d+ points, clearly worse\)", data["verdict"])
 
 
 def test_unknown_command_is_a_usage_error() -> None:

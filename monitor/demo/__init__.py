@@ -18,6 +18,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import as_file, files
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from monitor import config as configuration
 from monitor.backlash import report as backlash
@@ -49,11 +50,15 @@ sources:
     kind: rss
     url: {base}/status.rss
 """
+ZONE = "Europe/Berlin"
+"""The demo's time zone: days, charts and times are Berlin's (a launch date alone is its
+midnight there)."""
 STATUS_FEED = "status.rss"
 """Missing for the first two passes, there for the third: a source that breaks and recovers."""
 
 CONFIG = """\
 store: sqlite:///monitor.db
+timezone: {zone}
 rules: rules/
 sources: sources/
 reports: reports/
@@ -74,10 +79,11 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         (folder / "sources" / "demo.yaml").write_text(SOURCES.format(base=base))
         with as_file(files("monitor.demo") / "rules") as rules:
             shutil.copytree(rules, folder / "rules", dirs_exist_ok=True)
-        launch = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+        launch = (datetime.now(ZoneInfo(ZONE)) - timedelta(days=2)).date().isoformat()
         alerts = (folder / "reports" / "alerts.jsonl").resolve()
         alerts.parent.mkdir(exist_ok=True)
-        (folder / "config.yaml").write_text(CONFIG.format(launch=launch, alerts=alerts))
+        (folder / "config.yaml").write_text(CONFIG.format(launch=launch, alerts=alerts,
+                                                          zone=ZONE))
         config = configuration.load(folder / "config.yaml")
         store = Store(config.store_url)
         try:
