@@ -73,6 +73,17 @@ class HttpSettings(BaseModel):
     pass_deadline: Deadline = 600.0
 
 
+class LaunchMail(BaseModel):
+    """A launch report e-mailed every morning while the launch is young (``events[].report``),
+    through the digest's e-mail receiver (``digest.via``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                    description="HH:MM in the configured time zone")
+    to: list[str] = Field(min_length=1)
+    until: Span = Field(30 * DAY, description="how long after the launch it is sent")
+
+
 class Event(BaseModel):
     """A launch to watch (a redesign, a new editor): its keywords count as change talk."""
 
@@ -83,6 +94,7 @@ class Event(BaseModel):
     sources: list[str] = []
     tags: list[str] = []
     days: int = Field(14, ge=1, le=365, description="days compared before and after the date")
+    report: LaunchMail | None = None
 
     @field_validator("date", mode="before")
     @classmethod
@@ -360,16 +372,20 @@ def _receivers(main: MainConfig, routes: RouteTree, file: str, problems: list[Co
 
 
 def _check_digest(main: MainConfig, file: str, problems: list[ConfigError]) -> None:
-    """``digest.to`` needs an e-mail receiver to borrow SMTP settings from."""
+    """``digest.to`` and ``events[].report`` need an e-mail receiver to borrow SMTP settings
+    from."""
     emails = [n for n, spec in main.receivers.items() if spec.get("type") == "email"]
     via = main.digest.via
+    mailing = [("digest.to", bool(main.digest.to))] + [
+        (f"events[{i}].report", e.report is not None) for i, e in enumerate(main.events)]
     if via is not None and via not in emails:
         problems.append(ConfigError(f"{via!r} is not an e-mail receiver (e-mail receivers: "
                                     f"{', '.join(emails) or 'none'})", file, "digest.via"))
-    elif main.digest.to and via is None and len(emails) != 1:
-        problems.append(ConfigError(
-            "set via: the e-mail receiver whose SMTP settings send the digest "
-            f"(e-mail receivers: {', '.join(emails) or 'none'})", file, "digest.to"))
+    elif via is None and len(emails) != 1:
+        for key in (key for key, wanted in mailing if wanted):
+            problems.append(ConfigError(
+                "set digest.via: the e-mail receiver whose SMTP settings send reports "
+                f"(e-mail receivers: {', '.join(emails) or 'none'})", file, key))
 
 
 def _expand(value: Any, file: str, key: str, unset: list[ConfigError]) -> Any:

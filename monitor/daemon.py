@@ -124,6 +124,12 @@ class Daemon:
                 log.info("digest %s missed while the daemon was down; not made, as "
                          "digest.catch_up is off (monitor digest --day %s makes it)",
                          missed, missed)
+        for event in config.main.events:
+            if event.report is not None:
+                hour, minute = map(int, event.report.at.split(":"))
+                self.scheduler.add_job(self._launch_report, "cron", hour=hour, minute=minute,
+                                       timezone=config.timezone, args=[event.name],
+                                       id=f"launch-report:{event.name}", replace_existing=True)
 
     def _stored_health(self) -> list[dict[str, Any]]:
         """The store's ``sources`` rows; none when it cannot be read (a reload during an
@@ -215,6 +221,28 @@ class Daemon:
         log.info("digest %s: %d files; sent to %d, failed %d", day, len(paths),
                  len(outcome.sent), len(outcome.failed),
                  extra={"digest": str(day), "sent": len(outcome.sent),
+                        "failed": [r for r, _ in outcome.failed]})
+
+    def _launch_report(self, name: str) -> None:
+        """The launch report of ``name``, written and e-mailed while the launch is young
+        (``events[].report.until``); once a day per recipient, whichever daemon sends."""
+        from monitor.backlash import report as reports  # pandas: only where one is sent
+        from monitor.backlash.launches import find
+        from monitor.backlash.mail import send_launch_report, young
+
+        config, now = self.config, datetime.now(UTC)
+        event = find(config, [name])[0]
+        settings = next(e for e in config.main.events if e.name == event.name)
+        if not young(event, settings, now):
+            log.debug("launch report %s: not sent (before the launch, or past report.until)",
+                      name)
+            return
+        built = reports.build(self.store, event, config.timezone, now)
+        paths = reports.write(built, config.reports_dir)
+        outcome = send_launch_report(config, self.store, event, now, built)
+        log.info("launch report %s: %d files; sent to %d, failed %d", name, len(paths),
+                 len(outcome.sent), len(outcome.failed),
+                 extra={"launch": name, "sent": len(outcome.sent),
                         "failed": [r for r, _ in outcome.failed]})
 
     def _stop(self, signum: int, _frame: Any) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from monitor.backlash.events import WatchedEvent, watched
+from monitor.backlash.events import FORMING_WAIT, WatchedEvent, watched
 from monitor.config import Config, Source
 from monitor.model import QUEUE, Flag, Post, Routing, Score, is_system_source
 from monitor.route import Labels, RouteTree, group_key, silenced
@@ -77,6 +78,10 @@ class Runtime:
         folded = next((storms[e.storm_source] for e in self.events if storms and
                        e.storm_source in storms and e.mentions(post.source, post.title,
                                                                post.text)), None)
-        return Routing(receivers, group_key(labels, first.group_by),
-                       min((r.group_wait for r in reached), default=first.group_wait),
+        wait = min((r.group_wait for r in reached), default=first.group_wait)
+        if folded is None and any(e.may_storm(post.source, post.title, post.text,
+                                              score.compound, datetime.now(UTC))
+                                  for e in self.events):
+            wait = max(wait, FORMING_WAIT)  # a storm may be forming: let it fold this notice
+        return Routing(receivers, group_key(labels, first.group_by), wait,
                        any(silenced(labels, m) for m in silences), labels.vip, folded)

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from html import unescape
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from browser import chromium, needs_chromium, probe
 from click.testing import CliRunner
 from conftest import fixture_bytes, pg_schema
 from filing import save_scores
@@ -625,7 +621,7 @@ def test_bad_digest_config_exits_2(tmp_path: Path, sqlite_url: str) -> None:
     settings["receivers"] = {}
     config.write_text(yaml.safe_dump(settings))
     result = invoke("--config", str(config), "--day", "2026-02-16")
-    assert result.exit_code == 2 and "digest.to: set via" in result.output
+    assert result.exit_code == 2 and "digest.to: set digest.via" in result.output
     assert invoke("--config", str(config), "--day", "23/11/2026").exit_code == 2
 
 
@@ -655,53 +651,6 @@ def test_a_real_pass_lands_in_the_digest(server: Any, make_project: Any) -> None
 
 
 # --- in a browser ------------------------------------------------------------------------------
-
-CHROMIUM = next((found for name in ("chromium", "chromium-browser", "google-chrome")
-                 if (found := shutil.which(name))), None)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH "
-                                    "(.ci/run installs Debian's chromium when run as root)")
-
-# Added to a copy of the page only (the digest itself has no script): what the eye would
-# check, measured by the browser after layout.
-PROBE = """<script>
-window.addEventListener("load", () => {
-  const images = [...document.images];
-  const result = {
-    images: images.length,
-    broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt),
-    overflow: document.documentElement.scrollWidth > window.innerWidth,
-    end: !!document.getElementById("digest-end"),
-    scripts: document.scripts.length - 1,
-  };
-  const out = document.createElement("pre");
-  out.id = "probe";
-  out.textContent = JSON.stringify(result);
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CHROMIUM or "chromium", "--headless", "--disable-gpu", "--no-sandbox",
-                           "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
-                           f"--user-data-dir={args[0]}", *args[1:]],
-                          capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "HOME": args[0]})
-
-
-def probe(page: Path, profile: Path) -> dict[str, Any]:
-    """Open a copy of ``page`` with PROBE added; the probe's findings and console errors."""
-    probed = page.with_name("probed-" + page.name)
-    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
-    done = chromium(str(profile), "--window-size=720,1200", "--virtual-time-budget=5000",
-                    "--dump-dom", probed.as_uri())
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout)
-    assert found, f"the probe did not run: {done.stderr[-2000:]}"
-    result = json.loads(unescape(found.group(1)))
-    result["console"] = [line for line in done.stderr.splitlines()
-                         if "CONSOLE" in line or "Uncaught" in line]
-    return result
-
 
 @needs_chromium
 def test_the_html_opens_in_chromium_and_looks_whole(seeded_one: Store, tmp_path: Path) -> None:

@@ -16,6 +16,14 @@ from zoneinfo import ZoneInfo
 from monitor.config import Event, Source
 from monitor.model import STORM_SOURCE, is_storm_source
 
+NEGATIVE = -0.05
+"""VADER's own line: a compound at or below it reads as negative."""
+
+FORMING_WAIT = 120.0
+"""Seconds a notice of a negative post about a launch in its window waits at least: long
+enough for the storm detector (every minute in the daemon) to see a storm form and fold the
+first wave into the storm's one notice, instead of paging once per post."""
+
 
 @dataclass(frozen=True)
 class WatchedEvent:
@@ -54,7 +62,19 @@ class WatchedEvent:
             return False
         if self.sources is not None and source not in self.sources:
             return False
-        return bool(self.pattern.search(text) or (title and self.pattern.search(title)))
+        return self.names(title, text)
+
+    def may_storm(self, post_source: str, title: str | None, text: str, compound: float,
+                  now: datetime) -> bool:
+        """Whether a post could be part of a storm forming about this launch: negative, about
+        it, and the launch's window open."""
+        start, end = self.window
+        return compound <= NEGATIVE and start <= now <= end and self.mentions(
+            post_source, title, text)
+
+    def names(self, title: str | None, text: str | None) -> bool:
+        """Whether a keyword is in the title or the text, as a whole word or phrase."""
+        return bool((text and self.pattern.search(text)) or (title and self.pattern.search(title)))
 
 
 def watched(config_events: Iterable[Event], zone: ZoneInfo,

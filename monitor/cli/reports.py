@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,6 @@ from typing import Any
 import click
 
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened, parse_since
-from monitor.errors import ConfigError
 
 
 @click.command()
@@ -49,12 +49,7 @@ def digest(config_path: Path, day: str | None, send: bool | None) -> None:
         outcome = send_digest(config, store, when, now, built) if sending else None
     if outcome is None:
         return
-    for label, who in (("sent to", outcome.sent), ("already sent to", outcome.already),
-                       ("being sent by another monitor to", outcome.busy)):
-        if who:
-            click.echo(f"{label} {', '.join(who)}")
-    for recipient, error in outcome.failed:
-        click.echo(f"failed: {recipient}: {error} (the next run retries it)", err=True)
+    _tell(outcome)
     sys.exit(0 if outcome.ok else 1)
 
 
@@ -67,30 +62,64 @@ def _day(value: str) -> date:
 
 
 @click.command()
-@click.argument("event")
+@click.argument("event", required=False)
 @config_option
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
-              show_default=True, help="html: write HTML and Markdown into reports/; json: print.")
+              show_default=True, help="html: write HTML and Markdown into reports/ (or print "
+              "text with --list/--compare); json: print JSON.")
+@click.option("--send", is_flag=True, help="Also e-mail it to the event's report.to now "
+              "(once a day per recipient: a second --send that day sends nothing).")
+@click.option("--list", "listing", is_flag=True, help="Every launch with its verdict.")
+@click.option("--compare", nargs=2, metavar="A B", help="Two launches side by side.")
 @errors_to_exit_codes
-def backlash(event: str, config_path: Path, fmt: str) -> None:
-    """How the launch EVENT (a name in config `events`) is going down: the days before
-    against the days after, storms, and what people are unhappy about."""
+def backlash(event: str | None, config_path: Path, fmt: str, send: bool, listing: bool,
+             compare: tuple[str, str] | None) -> None:
+    """How the launch EVENT (a name in config `events`) is going down: a verdict, the days
+    before against the days after (all posts of its sources, weekday-matched, with 95 %
+    intervals), storms, and what people are unhappy about. Exits 1 when --send failed."""
+    from monitor.backlash import launches
     from monitor.backlash import report as reports
-    from monitor.backlash.events import find_event, watched
 
+    modes = sum((event is not None, listing, compare is not None))
+    if modes != 1:
+        raise click.UsageError("name one EVENT, or use --list, or --compare A B")
+    if send and event is None:
+        raise click.UsageError("--send needs an EVENT")
+    now = datetime.now(UTC)
     with opened(config_path) as (config, store):
-        events = watched(config.main.events, config.timezone, config.sources)
-        chosen = find_event(events, event)
-        if chosen is None:
-            known = ", ".join(repr(e.name) for e in events) or "none configured"
-            raise ConfigError(f"no event named {event!r} (events: {known})", config.path.name,
-                              "events")
-        report = reports.build(store, chosen, config.timezone, datetime.now(UTC))
+        names = [event] if event else list(compare or ()) if compare else [
+            e.name for e in config.main.events]
+        made = [reports.build(store, chosen, config.timezone, now)
+                for chosen in launches.find(config, names)]
+        outcome = None
+        if send:
+            from monitor.backlash.mail import send_launch_report
+
+            outcome = send_launch_report(config, store, launches.find(config, names)[0], now,
+                                         made[0])
     if fmt == "json":
-        click.echo(reports.to_json(report))
-        return
-    for path in reports.write(report, config.reports_dir):
-        click.echo(str(path))
+        data = [r.as_dict() for r in made]
+        click.echo(json.dumps(data[0] if event else data, indent=2, ensure_ascii=False))
+    elif listing:
+        click.echo(launches.listing(made) if made else "no events configured (config events)")
+    elif compare:
+        click.echo(launches.side_by_side(made[0], made[1]))
+    else:
+        for path in reports.write(made[0], config.reports_dir):
+            click.echo(str(path))
+    if outcome is not None:
+        _tell(outcome)
+        sys.exit(0 if outcome.ok else 1)
+
+
+def _tell(outcome: Any) -> None:
+    """Who a send reached, who had it already, who failed."""
+    for label, who in (("sent to", outcome.sent), ("already sent to", outcome.already),
+                       ("being sent by another monitor to", outcome.busy)):
+        if who:
+            click.echo(f"{label} {', '.join(who)}")
+    for recipient, error in outcome.failed:
+        click.echo(f"failed: {recipient}: {error} (the next run retries it)", err=True)
 
 
 @click.command()

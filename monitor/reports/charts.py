@@ -82,9 +82,9 @@ def daily_chart(days: Sequence[Day], highlight: date | None = None) -> bytes:
 
 
 def launch_chart(days: Sequence[date], posts: Sequence[int], negative: Sequence[int],
-                 mean_compound: Sequence[float | None], launch: date) -> bytes:
-    """Posts per day with the negative ones darker, the mean compound on its own axis, and a
-    dashed line at the launch: the backlash report's picture."""
+                 median_compound: Sequence[float | None], launch: date) -> bytes:
+    """Posts per day with the negative ones darker, the median compound on its own axis, and
+    a dashed line at the launch: the backlash report's picture."""
     figure = Figure(figsize=(8, 3.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     axis = figure.subplots()
@@ -95,14 +95,28 @@ def launch_chart(days: Sequence[date], posts: Sequence[int], negative: Sequence[
                   textcoords="offset points", fontsize=8)
     axis.set_ylabel("posts per day")
     mood = axis.twinx()
-    mood.plot(days, [float("nan") if m is None else m for m in mean_compound],
-              color="#0969da", marker=".", label="mean compound")
+    mood.plot(days, [float("nan") if m is None else m for m in median_compound],
+              color="#0969da", marker=".", label="median compound")
     mood.set_ylim(-1, 1)
-    mood.set_ylabel("mean compound")
+    mood.set_ylabel("median compound")
     handles = axis.get_legend_handles_labels()[0] + mood.get_legend_handles_labels()[0]
     axis.legend(handles=handles, loc="upper left", fontsize=8, frameon=False)
     for label in axis.get_xticklabels():
         label.set(rotation=30, horizontalalignment="right")
+    return _png(figure)
+
+
+def sparkline(days: Sequence[date], shares: Sequence[float | None], launch: date) -> bytes:
+    """The negative share per day, sparkline-sized (about 240 x 48 pixels), the launch a
+    dashed tick: the trend at a glance beside the backlash report's verdict."""
+    figure = Figure(figsize=(2.4, 0.48), dpi=100)
+    FigureCanvasAgg(figure)
+    axis = figure.add_axes((0.02, 0.08, 0.96, 0.84))
+    axis.plot(days, [float("nan") if s is None else s for s in shares], color="#cf222e",
+              linewidth=1.4, marker=".", markersize=3)
+    axis.axvline(launch, color="#59636e", linestyle="--", linewidth=0.8)
+    axis.set_ylim(-0.05, 1.05)
+    axis.set_axis_off()
     return _png(figure)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -68,21 +69,33 @@ def send_digest(config: Config, store: Store, day: date, now: datetime,
     The day must be over at ``now`` (a digest sent at noon would be the day's digest for good,
     missing the afternoon). ``digest``: one already built, to skip building it again.
     """
-    report = report_key(day)
-    recipients = list(dict.fromkeys(config.main.digest.to))
-    if not recipients:
-        return SendOutcome(report)
+    if not config.main.digest.to:
+        return SendOutcome(report_key(day))
     if day_bounds(day, config.timezone)[1] > now:
         raise MonitorError(f"the digest of {day.isoformat()} is sent once the day is over "
                            f"(in {config.timezone.key})")
+
+    def message(options: EmailOptions) -> EmailMessage:
+        return compose(digest or build_for(config, store, day, now), options, now)
+
+    return send_report(config, store, report_key(day), config.main.digest.to, message, now)
+
+
+def send_report(config: Config, store: Store, report: str, to: Sequence[str],
+                message_for: Callable[[EmailOptions], EmailMessage],
+                now: datetime) -> SendOutcome:
+    """E-mail the report keyed ``report`` ("digest:2026-11-23") to each of ``to`` it has not
+    reached yet; ``message_for`` builds the message only when someone still needs it."""
+    recipients = list(dict.fromkeys(to))
+    if not recipients:
+        return SendOutcome(report)
     options = mail_options(config)
     states = store.report_send_states(report)
     already = tuple(r for r in recipients if states.get(r, {}).get("state") == "sent")
     todo = [r for r in recipients if r not in already]
     if not todo:
         return SendOutcome(report, already=already)
-    digest = digest or build_for(config, store, day, now)
-    message = compose(digest, options, now)
+    message = message_for(options)
     started = time.monotonic()
     sent, failed, busy = [], [], []
     for recipient in todo:
@@ -107,7 +120,7 @@ def send_digest(config: Config, store: Store, day: date, now: datetime,
 def compose(digest: Digest, options: EmailOptions, now: datetime | None = None) -> EmailMessage:
     """multipart/alternative: the Markdown as text/plain, then the HTML with the chart as a
     related inline image (``cid:``), which mail clients show without fetching anything."""
-    domain = _domain(options)
+    domain = sender_domain(options)
     cid = f"chart-{digest.day.isoformat()}@{domain}"
     message = EmailMessage()
     when = f"{digest.day:%a} {digest.day.day} {digest.day:%b}"
@@ -131,7 +144,7 @@ def address(message: EmailMessage, recipient: str, report: str,
     del message["To"], message["Message-ID"]
     message["To"] = recipient
     digest = hashlib.sha256(f"{report}\0{recipient}".encode()).hexdigest()[:32]
-    message["Message-ID"] = f"<{digest}.digest@{_domain(options)}>"
+    message["Message-ID"] = f"<{digest}.digest@{sender_domain(options)}>"
     return message
 
 
@@ -142,5 +155,5 @@ def _send(options: EmailOptions, message: EmailMessage, recipient: str) -> None:
         raise DeliveryError(f"refused for {recipient}", retryable=False)
 
 
-def _domain(options: EmailOptions) -> str:
+def sender_domain(options: EmailOptions) -> str:
     return parseaddr(options.sender)[1].rpartition("@")[2] or "feedback-monitor.invalid"

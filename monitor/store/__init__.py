@@ -91,6 +91,12 @@ class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQuer
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def transaction(self) -> AbstractContextManager[Connection]:
         """One transaction for a caller that writes through several of the store's modules at
         once: the pipeline files a batch's scores, flags, cases and outbox rows together."""

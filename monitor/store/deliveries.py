@@ -54,6 +54,17 @@ class DeliveryQueries:
 
     engine: Engine
 
+    def fold_into_storm(self, post_ids: Sequence[int], case_id: int) -> int:
+        """Hold back the notices of ``post_ids`` (a storm's first wave) not yet tried, folded
+        into the storm's case: the storm's one notice tells of them all. Returns how many."""
+        if not post_ids:
+            return 0
+        with self.engine.begin() as db:
+            return db.execute(deliveries.update().where(
+                deliveries.c.post_id.in_(list(post_ids)), deliveries.c.state == "pending",
+                deliveries.c.attempts == 0).values(state="inhibited", folded_into=case_id)
+            ).rowcount
+
     def claim_due(self, now: datetime, flush: bool = False, limit: int = 200,
                   again: bool = False) -> list[Batch]:
         """Claim, per receiver and group, the rows to send now as one notification.

@@ -4,7 +4,7 @@ wrote."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,22 @@ class StormQueries:
                  .where(posts.c.published_at >= start, posts.c.published_at < end, WRITTEN,
                         or_(*contains(posts.c.text), *contains(posts.c.title)))
                  .order_by(posts.c.published_at, posts.c.id))
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(query)]
+
+    def launch_posts(self, start: datetime, end: datetime,
+                     sources: Collection[str] | None) -> list[dict[str, Any]]:
+        """Every post someone wrote in [start, end) on ``sources`` (None: all), with scores
+        and flags: a launch's baseline is all of its sources' posts, not only those naming it."""
+        query = (select(posts.c.id, posts.c.source, posts.c.external_id, posts.c.url,
+                        posts.c.author, posts.c.title, posts.c.text, posts.c.published_at,
+                        *SCORE_COLUMNS, flags.c.severity, flags.c.category)
+                 .outerjoin(scores, scores.c.post_id == posts.c.id)
+                 .outerjoin(flags, flags.c.post_id == posts.c.id)
+                 .where(posts.c.published_at >= start, posts.c.published_at < end, WRITTEN)
+                 .order_by(posts.c.published_at, posts.c.id))
+        if sources is not None:
+            query = query.where(posts.c.source.in_(sorted(sources)))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
 
