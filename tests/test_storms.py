@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor import cases
+from monitor.backlash.events import FORMING_WAIT
 from monitor.backlash.storms import file_storms
 from monitor.config import Config, load
 from monitor.model import Fetch, Post
@@ -173,3 +174,31 @@ def test_a_storm_lasting_days_is_one_storm_pass_after_pass(setup: tuple[Config, 
         assert file_storms(store, judge, NOW - timedelta(hours=hours_ago)) == 1
     [storm] = storm_posts(store)
     assert storm.published_at == start  # the start never moved: one post, one page
+
+
+def test_the_first_wave_is_folded_into_the_storm(setup: tuple[Config, Store]) -> None:
+    """Before the storm flag formed, its first posts were paged one by one; now their notices
+    wait (FORMING_WAIT) and are folded into the storm's one notice when it forms."""
+    config, store = setup
+    seed(store, background(), "bg")
+    judge_and_storm(config, store)
+    seed(store, burst(30), "wave")
+    judge = Runtime.of(config)
+    score_pending(store, judge)
+    with store.engine.connect() as db:
+        waits = [due - made for due, made in db.execute(
+            select(deliveries.c.next_attempt_at, deliveries.c.created_at)
+            .join(posts, posts.c.id == deliveries.c.post_id)
+            .where(posts.c.external_id.startswith("wave-")))]
+    assert len(waits) == 30 and all(w.total_seconds() >= FORMING_WAIT for w in waits)
+    assert file_storms(store, judge, NOW) == 1
+    storm_case = next(c for c in store.list_cases(now=NOW)
+                      if c.group_key.startswith("thread:event:"))
+    assert {delivery_of(store, f"wave-{i}") for i in range(30)} == {("inhibited", storm_case.id)}
+    [storm] = storm_posts(store)
+    assert delivery_of(store, storm.external_id) == ("pending", None)  # the one notice
+    with store.engine.connect() as db:
+        pending = db.execute(select(deliveries.c.post_id)
+                             .where(deliveries.c.state == "pending")).scalars().all()
+    assert storm.id in pending  # beside the background's own, none of the wave's
+

@@ -295,7 +295,7 @@ def _trend(days: pd.DataFrame, launch_day: date, today: date) -> str:
     if len(counts) < 2:
         return text
     run, sign = 0, 0
-    for earlier, later in zip(reversed(counts[:-1]), reversed(counts), strict=True):
+    for earlier, later in zip(reversed(counts[:-1]), reversed(counts[1:]), strict=True):
         step = (later > earlier) - (later < earlier)
         if step == 0 or (sign and step != sign):
             break

@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from statistics import fmean
 from typing import Any
 
 from monitor import outbox
 from monitor.backlash import spikes
-from monitor.backlash.events import WatchedEvent
+from monitor.backlash.events import NEGATIVE, WatchedEvent
 from monitor.backlash.spikes import HOURLY, Spike
 from monitor.model import Fetch, Flag, Post, Score
 from monitor.quoting import quote
@@ -33,8 +33,6 @@ from monitor.store import Store
 
 log = logging.getLogger(__name__)
 
-NEGATIVE = -0.05
-"""VADER's own line: a compound at or below it reads as negative."""
 
 CHURN = 0.5
 """A post whose churn signal reaches this talks of leaving (see README, Scoring)."""
@@ -86,11 +84,11 @@ def detect(event: WatchedEvent, rows: Sequence[Mapping[str, Any]],
     return found
 
 
-def storm_post(storm: Storm) -> Post:
-    """The storm as a post: the same id for as long as the storm goes on; its text (and so
-    its version) changes as it grows."""
+def storm_post(storm: Storm, zone: tzinfo | None = None) -> Post:
+    """The storm as a post: the same id (its UTC hour) for as long as the storm goes on; its
+    text (and so its version) changes as it grows, and says its times in ``zone``."""
     event, spike, worst = storm.event, storm.spike, storm.members[0]
-    text = (f"{spike.describe(f'negative posts about {event.name}')}. "
+    text = (f"{spike.describe(f'negative posts about {event.name}', zone)}. "
             f"Worst: \u201c{quote(worst['text'], 200)}\u201d")
     return Post(source=event.storm_source, external_id=f"storm:{spike.start:%Y-%m-%dT%H}",
                 url=worst["url"], author=None, title=f"Backlash storm: {event.name}",
@@ -98,14 +96,15 @@ def storm_post(storm: Storm) -> Post:
                 reach=spike.total)
 
 
-def storm_flag(storm: Storm) -> tuple[Score, Flag]:
+def storm_flag(storm: Storm, zone: tzinfo | None = None) -> tuple[Score, Flag]:
+    """The storm's mean score and its critical flag; its reason says its times in ``zone``."""
     members = storm.members
     angry = sum(bool(r["angry"]) for r in members)
     leaving = sum((r["churn"] or 0) >= CHURN for r in members)
     score = Score(fmean(r["compound"] for r in members), fmean(r["pos"] or 0 for r in members),
                   fmean(r["neu"] or 0 for r in members), fmean(r["neg"] or 0 for r in members),
                   angry=angry > len(members) / 2, language="en")
-    reasons = (storm.spike.describe(f"negative posts about {storm.event.name}"),
+    reasons = (storm.spike.describe(f"negative posts about {storm.event.name}", zone),
                f"{angry} of {len(members)} angry, {leaving} talk of leaving")
     return score, Flag("critical", ("storm",), reasons, "backlash",
                        ("storm", storm.event.storm_source))
@@ -114,7 +113,7 @@ def storm_flag(storm: Storm) -> tuple[Score, Flag]:
 def file_storms(store: Store, runtime: Runtime, now: datetime) -> int:
     """Detect storms for every launch being watched now and file each as a flag (routed,
     queued, notified once); returns how many storms are going on."""
-    going = 0
+    going, zone = 0, runtime.config.timezone
     muted = [s["matchers"] for s in store.silences(now)]
     for event in runtime.events:
         start, end = event.window
@@ -124,15 +123,19 @@ def file_storms(store: Store, runtime: Runtime, now: datetime) -> int:
                                       now + timedelta(minutes=1), event.keywords)
         for storm in detect(event, rows, now):
             going += 1
-            post = storm_post(storm)
+            post = storm_post(storm, zone)
             store.save_fetch(post.source, "storm", Fetch((post,), None), now)
             stored = store.stored_post(post.source, post.external_id)
             assert stored is not None  # just saved
-            score, flag = storm_flag(storm)
+            score, flag = storm_flag(storm, zone)
             routing = runtime.route(post, score, flag, muted)
             with store.transaction() as db:  # its score, flag, case and outbox rows at once
                 newly = outbox.record(db, [(stored, score, flag)], now, {stored.id: routing},
                                       runtime.config.policy)
             if newly:
-                log.warning("backlash storm about %s: %s", event.name, storm.spike.describe())
+                log.warning("backlash storm about %s: %s", event.name,
+                            storm.spike.describe(zone=zone))
+            case_id = store.open_storms(now, STORM_HOLD).get(event.storm_source)
+            if case_id is not None:  # the first wave's notices, held back until now: folded
+                store.fold_into_storm([r["id"] for r in storm.members], case_id)
     return going
