@@ -40,8 +40,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -97,12 +97,21 @@ class Spike:
     freq: str = "h"  # the period length, for describe()
     season: int = 1  # as judged: > 1 means baseline is for that time of day
 
-    def describe(self, what: str = "negative posts") -> str:
+    def describe(self, what: str = "negative posts", zone: tzinfo | None = None) -> str:
         """One line for a person: "Mon 2 Nov 2026 (UTC): 42 negative posts in the hour to
-        14:00, typical 3 at that hour (z 8.1)"; a longer storm adds its span and peak."""
+        14:00, typical 3 at that hour (z 8.1)"; a longer storm adds its span and peak.
+
+        ``zone`` (the configured one) shows the clock times there and names it: storms are
+        counted in UTC hours, but whoever is woken reads their own clock. Periods of a day or
+        longer stay in the zone they were cut in (a UTC day is not a local one)."""
         unit = _unit(self.freq)
-        day = self.start
-        head = f"{_day(day)} {day.year} ({day:%Z})"
+        shown, name = self, None
+        if zone is not None and _within_a_day(self.freq):
+            shown = replace(self, start=self.start.astimezone(zone),
+                            end=self.end.astimezone(zone), peak_at=self.peak_at.astimezone(zone))
+            name = getattr(zone, "key", None)  # "Europe/Berlin" rather than "CET"
+        day = shown.start
+        head = f"{_day(day)} {day.year} ({name or f'{day:%Z}'})"
         per = f"at that {unit}" if self.season > 1 else f"{'an' if unit == 'hour' else 'a'} {unit}"
         typical = f"typical {self.baseline:.3g} {per} (z {self.score:.1f})"
         periods = len(pd.date_range(self.start, self.end, freq=self.freq, inclusive="left"))
@@ -112,12 +121,14 @@ class Spike:
             last = _day(self.end - timedelta(microseconds=1))
             return f"{head}: {self.total} {what} in {periods} days to {last}, peak " \
                    f"{self.count} on {_day(self.peak_at)}, {typical}"
-        peak_end = _period_end(self.freq, self.peak_at)
+        peak_end = _period_end(self.freq, self.peak_at)  # counted where it was cut
+        if zone is not None and shown is not self:
+            peak_end = peak_end.astimezone(zone)
         peak = f"in the {unit} to {_clock(peak_end, day)}"
         if periods == 1:
             return f"{head}: {self.count} {what} {peak}, {typical}"
-        return f"{head}: {self.total} {what} in {periods} {unit}s from {_clock(self.start, day)}" \
-               f" to {_clock(self.end, day)}, peak {self.count} {peak}, {typical}"
+        return f"{head}: {self.total} {what} in {periods} {unit}s from {_clock(shown.start, day)}" \
+               f" to {_clock(shown.end, day)}, peak {self.count} {peak}, {typical}"
 
 
 def counts_per_period(times: Sequence[datetime] | pd.Series, freq: str, start: datetime,
@@ -294,6 +305,14 @@ def _unit(freq: str) -> str:
     names = {"h": "hour", "H": "hour", "D": "day", "min": "minute", "T": "minute", "W": "week"}
     base = names.get(code, code)
     return base if offset.n == 1 else f"{offset.n}-{base} period"
+
+
+def _within_a_day(freq: str) -> bool:
+    """Whether a period is shorter than a day (a week has no fixed length: no)."""
+    try:
+        return pd.Timedelta(to_offset(freq)) < pd.Timedelta(days=1)
+    except ValueError:
+        return False
 
 
 def _day(moment: datetime) -> str:

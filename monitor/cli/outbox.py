@@ -1,9 +1,11 @@
-"""Silences (mute matching flags for a while) and the outbox (``deliveries retry``)."""
+"""Silences (mute matching flags for a while) and the outbox (``deliveries retry``).
+
+Times are shown in the configured ``timezone``, with its abbreviation (CET, PDT)."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import click
@@ -43,9 +45,9 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
     now = datetime.now(UTC)
-    with opened(config_path) as (_config, store):
+    with opened(config_path) as (config, store):
         sid = store.add_silence(parsed, reason, now + timedelta(seconds=seconds), now, who)
-    click.echo(f"silence {sid} until {now + timedelta(seconds=seconds):%Y-%m-%d %H:%M} UTC")
+    click.echo(f"silence {sid} until {_local(now + timedelta(seconds=seconds), config.timezone)}")
 
 
 @silence.command("list")
@@ -55,12 +57,13 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
 def silence_list(everything: bool, config_path: Path) -> None:
     """The active silences (with --all, the expired ones too)."""
     now = datetime.now(UTC)
-    with opened(config_path) as (_config, store):
+    with opened(config_path) as (config, store):
         found = store.silences(now, include_expired=everything)
     for s in found:
         state = "active" if s["ends_at"] > now else "expired"
         match = " ".join(f"{k}={v}" for k, v in s["matchers"].items())
-        click.echo(f"{s['id']:>4}  {state:<7}  until {s['ends_at']:%Y-%m-%d %H:%M}  {match}  "
+        until = _local(s["ends_at"], config.timezone)
+        click.echo(f"{s['id']:>4}  {state:<7}  until {until}  {match}  "
                    f"({s['reason']}{', by ' + s['created_by'] if s['created_by'] else ''})")
     if not found:
         click.echo("no silences")
@@ -93,3 +96,8 @@ def deliveries_retry(receiver: str | None, config_path: Path) -> None:
     with opened(config_path) as (_config, store):
         count = store.retry_dead(datetime.now(UTC), receiver)
     click.echo(f"{count} dead deliveries will be sent again")
+
+
+def _local(moment: datetime, zone: tzinfo) -> str:
+    """``2026-10-25 02:30 CEST``: the configured zone, and which side of a DST change."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")

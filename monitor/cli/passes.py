@@ -111,7 +111,8 @@ def status(config_path: Path, as_json: bool) -> None:
     ended, the open and overdue cases, the outbox (how many deliveries are pending, sent,
     silenced or dead: given up after too many failures) and the monitor's alerts about itself
     of the last day. Exits 1 when a source is broken, a delivery is dead or no pass ended for
-    longer than `alerts.stalled_after`, so it can drive an alert.
+    longer than `alerts.stalled_after`, so it can drive an alert. Times are in the configured
+    `timezone`, named once at the foot of the table; --json's are UTC ISO 8601 (data).
     """
     from collections import Counter
 

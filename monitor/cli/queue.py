@@ -1,7 +1,9 @@
 """``monitor queue``: the outreach team's commands (list, show, assign, respond, resolve...).
 
 Who you are comes from ``--as``, else $MONITOR_USER, else the OS user name; it is the actor in
-a case's history. Tables for people, ``--json`` for scripts (stable keys, UTC ISO 8601 times).
+a case's history. Tables for people, their times in the configured ``timezone`` with its
+abbreviation (CET, PDT: the hour a DST change repeats is told apart); ``--json`` for scripts,
+stable keys and UTC ISO 8601 times, because that is data, not reading matter.
 Exit codes: 0 done, 1 the command cannot be done (unknown case or person, illegal transition:
 nothing changed), 2 bad usage or configuration.
 """
@@ -14,7 +16,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +68,7 @@ def queue() -> None:
               help="Only cases in this state (repeatable; default: the open ones).")
 @click.option("--overdue", is_flag=True, help="Only open cases past due with no response.")
 @click.option("--severity", type=click.Choice(SEVERITIES))
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts (UTC times).")
 @_options
 def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bool,
           severity: str | None, as_json: bool, config_path: Path, actor: str | None) -> None:
@@ -123,7 +125,7 @@ def _list(found: list[Case], now: datetime) -> None:
 
 @queue.command()
 @click.argument("case_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts (UTC times).")
 @_options
 def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> None:
     """One case: its posts and why they were flagged, its history, notes and fitting replies."""
@@ -141,15 +143,18 @@ def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> N
         return _print_json({"case": _plain(detail.case), "posts": list(detail.posts),
                             "events": list(detail.events), "notes": list(detail.notes),
                             "replies": replies})
-    _show(detail, replies, s.now)
+    _show(detail, replies, s.now, s.config.timezone)
 
 
-def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime) -> None:
+def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime,
+          zone: tzinfo = UTC) -> None:
     c, out = detail.case, _console()
     line = (f"case {c.id}  {c.severity}  {c.state}"
             + (f" ({c.assignee})" if c.assignee else "") + f"  priority {c.priority:.1f}")
     out.print(line, style="bold", markup=False)
-    out.print(f"opened {_time(c.opened_at)}  due {_due(c, now)}  group {c.group_key}"
+    due = _due(c, now)
+    due = f"{_time(c.due_at, zone)} ({due})" if due != "-" else due
+    out.print(f"opened {_time(c.opened_at, zone)}  due {due}  group {c.group_key}"
               + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""), markup=False)
     who = c.author or ("the storm" if c.storm else "someone")  # its most severe post
     out.print(f"{c.title or 'Untitled thread'}\nshown by #{c.post_id}, {who} on {c.source}"
@@ -157,7 +162,7 @@ def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime) -> N
     out.print("\nPosts", style="bold")
     for p in detail.posts:
         out.print(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
-                  f"{_time(p['published_at'])}  {p['severity'] or '-'} "
+                  f"{_time(p['published_at'], zone)}  {p['severity'] or '-'} "
                   f"{p['category'] or ''}\n  {p['url']}", markup=False)
         said = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
         out.print("\n".join("    > " + q for q in said.splitlines()), markup=False)
@@ -167,7 +172,7 @@ def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime) -> N
     for e in detail.events:
         what = e["detail"] or {}
         extra = ", ".join(f"{k}={v}" for k, v in what.items() if k != "text")
-        out.print(f"  {_time(e['at'])}  {e['actor'] or 'monitor'}  {e['action']}"
+        out.print(f"  {_time(e['at'], zone)}  {e['actor'] or 'monitor'}  {e['action']}"
                   + (f"  {extra}" if extra else "")
                   + (f": {what['text']}" if "text" in what else ""), markup=False)
     out.print("\nReply templates (adapt them, post by hand; nothing is posted for you)",
@@ -283,8 +288,9 @@ def _print_json(value: Any) -> None:
     click.echo(json.dumps(value, default=default, indent=2, sort_keys=True))
 
 
-def _time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+def _time(value: datetime | None, zone: tzinfo = UTC) -> str:
+    """``2026-10-25 02:30 CEST``: local, and which side of a DST change it is on."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if value else "-"
 
 
 def _span(seconds: float | None) -> str:
