@@ -113,13 +113,19 @@ def peak_of(command: list[str], cwd: Path) -> tuple[float, int, str]:
     return usage.ru_maxrss / 1024, child.returncode, lines[-1][:100]
 
 
-def daemon_peak(config: Path, seconds: float) -> tuple[float, int]:
-    """VmHWM of `monitor daemon` after ``seconds``, and the passes its log reported."""
+def daemon_peak(config: Path, seconds: float) -> tuple[float, int, list[float]]:
+    """VmHWM of `monitor daemon` after ``seconds``, the passes its log reported, and its
+    resident memory at each tenth of the time (does it level off, or keep growing?)."""
     log = config.parent / "daemon.log"
+    samples: list[float] = []
     with log.open("w") as out:
         child = subprocess.Popen([*MONITOR, "-v", "daemon", "--config", str(config)],
                                  stdout=out, stderr=subprocess.STDOUT)
-        time.sleep(seconds)
+        for _ in range(10):
+            time.sleep(seconds / 10)
+            now = Path(f"/proc/{child.pid}/status").read_text() if child.poll() is None else ""
+            found = re.search(r"VmRSS:\s+(\d+) kB", now)
+            samples.append(int(found[1]) / 1024 if found else 0.0)
         status = Path(f"/proc/{child.pid}/status").read_text()
         child.send_signal(signal.SIGTERM)
         child.wait(60)
@@ -128,7 +134,7 @@ def daemon_peak(config: Path, seconds: float) -> tuple[float, int]:
         raise SystemExit(f"the daemon exited: {log.read_text()[-2000:]}")
     peak = int(found[1]) / 1024
     passes = len(re.findall(r"pass", log.read_text()))
-    return peak, passes
+    return peak, passes, samples
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -163,9 +169,10 @@ def main() -> None:
         rows.append(("monitor run (one pass)", peak,
                      f"exit {code}, {time.monotonic() - started:.0f} s: {last}"))
         print(*rows[-1], flush=True)
-        peak, passes = daemon_peak(config, args.seconds)
+        peak, passes, samples = daemon_peak(config, args.seconds)
         rows.append((f"monitor daemon ({args.seconds:.0f} s)", peak,
-                     f"{passes} log lines naming a pass"))
+                     f"{passes} log lines naming a pass; resident MB each tenth of the time: "
+                     + " ".join(f"{s:.0f}" for s in samples)))
         bomb = folder / "bomb.yaml"
         bomb.write_text(alias_bomb())
         big = folder / "big.yaml"
