@@ -164,7 +164,7 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 6
+    assert migrated.schema_version == SCHEMA_VERSION == 7
     with migrated.engine.connect() as db:
         assert {"leased_by", "leased_until"} <= {c["name"] for c in
                                                  inspect(db).get_columns("sources")}

@@ -47,6 +47,8 @@ VALUES: dict[str, Any] = {  # by click parameter name: what a required one (and 
     "silence_id": lambda state: state.silence_id,
     "person_name": "ana",
     "person": "ana",
+    "name": "ana",
+    "role": "staff",
     "text": "I hate the new editor, bring back the old one",
     "file": sweep_states.LABELLED_FILE,
     "event": sweep_states.EVENT,

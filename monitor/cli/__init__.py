@@ -31,6 +31,7 @@ COMMANDS = {
     "export": "monitor.cli.reports:export",
     "queue": "monitor.cli.queue:queue",
     "kinds": "monitor.cli.kinds:kinds_command",
+    "users": "monitor.cli.users:users",
 }
 
 

@@ -60,6 +60,7 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
     sources,
 )
 from monitor.store.storms import WRITTEN, StormQueries
+from monitor.store.users import UserQueries
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -76,7 +77,7 @@ class Saved:
 
 
 class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries,
-            AlertQueries):
+            AlertQueries, UserQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:

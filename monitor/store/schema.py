@@ -23,7 +23,7 @@ from sqlalchemy import (
     true,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -221,6 +221,20 @@ silences = Table(  # "don't notify about these until then" (a known outage, a tr
     Column("ends_at", UTCDateTime, nullable=False, index=True),
 )
 
+users = Table(  # schema 7: accounts of the web inbox; disabled, never deleted (history)
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),            # staff, lead, admin
+    Column("password_hash", Text, nullable=False),         # argon2id, PHC string
+    Column("disabled_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),  # in a row
+    Column("last_failed_at", UTCDateTime),
+    Column("last_login_at", UTCDateTime),
+)
+
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -274,5 +288,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     5: ("ALTER TABLE runs ADD COLUMN ended BOOLEAN DEFAULT true NOT NULL",
         "CREATE INDEX IF NOT EXISTS ix_runs_started_at ON runs (started_at)",
         "CREATE INDEX IF NOT EXISTS ix_runs_finished_at ON runs (finished_at)"),
+    # 6 -> 7: accounts (the users table is new: create_all makes it whole, nothing to alter)
+    6: (),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
