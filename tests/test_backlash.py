@@ -292,7 +292,8 @@ def test_list_and_compare(project: tuple[Path, Config, Store]) -> None:
     assert [r["event"] for r in as_json] == ["New editor", "Old logo"]
 
 
-@pytest.mark.parametrize("args", [[], ["New editor", "--list"], ["--send", "--list"]])
+@pytest.mark.parametrize("args", [[], ["New editor", "--list"], ["--send", "--list"],
+                                  ["New editor", "--send"]])  # the last: no report.to
 def test_usage_errors(project: tuple[Path, Config, Store], args: list[str]) -> None:
     path, _, _ = project
     result = cli(*args, "--config", str(path))

@@ -87,6 +87,10 @@ def backlash(event: str | None, config_path: Path, fmt: str, send: bool, listing
         raise click.UsageError("--send needs an EVENT")
     now = datetime.now(UTC)
     with opened(config_path) as (config, store):
+        if send and not any(e.report for e in config.main.events
+                            if e.name.casefold() == (event or "").casefold()):
+            raise click.UsageError(f"--send: the event {event!r} has no report.to "
+                                   "(set events[].report in the config)")
         names = [event] if event else list(compare or ()) if compare else [
             e.name for e in config.main.events]
         made = [reports.build(store, chosen, config.timezone, now)
