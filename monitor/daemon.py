@@ -233,8 +233,7 @@ class Daemon:
 
         config, now = self.config, datetime.now(UTC)
         event = find(config, [name])[0]
-        settings = next(e for e in config.main.events if e.name == event.name)
-        if not young(event, settings, now):
+        if not young(event, now):
             log.debug("launch report %s: not sent (before the launch, or past report.until)",
                       name)
             return

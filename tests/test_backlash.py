@@ -352,10 +352,9 @@ def test_the_daemon_mails_it_while_the_launch_is_young(
     with smtp_server() as (mailbox, port):
         config = load(mailing(path, port, until="10d"))
         event = find_event(watched(config.main.events, config.timezone), "New editor")
-        settings = config.main.events[0]
-        assert young(event, settings, launch + timedelta(days=9))
-        assert not young(event, settings, launch - timedelta(seconds=1))
-        assert not young(event, settings, launch + timedelta(days=10))
+        assert young(event, launch + timedelta(days=9))
+        assert not young(event, launch - timedelta(seconds=1))
+        assert not young(event, launch + timedelta(days=10))
         daemon = Daemon(path)
         try:
             daemon._launch_report("New editor")

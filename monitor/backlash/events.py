@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitor.config import Event, Source
+from monitor.config import Event, LaunchMail, Source
 from monitor.model import STORM_SOURCE, is_storm_source
 
 NEGATIVE = -0.05
@@ -33,6 +33,7 @@ class WatchedEvent:
     keywords: tuple[str, ...]
     pattern: re.Pattern[str]
     sources: frozenset[str] | None  # None: every source
+    mail: LaunchMail | None = None  # the daily e-mail of its report (``report:``), if any
 
     @classmethod
     def of(cls, event: Event, zone: ZoneInfo, configured: Iterable[Source] = ()) -> WatchedEvent:
@@ -46,7 +47,7 @@ class WatchedEvent:
             chosen = set(event.sources) | {s.name for s in configured
                                            if set(s.tags) & set(event.tags)}
         return cls(event.name, launch.astimezone(UTC), event.days, tuple(words), pattern,
-                   None if chosen is None else frozenset(chosen))
+                   None if chosen is None else frozenset(chosen), event.report)
 
     @property
     def storm_source(self) -> str:

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 
 from monitor.backlash import report as reports
 from monitor.backlash.events import WatchedEvent
-from monitor.config import Config, Event
+from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.receivers.email import EmailOptions
 from monitor.reports.mail import SendOutcome, send_report, sender_domain
@@ -21,18 +21,16 @@ def report_key(event: str, day: date) -> str:
     return f"launch:{reports.slug_of(event)}:{day.isoformat()}"
 
 
-def young(event: WatchedEvent, settings: Event, now: datetime) -> bool:
+def young(event: WatchedEvent, now: datetime) -> bool:
     """Whether the launch report is still sent: from the launch until ``report.until`` after."""
-    mail = settings.report
-    return mail is not None and event.launch <= now < event.launch + timedelta(
-        seconds=mail.until)
+    return event.mail is not None and event.launch <= now < event.launch + timedelta(
+        seconds=event.mail.until)
 
 
 def send_launch_report(config: Config, store: Store, event: WatchedEvent, now: datetime,
                        built: reports.Backlash | None = None) -> SendOutcome:
     """E-mail today's launch report to the event's ``report.to`` who have not had it today."""
-    settings = next(e for e in config.main.events if e.name == event.name)
-    if settings.report is None:
+    if event.mail is None:
         raise MonitorError(f"the event {event.name!r} has no report.to to send to")
     day = now.astimezone(config.timezone).date()
 
@@ -40,7 +38,7 @@ def send_launch_report(config: Config, store: Store, event: WatchedEvent, now: d
         made = built or reports.build(store, event, config.timezone, now)
         return compose(made, options, now)
 
-    return send_report(config, store, report_key(event.name, day), settings.report.to,
+    return send_report(config, store, report_key(event.name, day), event.mail.to,
                        message, now)
 
 

@@ -15,7 +15,7 @@ import base64
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,6 @@ class Backlash:
     median_compound: tuple[float | None, float | None]
     figures: dict[str, Figure]
     about_of_negative: Share          # of the negative posts after, the share about the launch
-    verdict: str
     trend: str                        # "worst on 2 Dec, improving for 2 days"
     by_day: pd.DataFrame              # local day -> counts, shares, median compound
     by_source: pd.DataFrame
@@ -101,8 +100,36 @@ class Backlash:
         return slug_of(self.event)
 
     @property
-    def complaints(self) -> list[Complaint]:
-        return [t.complaint for t in self.themes]
+    def launch_day(self) -> date:
+        return self.launch.astimezone(ZoneInfo(self.timezone)).date()
+
+    @property
+    def verdict(self) -> str:
+        """One sentence a lead can forward: the negative share since the launch against
+        before, how much and how sure, how much of it is about the launch, and where it is
+        heading."""
+        day = f"{self.launch_day.day} {self.launch_day:%b}"
+        negative = self.figures["negative"]
+        if not self.posts_before and not self.posts_after:
+            return (f"No posts from {self.sources} in the {self.days} days before or since "
+                    f"the launch on {day}.")
+        if not self.posts_after:
+            return (f"No posts since the launch on {day} yet; before it, "
+                    f"{percent(negative.before.value)} of posts were negative.")
+        after = negative.after
+        text = f"Since the launch on {day}, negative posts are {percent(after.value)} " \
+               f"({percent(after.low, '')}–{percent(after.high)}, 95 % interval"
+        if not self.posts_before:
+            text += "; no posts before the launch to compare with)"
+        else:
+            points = negative.change
+            word = "no clear change" if not points.clear else \
+                "clearly worse" if (points.value or 0) > 0 else "clearly better"
+            text += (f"; before: {percent(negative.before.value)} on the same weekdays, "
+                     f"{points_of(points.value)}, {word})")
+        if self.about_of_negative.value is not None:
+            text += f"; {percent(self.about_of_negative.value)} of them are about the launch"
+        return text + (f"; {self.trend}." if self.trend else ".")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able data for other tools (``--format json``); times in UTC."""
@@ -149,51 +176,19 @@ def build(store: Store, event: WatchedEvent, zone: ZoneInfo, now: datetime) -> B
     days_before = max((event.launch - start) / timedelta(days=1), 1.0)
     days_after = max((end - event.launch) / timedelta(days=1), 1 / 24)
     complete = by_day[(by_day.index >= launch_day) & (by_day.index < now.astimezone(zone).date())]
-    trend = _trend(complete, launch_day, now.astimezone(zone).date())
-    report = Backlash(
+    return Backlash(
         event.name, event.launch, str(zone), now, event.days,
         "all sources" if event.sources is None else ", ".join(sorted(event.sources)),
         len(before), len(after),
         (round(len(before) / days_before, 2), round(len(after) / days_after, 2)),
         (_median(before["compound"]), _median(after["compound"])),
-        figures, about_of_negative, "", trend, by_day, _by_source(frame),
+        figures, about_of_negative, _trend(complete), by_day, _by_source(frame),
         _storms(frame, start, end, zone), _themes(frame, event, by_day, launch_day),
         launch_chart(list(by_day.index), list(by_day["posts"]), list(by_day["negative"]),
                      [None if pd.isna(m) else float(m) for m in by_day["median_compound"]],
                      launch_day),
         sparkline(list(by_day.index), [None if pd.isna(s) else float(s)
                                        for s in by_day["negative_share"]], launch_day))
-    return _with_verdict(report, launch_day)
-
-
-def _with_verdict(report: Backlash, launch_day: date) -> Backlash:
-    """The report with its verdict: one sentence a lead can forward, the negative share since
-    the launch against before, how much and how sure, how much of it is about the launch, and
-    where it is heading."""
-    since = f"Since the launch on {launch_day.day} {launch_day:%b}"
-    negative = report.figures["negative"]
-    if not report.posts_before and not report.posts_after:
-        text = (f"No posts from {report.sources} in the {report.days} days before or since "
-                f"the launch on {launch_day.day} {launch_day:%b}.")
-    elif not report.posts_after:
-        text = (f"No posts since the launch on {launch_day.day} {launch_day:%b} yet; before "
-                f"it, {percent(negative.before.value)} of posts were negative.")
-    else:
-        after = negative.after
-        text = f"{since}, negative posts are {percent(after.value)} " \
-               f"({percent(after.low, '')}–{percent(after.high)}, 95 % interval"
-        if not report.posts_before:
-            text += "; no posts before the launch to compare with)"
-        else:
-            points = negative.change
-            word = "no clear change" if not points.clear else \
-                "clearly worse" if (points.value or 0) > 0 else "clearly better"
-            text += (f"; before: {percent(negative.before.value)} on the same weekdays, "
-                     f"{points_of(points.value)}, {word})")
-        if report.about_of_negative.value is not None:
-            text += f"; {percent(report.about_of_negative.value)} of them are about the launch"
-        text += f"; {report.trend}." if report.trend else "."
-    return replace(report, verdict=text)
 
 
 def write(report: Backlash, folder: Path) -> list[Path]:
@@ -284,7 +279,7 @@ def _by_day(frame: pd.DataFrame, start: datetime, end: datetime,
                                  "churn", "flagged", "about", "median_compound"])
 
 
-def _trend(days: pd.DataFrame, launch_day: date, today: date) -> str:
+def _trend(days: pd.DataFrame) -> str:
     """"worst on 2 Dec, improving for 2 days", from the whole local days since the launch
     (today is not over: its count only grows)."""
     if days.empty or not days["negative"].any():

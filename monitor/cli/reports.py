@@ -87,20 +87,18 @@ def backlash(event: str | None, config_path: Path, fmt: str, send: bool, listing
         raise click.UsageError("--send needs an EVENT")
     now = datetime.now(UTC)
     with opened(config_path) as (config, store):
-        if send and not any(e.report for e in config.main.events
-                            if e.name.casefold() == (event or "").casefold()):
-            raise click.UsageError(f"--send: the event {event!r} has no report.to "
-                                   "(set events[].report in the config)")
         names = [event] if event else list(compare or ()) if compare else [
             e.name for e in config.main.events]
-        made = [reports.build(store, chosen, config.timezone, now)
-                for chosen in launches.find(config, names)]
+        chosen = launches.find(config, names)
+        if send and chosen[0].mail is None:
+            raise click.UsageError(f"--send: the event {event!r} has no report.to "
+                                   "(set events[].report in the config)")
+        made = [reports.build(store, one, config.timezone, now) for one in chosen]
         outcome = None
         if send:
             from monitor.backlash.mail import send_launch_report
 
-            outcome = send_launch_report(config, store, launches.find(config, names)[0], now,
-                                         made[0])
+            outcome = send_launch_report(config, store, chosen[0], now, made[0])
     if fmt == "json":
         data = [r.as_dict() for r in made]
         click.echo(json.dumps(data[0] if event else data, indent=2, ensure_ascii=False))
