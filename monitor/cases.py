@@ -3,6 +3,10 @@ and marking someone away. The queue's rules (``monitor.queue``: the state machin
 take a case, the SLA) applied through the store's SQL, each command in one transaction that
 re-reads the case as locked in it and records a case event, so an illegal or failed command
 changes nothing and history is complete.
+
+``seen``: the case's latest event when the person looked at it (the web inbox sends it). If
+someone else has changed the case since, the command is refused (``StaleCase``) rather than
+applied on top of what they did; the CLI, which shows nothing first, passes None.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from monitor.queue import Case, CaseError, QueuePolicy, is_away, next_state
 from monitor.store import Store
 from monitor.store.casework import (
+    change_after,
     locked_case,
     record_event,
     reload_case,
@@ -22,12 +27,25 @@ from monitor.store.casework import (
 )
 
 
+class StaleCase(CaseError):
+    """Someone else changed the case after the person acting last saw it."""
+
+
+def _locked(db: Any, case_id: int, actor: str | None, seen: int | None) -> Any:
+    row = locked_case(db, case_id)
+    if seen is not None and (change := change_after(db, case_id, seen, actor)) is not None:
+        when = change.at.strftime("%H:%M UTC")
+        raise StaleCase(f"{change.actor} {change.action} case {case_id} at {when}, after you "
+                        "opened it: nothing was changed; look at the case again")
+    return row
+
+
 def assign(store: Store, case_id: int, person: str, *, actor: str | None, now: datetime,
-           policy: QueuePolicy, action: str = "assign") -> Case:
+           policy: QueuePolicy, action: str = "assign", seen: int | None = None) -> Case:
     """Give the case to ``person`` (a team member who is not away)."""
     policy.check_person(person)
     with store.transaction() as db:
-        row = locked_case(db, case_id)
+        row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, action, row.assignee)
         if is_away(policy, person, team_state(db)[0]):
             raise CaseError(f"{person} is away: give it to someone present, or run "
@@ -40,36 +58,42 @@ def assign(store: Store, case_id: int, person: str, *, actor: str | None, now: d
 
 
 def claim(store: Store, case_id: int, *, actor: str, now: datetime,
-          policy: QueuePolicy) -> Case:
+          policy: QueuePolicy, seen: int | None = None) -> Case:
     """Take the case yourself."""
-    return assign(store, case_id, actor, actor=actor, now=now, policy=policy, action="claim")
+    return assign(store, case_id, actor, actor=actor, now=now, policy=policy, action="claim",
+                  seen=seen)
 
 
-def note(store: Store, case_id: int, text: str, *, actor: str | None, now: datetime) -> Case:
+def note(store: Store, case_id: int, text: str, *, actor: str | None, now: datetime,
+         seen: int | None = None) -> Case:
     """A note for the team, on a case in any state."""
     if not text.strip():
         raise CaseError("a note needs some text")
     with store.transaction() as db:
-        locked_case(db, case_id)
+        _locked(db, case_id, actor, seen)
         update_case(db, case_id, now)
         record_event(db, case_id, now, actor, "note", {"text": text.strip()})
         return reload_case(db, case_id, now)
 
 
-def respond(store: Store, case_id: int, *, actor: str | None, now: datetime) -> Case:
-    """Someone answered the author (by hand, where they wrote): the SLA is met."""
+def respond(store: Store, case_id: int, *, actor: str | None, now: datetime,
+            text: str | None = None, seen: int | None = None) -> Case:
+    """Someone answered the author (by hand, where they wrote): the SLA is met. ``text``: what
+    they wrote, kept in the history."""
     with store.transaction() as db:
-        row = locked_case(db, case_id)
+        row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "respond", row.assignee)
         update_case(db, case_id, now, state=state,
                     first_response_at=row.first_response_at or now)
-        record_event(db, case_id, now, actor, "responded", None)
+        record_event(db, case_id, now, actor, "responded",
+                     {"text": text.strip()} if text and text.strip() else None)
         return reload_case(db, case_id, now)
 
 
-def resolve(store: Store, case_id: int, *, actor: str | None, now: datetime) -> Case:
+def resolve(store: Store, case_id: int, *, actor: str | None, now: datetime,
+            seen: int | None = None) -> Case:
     with store.transaction() as db:
-        row = locked_case(db, case_id)
+        row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "resolve", row.assignee)
         update_case(db, case_id, now, state=state, resolved_at=now)
         record_event(db, case_id, now, actor, "resolved", None)
@@ -77,12 +101,12 @@ def resolve(store: Store, case_id: int, *, actor: str | None, now: datetime) -> 
 
 
 def dismiss(store: Store, case_id: int, reason: str, *, actor: str | None,
-            now: datetime) -> Case:
+            now: datetime, seen: int | None = None) -> Case:
     """Close without outreach (spam, a duplicate, nothing to answer); says why."""
     if not reason.strip():
         raise CaseError("dismissing a case needs a reason")
     with store.transaction() as db:
-        row = locked_case(db, case_id)
+        row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "dismiss", row.assignee)
         update_case(db, case_id, now, state=state, resolved_at=now, reason=reason.strip())
         record_event(db, case_id, now, actor, "dismissed", {"reason": reason.strip()})
@@ -90,10 +114,10 @@ def dismiss(store: Store, case_id: int, reason: str, *, actor: str | None,
 
 
 def reopen(store: Store, case_id: int, *, actor: str | None, now: datetime,
-           policy: QueuePolicy) -> Case:
+           policy: QueuePolicy, seen: int | None = None) -> Case:
     """Back to its assignee (or to new); never answered yet: a fresh SLA from now."""
     with store.transaction() as db:
-        row = locked_case(db, case_id)
+        row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "reopen", row.assignee)
         values: dict[str, Any] = {"state": state, "resolved_at": None, "reason": None}
         if row.first_response_at is None:

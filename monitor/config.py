@@ -14,11 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+)
 
 from monitor.errors import ConfigError
 from monitor.model import QUEUE, STORM_SOURCE, SYSTEM_SOURCE
-from monitor.queue import Assignment, QueuePolicy, SlaTimes, Team, load_replies
+from monitor.queue import Assignment, QueuePolicy, Reply, SlaTimes, Team, load_replies
 from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
 from monitor.route import RouteTree, RoutingSpec
@@ -126,6 +133,22 @@ class MetricsSettings(BaseModel):
     host: str = "127.0.0.1"
 
 
+class WebSettings(BaseModel):
+    """The web inbox (``monitor web``, and a job of the daemon when this section is present).
+    Loopback by default: put it behind a reverse proxy with TLS to open it to a team."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    session_idle: Annotated[Duration, between(60, 7 * DAY)] = Field(
+        8 * HOUR, description="a session unused this long ends")
+    session_max: Annotated[Duration, between(60, 90 * DAY)] = Field(
+        7 * DAY, description="a session ends this long after its login, used or not")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        [], description="addresses whose Remote-User header and X-Forwarded-* are believed")
+    remote_user_header: str = Field("Remote-User", min_length=1, max_length=100)
+
+
 class DeliverySettings(BaseModel):
     """How the outbox retries: ``backoff`` before the second attempt, doubling (at most 6 h);
     dead after ``max_attempts``."""
@@ -171,6 +194,7 @@ class MainConfig(BaseModel):
     digest: DigestSettings = DigestSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
+    web: WebSettings | None = None
 
     @field_validator("store")
     @classmethod
@@ -249,6 +273,20 @@ class Config:
 
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
+
+    def replies(self) -> tuple[Reply, ...]:
+        """The reply templates: the project's ``rules/replies.yaml``, else the shipped ones."""
+        path = self.path.parent / self.main.rules / REPLIES_FILE
+        if not path.exists():
+            path = Path(__file__).parent / "demo" / "rules" / REPLIES_FILE
+        return load_replies(path, shown_path(path, self.path.parent))
+
+    def latest_event(self, now: datetime_.datetime) -> str | None:
+        """The latest launch in ``events`` that has happened: the {event} of replies."""
+        past = [(e.date if e.date.tzinfo else e.date.replace(tzinfo=self.timezone), e.name)
+                for e in self.main.events]
+        past = [p for p in past if p[0] <= now]
+        return max(past)[1] if past else None
 
 
 def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Config:

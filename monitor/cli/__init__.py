@@ -32,6 +32,7 @@ COMMANDS = {
     "queue": "monitor.cli.queue:queue",
     "kinds": "monitor.cli.kinds:kinds_command",
     "users": "monitor.cli.users:users",
+    "web": "monitor.cli.web:web",
 }
 
 

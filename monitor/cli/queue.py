@@ -25,10 +25,8 @@ import click
 from monitor import cases
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
-from monitor.queue import STATES, Case, CaseDetail, QueuePolicy, load_replies, replies_for
+from monitor.queue import STATES, Case, CaseDetail, QueuePolicy, replies_for
 from monitor.quoting import quote
-
-_REPLIES = "replies.yaml"
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,16 +127,9 @@ def _list(found: list[Case], now: datetime) -> None:
 @_options
 def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> None:
     """One case: its posts and why they were flagged, its history, notes and fitting replies."""
-    from monitor.yamlfile import shown_path
-
     with _session(config_path, actor) as s:
         detail = s.store.get_case(case_id, s.now)
-        base = s.config.path.parent
-        path = base / s.config.main.rules / _REPLIES
-        if not path.exists():  # the shipped templates until the project has its own
-            path = Path(__file__).parents[1] / "demo" / "rules" / _REPLIES
-        replies = replies_for(detail, load_replies(path, shown_path(path, base)),
-                              _latest_event(s.config, s.now))
+        replies = replies_for(detail, s.config.replies(), s.config.latest_event(s.now))
     if as_json:
         return _print_json({"case": _plain(detail.case), "posts": list(detail.posts),
                             "events": list(detail.events), "notes": list(detail.notes),
@@ -309,13 +300,3 @@ def _due(case: Any, now: datetime) -> str:
         return "-"
     left = (case.due_at - now).total_seconds()
     return f"OVERDUE {_span(left)}" if case.overdue else f"in {_span(left)}"
-
-
-def _latest_event(config: Any, now: datetime) -> str | None:
-    """The latest launch in config ``events`` that has happened: the {event} of replies."""
-    past = []
-    for event in getattr(config.main, "events", []):
-        when = event.date if event.date.tzinfo else event.date.replace(tzinfo=config.timezone)
-        if when <= now:
-            past.append((when, event.name))
-    return max(past)[1] if past else None

@@ -61,6 +61,7 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
 )
 from monitor.store.storms import WRITTEN, StormQueries
 from monitor.store.users import UserQueries
+from monitor.store.web import WebQueries
 
 
 def content_hash(title: str | None, text: str) -> str:
@@ -77,7 +78,7 @@ class Saved:
 
 
 class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries,
-            AlertQueries, UserQueries):
+            AlertQueries, UserQueries, WebQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:

@@ -113,6 +113,7 @@ class CaseQueries:
             found = db.execute(
                 select(posts.c.id.label("post_id"), posts.c.source, posts.c.url,
                        posts.c.author, posts.c.title, posts.c.text, posts.c.published_at,
+                       posts.c.reach,
                        case_posts.c.added_at, flags.c.severity, flags.c.category,
                        flags.c.rules, flags.c.reasons, *SCORE_COLUMNS)
                 .join(posts, posts.c.id == case_posts.c.post_id)
@@ -170,6 +171,17 @@ def locked_case(db: Connection, case_id: int) -> Any:
     if row is None:
         raise CaseError(f"no case {case_id}")
     return row
+
+
+def change_after(db: Connection, case_id: int, event_id: int, actor: str | None) -> Any:
+    """The first change a person other than ``actor`` made to the case after ``event_id``
+    (at, actor, action), or None. The monitor's own events (a post added) do not count."""
+    query = (select(case_events.c.at, case_events.c.actor, case_events.c.action)
+             .where(case_events.c.case_id == case_id, case_events.c.id > event_id,
+                    case_events.c.actor.is_not(None)))
+    if actor is not None:
+        query = query.where(case_events.c.actor != actor)
+    return db.execute(query.order_by(case_events.c.id).limit(1)).first()
 
 
 def update_case(db: Connection, case_id: int, now: datetime, **values: Any) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     true,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -149,6 +150,9 @@ cases = Table(  # one per thread (or author) that needs a person: the outreach q
     Column("resolved_at", UTCDateTime),
     Column("reason", Text),                                # why it was dismissed
     Column("reminded_at", UTCDateTime),
+    # schema 8: the inbox lists open cases by priority, and by assignee
+    Index("ix_cases_state_priority", "state", "priority"),
+    Index("ix_cases_assignee", "assignee"),
 )
 
 case_posts = Table(  # the flagged posts of a case (a post is in at most one case)
@@ -235,6 +239,24 @@ users = Table(  # schema 7: accounts of the web inbox; disabled, never deleted (
     Column("last_login_at", UTCDateTime),
 )
 
+web_sessions = Table(  # schema 8: who is logged in to the web inbox
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),            # sha256 of the cookie's token
+    Column("user_name", String(100), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),            # sent back with every change
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),                       # logged out (or disabled)
+)
+
+presence = Table(  # schema 8: who has a case open in the web inbox, and doing what
+    "presence", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_name", String(100), primary_key=True),
+    Column("activity", String(16), nullable=False),        # viewing, replying
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -290,5 +312,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS ix_runs_finished_at ON runs (finished_at)"),
     # 6 -> 7: accounts (the users table is new: create_all makes it whole, nothing to alter)
     6: (),
+    # 7 -> 8: the web inbox's sessions and presence (new tables), and the inbox's order
+    7: ("CREATE INDEX IF NOT EXISTS ix_cases_state_priority ON cases (state, priority)",
+        "CREATE INDEX IF NOT EXISTS ix_cases_assignee ON cases (assignee)"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""

@@ -1,0 +1,3 @@
+"""Pages for leads and admins (filled in by the lead pages step)."""
+
+routes: list = []

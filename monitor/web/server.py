@@ -1,0 +1,76 @@
+"""Serving the web inbox with uvicorn: in the foreground (``monitor web``) or from a thread
+of the daemon. The socket is bound here first, so a port in use is a clear error naming
+``web.port`` (exit 2), not a log line from a thread nobody reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any
+
+from monitor.config import Config, WebSettings
+from monitor.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    def __init__(self, config: Config, store: Any, host: str | None = None,
+                 port: int | None = None) -> None:
+        import uvicorn
+
+        from monitor.web.app import create_app
+
+        settings = config.main.web or WebSettings()
+        self.host, self.port = host or settings.host, port or settings.port
+        self.app = create_app(config, store)
+        self.socket = _bind(self.host, self.port, config)
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, log_level="warning", access_log=False, proxy_headers=False,
+            server_header=False, timeout_graceful_shutdown=5))
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.socket.getsockname()[1]}/"
+
+    def run(self) -> None:
+        """Serve until Ctrl-C or SIGTERM (uvicorn's own handlers)."""
+        log.info("web inbox on %s", self.url)
+        self.server.run(sockets=[self.socket])
+
+    def start(self) -> None:
+        """Serve from a thread (the daemon's); ``stop`` ends it."""
+        self.server.config.install_signal_handlers = False  # the daemon owns the signals
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       name="web", daemon=True)
+        self.thread.start()
+        log.info("web inbox on %s", self.url)
+
+    def set_config(self, config: Config) -> None:
+        """A reloaded config (SIGHUP): new team, launches and templates from the next page."""
+        self.app.state.config = config
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.socket.close()
+
+
+def _bind(host: str, port: int, config: Config) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(f"cannot serve the web inbox on {host}:{port} "
+                          f"({error.strerror or error})", config.path.name, "web.port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
