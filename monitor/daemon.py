@@ -67,6 +67,7 @@ class Daemon:
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.metrics = Metrics(self.store, lambda: self.config)
         self.stamp = _stamp(self.config)
+        self.web: Any = None  # the web inbox's server, when config.yaml has `web:`
 
     @property
     def config(self) -> Config:
@@ -82,12 +83,20 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._reload)
         log.info("daemon started: %d sources", len(self.config.sources))
         threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+        web = None
         try:
             self.metrics.serve(self.config.main.metrics)
+            if self.config.main.web is not None:  # the web inbox, from a thread of ours
+                from monitor.web.server import WebServer
+
+                web = self.web = WebServer(self.config, self.store)
+                web.start()
             self.scheduler.start()
         finally:
             if self.stopper is not None:  # start() returns once shutdown begins: wait for it
                 self.stopper.join()
+            if web is not None:
+                web.stop()
             self.metrics.stop()
             self.store.close()
             log.info("daemon stopped")
@@ -274,6 +283,10 @@ class Daemon:
             log.error("reload refused: the store cannot change while running (restart)")
             return
         logs.protect(fresh)
+        if self.web is not None:
+            if fresh.main.web != self.config.main.web:
+                log.warning("web: a changed `web:` section takes effect at the next start")
+            self.web.set_config(fresh)
         self.runtime = runtime
         self._schedule(fresh)
         log.info("config reloaded: %d sources", len(fresh.sources))

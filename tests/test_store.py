@@ -154,7 +154,10 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
             db.execute(text(f"DROP TABLE {table}"))
         for column in ("leased_by", "leased_until"):
             db.execute(text(f"ALTER TABLE sources DROP COLUMN {column}"))
-        db.execute(text("DROP INDEX ix_cases_group_key"))
+        for index in ("ix_cases_group_key", "ix_cases_state_priority", "ix_cases_assignee"):
+            db.execute(text(f"DROP INDEX {index}"))  # schema 8 made the last two
+        for table in ("web_sessions", "presence", "users"):  # schemas 7 and 8
+            db.execute(text(f"DROP TABLE {table}"))
         for column in SCHEMA_3_COLUMNS:
             db.execute(text(f"ALTER TABLE cases DROP COLUMN {column}"))
         db.execute(text("UPDATE cases SET state = 'open'"))
@@ -164,13 +167,16 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 7
+    assert migrated.schema_version == SCHEMA_VERSION == 8
     with migrated.engine.connect() as db:
         assert {"leased_by", "leased_until"} <= {c["name"] for c in
                                                  inspect(db).get_columns("sources")}
         assert "folded_into" in {c["name"] for c in inspect(db).get_columns("deliveries")}
         assert "complaint" in {c["name"] for c in inspect(db).get_columns("scores")}
         assert "ended" in {c["name"] for c in inspect(db).get_columns("runs")}
+        assert {"ix_cases_state_priority", "ix_cases_assignee"} <= {
+            i["name"] for i in inspect(db).get_indexes("cases")}
+        assert {"users", "web_sessions", "presence"} <= set(inspect(db).get_table_names())
         assert set(SCHEMA_2_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("scores")}
         assert set(SCHEMA_3_COLUMNS) <= {c["name"] for c in inspect(db).get_columns("cases")}
         case = db.execute(text("SELECT state, group_key, category FROM cases")).one()

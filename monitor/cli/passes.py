@@ -217,7 +217,7 @@ def daemon(config_path: Path) -> None:
 @errors_to_exit_codes
 def demo(folder: Path | None) -> None:
     """Run the whole pass offline on bundled sample feeds, then write the digest."""
-    from monitor.demo import run_demo
+    from monitor.demo import demo_login, run_demo
 
     report, paths = run_demo(folder, click.echo)
     click.echo(_summary(report))
@@ -226,3 +226,7 @@ def demo(folder: Path | None) -> None:
         click.echo(f"  {path}")
     config = paths[0].parent.parent / "config.yaml"
     click.echo(f"\nLook further: monitor export posts --config {config} --format csv")
+    name, password = demo_login(config)
+    click.echo(f"\nThe web inbox: monitor web --config {config}\n  then open "
+               f"http://127.0.0.1:8080/ and log in as {name} with the password {password}\n"
+               f"  (shown this once; `monitor users password demo --config {config}` sets another)")

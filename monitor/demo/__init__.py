@@ -146,3 +146,24 @@ class _serve:  # noqa: N801 (used as a context manager)
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+
+DEMO_USER = "demo"
+
+
+def demo_login(config_path: Path) -> tuple[str, str]:
+    """An admin account for the demo's web inbox with a new random password, shown once
+    (a demo run again in the same folder gets a new one)."""
+    import secrets
+
+    from monitor import accounts
+
+    config = configuration.load(config_path)
+    password = secrets.token_urlsafe(12)
+    now = datetime.now(UTC)
+    with Store(config.store_url) as store:
+        if accounts.get_user(store, DEMO_USER) is None:
+            accounts.add_user(store, DEMO_USER, "admin", password, now)
+        else:
+            accounts.set_password(store, DEMO_USER, password, now)
+    return DEMO_USER, password

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Fetch, Severity
+from monitor.store import search
 from monitor.store.alerts import AlertQueries
 from monitor.store.casework import CaseQueries
 from monitor.store.deliveries import DeliveryQueries
@@ -59,6 +60,7 @@ from monitor.store.schema import (  # noqa: F401 (re-exported for callers and te
     scores,
     sources,
 )
+from monitor.store.search import SearchQueries
 from monitor.store.storms import WRITTEN, StormQueries
 from monitor.store.users import UserQueries
 from monitor.store.web import WebQueries
@@ -78,7 +80,7 @@ class Saved:
 
 
 class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQueries,
-            AlertQueries, UserQueries, WebQueries):
+            AlertQueries, UserQueries, WebQueries, SearchQueries):
     """The database. Create with ``Store(url)``; the schema is made on first use."""
 
     def __init__(self, url: str) -> None:
@@ -116,6 +118,7 @@ class Store(DeliveryQueries, CaseQueries, StormQueries, ReportQueries, LeaseQuer
                 raise StoreError(f"the store has schema version {version}, newer than this "
                                  f"monitor's {SCHEMA_VERSION}: upgrade feedback-monitor")
             metadata.create_all(db)  # new tables first: a migration may fill them
+            search.install(db)
             for step in range(int(version or SCHEMA_VERSION), SCHEMA_VERSION):
                 for statement in MIGRATIONS[step]:
                     if not _column_exists(db, statement):

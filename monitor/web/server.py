@@ -43,8 +43,8 @@ class WebServer:
         self.server.run(sockets=[self.socket])
 
     def start(self) -> None:
-        """Serve from a thread (the daemon's); ``stop`` ends it."""
-        self.server.config.install_signal_handlers = False  # the daemon owns the signals
+        """Serve from a thread (uvicorn leaves the signals to the main thread: the daemon's);
+        ``stop`` ends it."""
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
                                        name="web", daemon=True)
         self.thread.start()
