@@ -8,7 +8,7 @@ every --help works.
 Each command runs in a copy of its state's folder (cwd, so the default config.yaml is used),
 so commands that change the store (resolve, rescore, silence add...) leave the states as they
 are. Commands without --config (demo, kinds) read no store and run once per zone, in an empty
-folder. Skipped: ``daemon`` runs until stopped; only its --help is run (test_help).
+folder. Skipped: ``daemon`` and ``web`` run until stopped; only their --help is run (test_help).
 
 No network: a proxy on a closed loopback port stands in for the internet (the empty state's
 sources are the repo's real ones); the demo's and the full state's sources are on 127.0.0.1.
@@ -35,7 +35,7 @@ from click.testing import CliRunner, Result
 
 from monitor.cli import main
 
-LONG_RUNNING = {("daemon",)}  # runs until stopped: only its --help is run
+LONG_RUNNING = {("daemon",), ("web",)}  # run until stopped: only their --help is run
 STATES = ("empty", "full", "demo")
 ZONES = [  # (TZ, config timezone or None: left as the state has it)
     ("Pacific/Kiritimati", None),  # UTC+14: local "today" is UTC's tomorrow

@@ -8,8 +8,12 @@ Not named ``cases.py``: importing ``monitor.store.cases`` would rebind the packa
 
 from __future__ import annotations
 
+import statistics
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select, text
@@ -17,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from monitor.model import SEVERITIES, Flag
 from monitor.queue import (
+    CLOSED_STATES,
     OPEN_STATES,
     Case,
     CaseDetail,
@@ -136,6 +141,24 @@ class CaseQueries:
                                      cases.c.resolved_at))
             return queue_stats((r._mapping for r in rows), now)
 
+    def case_activity(self, now: datetime, zone: tzinfo, days: int = 14,
+                      recent: int = 7) -> CaseActivity:
+        """Per person, their open and overdue cases and those first answered in the last
+        ``recent`` days (with the median time to that answer); and the cases opened and
+        closed on each of the last ``days`` local days, today last. One read of the cases
+        that are open or moved in that time, for the leads' stats page."""
+        today = now.astimezone(zone).date()
+        since = datetime.combine(today - timedelta(days=days - 1), time(), zone)
+        answered_since = now - timedelta(days=recent)
+        query = select(cases.c.assignee, cases.c.state, cases.c.opened_at, cases.c.due_at,
+                       cases.c.first_response_at, cases.c.resolved_at).where(or_(
+            cases.c.state.in_(OPEN_STATES), cases.c.opened_at >= since,
+            cases.c.resolved_at >= since, cases.c.first_response_at >= answered_since))
+        with self.engine.connect() as db:
+            rows = db.execute(query).all()
+        return _activity(rows, now, zone, [today - timedelta(days=n)
+                                           for n in range(days - 1, -1, -1)], answered_since)
+
     def untouched_critical(self, now: datetime, repeat_interval: float) -> list[Case]:
         """Open critical cases nobody has answered, last reminded (or opened) at least
         ``repeat_interval`` seconds ago, that still hold a flagged post (a rescore may have
@@ -151,6 +174,48 @@ class CaseQueries:
                 and_(cases.c.reminded_at.is_(None), cases.c.opened_at <= cutoff)))
         with self.engine.connect() as db:
             return [_case(r, now) for r in db.execute(query.order_by(cases.c.id))]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonStats:
+    """One assignee's load: open and overdue cases, cases first answered lately, and the
+    median seconds from opening to that answer (None: none answered lately)."""
+
+    name: str
+    open: int
+    overdue: int
+    answered: int
+    first_response_median: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayActivity:
+    day: date
+    opened: int
+    closed: int  # resolved or dismissed that day (and not reopened since)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseActivity:
+    people: list[PersonStats]   # by name; unassigned open cases are not anybody's
+    days: list[DayActivity]     # oldest first
+
+
+def _activity(rows: Sequence[Any], now: datetime, zone: tzinfo, days: list[date],
+              answered_since: datetime) -> CaseActivity:
+    opened = Counter(r.opened_at.astimezone(zone).date() for r in rows)
+    closed = Counter(r.resolved_at.astimezone(zone).date() for r in rows
+                     if r.state in CLOSED_STATES and r.resolved_at is not None)
+    people = []
+    for name in sorted({r.assignee for r in rows if r.assignee}):
+        mine = [r for r in rows if r.assignee == name]
+        answered = [(r.first_response_at - r.opened_at).total_seconds() for r in mine
+                    if r.first_response_at is not None and r.first_response_at >= answered_since]
+        people.append(PersonStats(
+            name, sum(r.state in OPEN_STATES for r in mine),
+            sum(is_overdue(r.state, r.due_at, r.first_response_at, now) for r in mine),
+            len(answered), statistics.median(answered) if answered else None))
+    return CaseActivity(people, [DayActivity(d, opened[d], closed[d]) for d in days])
 
 
 # --- pieces of a command, in the caller's transaction ---------------------------------------
@@ -206,10 +271,12 @@ _RANK = case({s: rank for rank, s in enumerate(SEVERITIES, 1)}, value=flags.c.se
              else_=0)  # a post whose flag a rescore dropped comes last
 
 
+@cache
 def _case_query() -> Any:
     """Cases with their post count, their headline post (the most severe, the latest of
     equals) and its category (a praise thread turned angry is no longer praise), and the
-    title of that post's thread's own post, when it is stored."""
+    title of that post's thread's own post, when it is stored. Built once: a statement is
+    immutable (``.where`` makes a new one), and building it costs each page."""
     count = (select(func.count()).select_from(case_posts)
              .where(case_posts.c.case_id == cases.c.id).scalar_subquery())
     headline = (select(case_posts.c.post_id)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     true,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -83,6 +84,8 @@ posts = Table(
     Column("parent_id", Text),
     Column("reach", Integer),
     UniqueConstraint("source", "external_id", name="uq_posts_source_external_id"),
+    # schema 8: a case page shows its author's history on the source
+    Index("ix_posts_source_author", "source", "author"),
 )
 
 post_edits = Table(
@@ -117,6 +120,8 @@ scores = Table(
     Column("evidence", JSON),
     # schema 5: the complaint signal
     Column("complaint", Float, nullable=False, server_default="0"),
+    # schema 9: which model made the score ("shipped", or a learned model "learned:<id>")
+    Column("model", String(64)),
 )
 
 flags = Table(
@@ -154,6 +159,16 @@ cases = Table(  # one per thread (or author) that needs a person: the outreach q
     Index("ix_cases_state_priority", "state", "priority"),
     Index("ix_cases_assignee", "assignee"),
 )
+# schema 8: the inbox's order within a state (``monitor.store.web``: one read per state, each
+# stopping at the page's end instead of sorting every open case), within a person's (or
+# nobody's) cases of a state ("Mine", "Unassigned critical"), and within a state's unanswered
+# cases ("Overdue")
+Index("ix_cases_inbox", cases.c.state, cases.c.priority.desc(), cases.c.due_at.is_(None),
+      cases.c.due_at, cases.c.id)
+Index("ix_cases_assignee_inbox", cases.c.assignee, cases.c.state, cases.c.priority.desc(),
+      cases.c.due_at.is_(None), cases.c.due_at, cases.c.id)
+Index("ix_cases_unanswered", cases.c.state, cases.c.first_response_at, cases.c.priority.desc(),
+      cases.c.due_at.is_(None), cases.c.due_at, cases.c.id)
 
 case_posts = Table(  # the flagged posts of a case (a post is in at most one case)
     "case_posts", metadata,
@@ -257,6 +272,72 @@ presence = Table(  # schema 8: who has a case open in the web inbox, and doing w
     Column("seen_at", UTCDateTime, nullable=False, index=True),
 )
 
+identities = Table(  # schema 9: an author on a source is a person; staff link their names
+    "identities", metadata,
+    Column("source", String(200), primary_key=True),
+    Column("author", String(300), primary_key=True),
+    Column("person", String(520), nullable=False, index=True),  # "source:author" of the first
+    Column("linked_by", String(100)),
+    Column("linked_at", UTCDateTime, nullable=False),
+)
+
+outcomes = Table(  # schema 9: did the answer win them back? one row per responded case
+    "outcomes", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("outcome", String(16), nullable=False),         # won back, still unhappy, gone
+    Column("responded_at", UTCDateTime, nullable=False),   # quiet, too early
+    Column("window_ends_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),                     # None while too early to say
+    Column("evidence", JSON, nullable=False),              # before/after figures, post ids
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+labels = Table(  # schema 9: the team's verdicts on posts, for `monitor learn`
+    "labels", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("signal", String(16), nullable=False),          # complaint, anger
+    Column("value", Boolean, nullable=False),              # the post is one, or is not
+    Column("origin", String(32), nullable=False),          # dismiss, confirm, severity, flag
+    Column("case_id", Integer),
+    Column("actor", String(100)),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+themes = Table(  # schema 9: complaint themes as the team tracks them ("fix everything twice")
+    "themes", metadata,
+    Column("key", String(200), primary_key=True),          # its words, normalised
+    Column("label", Text, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("fixed_at", UTCDateTime),                       # marked fixed ...
+    Column("fixed_in", Text),                              # ... in this version or date
+    Column("fixed_note", Text),
+    Column("fixed_by", String(100)),
+)
+
+case_themes = Table(  # schema 9: which cases a theme comes from
+    "case_themes", metadata,
+    Column("case_id", Integer, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("theme", String(200), ForeignKey("themes.key", ondelete="CASCADE"),
+           primary_key=True),
+    Column("post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE")),
+    Column("linked_at", UTCDateTime, nullable=False, index=True),
+)
+
+models = Table(  # schema 9: models learned from the team's labels, kept in the store
+    "models", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("signal", String(16), nullable=False),          # complaint, anger
+    Column("language", String(16), nullable=False),
+    Column("data", LargeBinary, nullable=False),           # .npz bytes (no pickle)
+    Column("report", JSON, nullable=False),                # before/after figures
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(100)),
+    Column("active", Boolean, nullable=False, server_default=false()),
+)
+
 runs = Table(
     "runs", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -314,6 +395,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     6: (),
     # 7 -> 8: the web inbox's sessions and presence (new tables), and the inbox's order
     7: ("CREATE INDEX IF NOT EXISTS ix_cases_state_priority ON cases (state, priority)",
-        "CREATE INDEX IF NOT EXISTS ix_cases_assignee ON cases (assignee)"),
+        "CREATE INDEX IF NOT EXISTS ix_cases_assignee ON cases (assignee)",
+        "CREATE INDEX IF NOT EXISTS ix_cases_inbox ON cases "
+        "(state, priority DESC, (due_at IS NULL), due_at, id)",
+        "CREATE INDEX IF NOT EXISTS ix_cases_assignee_inbox ON cases "
+        "(assignee, state, priority DESC, (due_at IS NULL), due_at, id)",
+        "CREATE INDEX IF NOT EXISTS ix_cases_unanswered ON cases "
+        "(state, first_response_at, priority DESC, (due_at IS NULL), due_at, id)",
+        "CREATE INDEX IF NOT EXISTS ix_posts_source_author ON posts (source, author)"),
+    # 8 -> 9: closing the loop: identities, outcomes, labels, learned models (new tables),
+    # and which model made a score
+    8: ("ALTER TABLE scores ADD COLUMN model VARCHAR(64)",),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""

@@ -14,14 +14,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.config import Config, WebSettings
-from monitor.web import auth, casepage, inbox, leads
+from monitor.web import admin, auth, casepage, inbox, leads
 from monitor.web.pages import CSP, HEADERS, render
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def create_app(config: Config, store: Any,
 
     static = StaticFiles(directory=str(files("monitor.web") / "static"))
     app = Starlette(routes=[*auth.routes, *inbox.routes, *casepage.routes, *leads.routes,
-                            Mount("/static", static, name="static")],
+                            *admin.routes, Mount("/static", static, name="static")],
                     exception_handlers={HTTPException: _http_error})
     app.state.config, app.state.store, app.state.clock = config, store, clock
     app.state.web = config.main.web or WebSettings()
@@ -73,6 +73,8 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, tracked)
+        except ClientDisconnect:  # the browser went away (a page closed mid-request)
+            return None
         except Exception as error:
             request = Request(scope)
             log.error("web: %s %s failed: %s: %s", request.method, request.url.path,

@@ -8,9 +8,12 @@ for that case and done for the others.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -25,8 +28,11 @@ from monitor.store.web import NOBODY, CaseFilter
 from monitor.web.auth import guard
 from monitor.web.pages import render
 
+log = logging.getLogger(__name__)
+
 PAGE = 50
 COUNTS_FOR = 10.0  # seconds a view's count is reused: 20 people polling cost one count
+COUNT_SHARE = 0.05  # at most this share of a core spent recounting one slow count (a launch's)
 FILTERS = ("state", "severity", "assignee", "source", "launch", "language", "tag", "q")
 REASONS = ("not a complaint", "spam", "off topic", "duplicate", "answered elsewhere")
 """Dismiss reasons offered first (any text may be typed): the team's verdicts, kept."""
@@ -70,8 +76,8 @@ def launch_filter(request: Request, name: str) -> tuple[str, tuple[str, ...], tu
     return None
 
 
-def chosen(request: Request) -> tuple[dict[str, Any], CaseFilter, View | None, str | None]:
-    """The URL's view and filters: (the values shown back, the filter, the view, a problem)."""
+def chosen(request: Request) -> tuple[dict[str, Any], CaseFilter, View | None, list[str]]:
+    """The URL's view and filters: (the values shown back, the filter, the view, problems)."""
     params, me = request.query_params, request.state.user.name
     known = {v.key: v for v in views(request)}
     view = known.get(params.get("view") or "") if params.get("view") or not any(
@@ -80,7 +86,7 @@ def chosen(request: Request) -> tuple[dict[str, Any], CaseFilter, View | None, s
         view = known["open"]
     where = view.where if view else CaseFilter()
     shown: dict[str, Any] = {"view": view.key if view else None}
-    problem = None
+    problems = []
     states = [s for s in params.getlist("state") if s in (*STATES, "all")]
     if states:
         where = replace(where, states=STATES if "all" in states else tuple(states))
@@ -90,52 +96,123 @@ def chosen(request: Request) -> tuple[dict[str, Any], CaseFilter, View | None, s
         if not value:
             continue
         if key == "severity" and value not in SEVERITIES:
-            problem = f"unknown severity {value!r}"
+            problems.append(f"unknown severity {value!r}")
             continue
         shown[key] = value
         where = replace(where, **{key: me if key == "assignee" and value == "me" else value})
     if launch := (params.get("launch") or "").strip():
         found = launch_filter(request, launch)
         if found is None:
-            problem = f"no launch named {launch!r} in config.yaml"
+            problems.append(f"no launch named {launch!r} in config.yaml")
         else:
             shown["launch"] = launch
             where = replace(where, launch=found)
     if q := (params.get("q") or "").strip()[:500]:
         shown["q"] = q
         where = replace(where, case_ids=tuple(request.app.state.store.search_case_ids(q)))
-    return shown, where, view, problem
+    return shown, where, view, problems
 
 
-def count(request: Request, key: str, where: CaseFilter) -> int:
-    """A view's count, reused for a few seconds (the inbox polls; counts scan)."""
-    cache = request.app.state.counts
-    now = time.monotonic()
-    ident = (key, request.state.user.name, where)
-    hit = cache.get(ident)
-    if hit is None or now - hit[0] > COUNTS_FOR:
-        if len(cache) > 10_000:
-            cache.clear()
-        hit = cache[ident] = (now, request.app.state.store.count_cases(where))
-    return hit[1]
+def count(request: Request, where: CaseFilter) -> int:
+    """A filter's count, shared by everyone for a few seconds (the inbox polls; counts scan).
+    The overdue view's "now" is left out of what is shared: it moves at every request."""
+    store = request.app.state.store
+    shared = replace(where, overdue_at=_ANY_TIME if where.overdue_at else None)
+    return _cached(request.app.state.counts, ("count", shared),
+                   lambda: store.count_cases(where))
+
+
+def sources(request: Request) -> list[str]:
+    """The sources that have cases (the source filter's choices), shared like the counts."""
+    store = request.app.state.store
+    return _cached(request.app.state.counts, ("sources",), store.case_sources)
+
+
+_ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+_CACHE_LOCK = threading.Lock()
+
+
+class _Entry:
+    """A cached answer: when it was found, and whether a thread is finding it anew."""
+
+    __slots__ = ("at", "keep", "value", "found", "busy", "ready")
+
+    def __init__(self) -> None:
+        self.at, self.keep, self.value, self.found, self.busy = 0.0, COUNTS_FOR, None, False, True
+        self.ready = threading.Event()  # set once the first finding ended
+
+
+def _cached(cache: dict[Any, Any], ident: Any, find: Callable[[], Any]) -> Any:
+    """``find()``, reused for COUNTS_FOR seconds (a slow one longer, up to two minutes: it
+    took at most COUNT_SHARE of that time). Once older, the old answer is still given while
+    one background thread finds the new one, so no page waits for a count it showed a moment
+    ago; the first answer is found once (others asking meanwhile wait for it)."""
+    with _CACHE_LOCK:
+        entry = cache.get(ident)
+        if entry is None:
+            if len(cache) > 10_000:
+                cache.clear()
+            entry = cache[ident] = _Entry()
+            first = True
+        else:
+            first = False
+            if (entry.ready.is_set() and not entry.busy
+                    and time.monotonic() - entry.at > entry.keep):
+                entry.busy = True
+                threading.Thread(target=_refresh, args=(entry, find), daemon=True,
+                                 name="inbox-count").start()
+    if first:
+        try:
+            entry.value, entry.found = _timed(entry, find), True
+        except BaseException:
+            with _CACHE_LOCK:
+                if cache.get(ident) is entry:
+                    del cache[ident]
+            raise
+        finally:
+            entry.at, entry.busy = time.monotonic(), False
+            entry.ready.set()
+        return entry.value
+    if not entry.ready.wait(60) or not entry.found:  # the first finding failed (or hangs)
+        return find()
+    return entry.value
+
+
+def _timed(entry: _Entry, find: Callable[[], Any]) -> Any:
+    start = time.monotonic()
+    value = find()
+    entry.keep = min(max(COUNTS_FOR, (time.monotonic() - start) / COUNT_SHARE),
+                     12 * COUNTS_FOR)
+    return value
+
+
+def _refresh(entry: _Entry, find: Callable[[], Any]) -> None:
+    try:
+        entry.value = _timed(entry, find)
+        entry.at = time.monotonic()
+    except Exception as error:  # the old answer stays; the next page tries again
+        log.warning("web: a count of the inbox failed: %s: %s", type(error).__name__,
+                    (str(error).splitlines() or [""])[0])
+    finally:
+        entry.busy = False
 
 
 @guard()
 def inbox(request: Request) -> Response:
     state = request.app.state
-    shown, where, view, problem = chosen(request)
+    shown, where, view, problems = chosen(request)
     try:
         page = max(1, min(int(request.query_params.get("page", "1")), 10_000))
     except ValueError:
         page = 1
     found = state.store.inbox_page(where, state.clock(), limit=PAGE, offset=(page - 1) * PAGE)
-    total = count(request, f"filter:{shown}", where)
+    total = count(request, where)
     return render(request, "inbox.html", title="Inbox", cases=found, total=total, page=page,
                   pages=max(1, -(-total // PAGE)), shown=shown, view=view,
-                  views=[(v, count(request, v.key, v.where)) for v in views(request)],
-                  problem=problem, severities=SEVERITIES, states=STATES,
+                  views=[(v, count(request, v.where)) for v in views(request)],
+                  problems=problems, severities=SEVERITIES, states=STATES,
                   team=[m.name for m in state.config.policy.team], reasons=REASONS,
-                  sources=state.store.case_sources(),
+                  sources=sources(request),
                   launches=[e.name for e in state.config.main.events],
                   newest=state.store.newest_case_id(), message=request.query_params.get("msg"),
                   may_assign=request.state.user.may("assign"))

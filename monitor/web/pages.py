@@ -68,7 +68,7 @@ def span(seconds: float | None) -> str:
         return "-"
     seconds = int(abs(seconds))
     parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m")]
-    return " ".join(f"{n}{unit}" for n, unit in parts if n)[:8].strip() or f"{seconds}s"
+    return " ".join([f"{n}{unit}" for n, unit in parts if n][:2]) or f"{seconds}s"
 
 
 def ago(value: datetime | None, now: datetime) -> str:

@@ -24,7 +24,7 @@ class WebServer:
         from monitor.web.app import create_app
 
         settings = config.main.web or WebSettings()
-        self.host, self.port = host or settings.host, port or settings.port
+        self.host, self.port = host or settings.host, settings.port if port is None else port
         self.app = create_app(config, store)
         self.socket = _bind(self.host, self.port, config)
         self.server = uvicorn.Server(uvicorn.Config(
@@ -38,7 +38,12 @@ class WebServer:
         return f"http://{host}:{self.socket.getsockname()[1]}/"
 
     def run(self) -> None:
-        """Serve until Ctrl-C or SIGTERM (uvicorn's own handlers)."""
+        """Serve until Ctrl-C or SIGTERM, then return: uvicorn stops on either and raises it
+        again once stopped, which the quiet handlers set here absorb (a stop is exit 0)."""
+        import signal
+
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda *_: None)
         log.info("web inbox on %s", self.url)
         self.server.run(sockets=[self.socket])
 
