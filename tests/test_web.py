@@ -289,6 +289,7 @@ def test_presence_shows_who_else_is_on_the_case_and_what_changed(site) -> None:
     ana, bo = login(app, "ana"), login(app, "bo")
     anas = tokens(ana.get(f"/cases/{case_id}").text)
     bos = tokens(bo.get(f"/cases/{case_id}").text)
+    bo.post(f"/cases/{case_id}/presence", data=bos)  # as its page does when it has loaded
     seen_by_ana = ana.post(f"/cases/{case_id}/presence", data={**anas, "activity": "viewing"})
     assert "bo is viewing" in seen_by_ana.text and "ana is" not in seen_by_ana.text
     bo.post(f"/cases/{case_id}/presence", data={**bos, "activity": "replying"})

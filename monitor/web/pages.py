@@ -46,7 +46,7 @@ def render(request: Request, template: str, status: int = 200, **values: Any) ->
 def templates() -> Environment:
     env = Environment(loader=PackageLoader("monitor.web", "templates"),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
-                      lstrip_blocks=True)
+                      lstrip_blocks=True, auto_reload=False)  # they ship with the package
     env.filters.update(local=local_time, ago=ago, span=span, link=safe_link, query=query)
     return env
 

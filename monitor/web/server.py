@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 from monitor.config import Config, WebSettings
@@ -79,3 +80,44 @@ def _bind(host: str, port: int, config: Config) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+CONFIG_ENV = "MONITOR_WEB_CONFIG"
+"""How ``monitor web --workers N`` tells its worker processes which config to serve."""
+
+
+def serve_workers(config_path: Path, config: Config, host: str | None, port: int | None,
+                  workers: int) -> None:
+    """Serve from ``workers`` processes sharing one socket (uvicorn's supervisor), so a team
+    uses every core: one process serves about 60 pages a second on one core. Each worker opens
+    its own store; sessions, presence and cases live in the store, so any worker may answer
+    any request. Returns once Ctrl-C or SIGTERM stopped them all."""
+    import os
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings = config.main.web or WebSettings()
+    sock = _bind(host or settings.host, port or settings.port, config)
+    os.environ[CONFIG_ENV] = str(config_path.resolve())
+    Multiprocess(uvicorn.Config(
+        f"{__name__}:app_from_environment", factory=True, workers=workers,
+        log_level="warning", access_log=False, proxy_headers=False, server_header=False,
+        timeout_graceful_shutdown=5), sockets=[sock]).run()
+    sock.close()
+
+
+def app_from_environment() -> Any:
+    """A worker's app: the config named by ``CONFIG_ENV``, its own store, the CLI's logging."""
+    import os
+
+    from monitor import config as configuration
+    from monitor import logs
+    from monitor.store import Store
+    from monitor.web.app import create_app
+
+    logs.setup(logging.INFO if os.environ.get("MONITOR_WEB_VERBOSE") else logging.WARNING,
+               os.environ.get("MONITOR_LOG_FORMAT", "text"))
+    config = configuration.load(os.environ[CONFIG_ENV])
+    logs.protect(config)
+    return create_app(config, Store(config.store_url))
