@@ -422,3 +422,30 @@ def test_the_daemon_serves_the_inbox_when_web_is_configured(tmp_path: Path) -> N
         _out, err = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_monitor_web_workers_share_the_port_and_the_sessions(tmp_path: Path) -> None:
+    config_path = project(tmp_path / "p", "sqlite:///monitor.db")
+    config = load(config_path)
+    with Store(config.store_url) as store:
+        add_accounts(store)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "monitor.cli", "web", "--config",
+                               str(config_path), "--port", str(port), "--workers", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/login")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get("/login")
+            browser.post("/login", data={"name": "ana", "password": PASSWORD,
+                                         **tokens(form.text)})
+            pages = [browser.get("/") for _ in range(20)]  # whichever worker answers
+        assert {p.status_code for p in pages} == {200}
+        assert all("Log out" in p.text for p in pages)
+    finally:
+        server.terminate()
+        _out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "Traceback" not in err
