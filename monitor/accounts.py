@@ -157,10 +157,12 @@ def list_users(store: Any) -> list[User]:
 
 def set_password(store: Any, name: str, password: str, now: datetime,
                  hasher: PasswordHasher | None = None) -> None:
-    """Replace ``name``'s password (and clear its failed logins)."""
+    """Replace ``name``'s password (and clear its failed logins); its web sessions end, so
+    whoever had the old one is logged out."""
     check_password(password)
     if not store.set_password(name, hash_password(password, hasher), now):
         raise AccountError(f"no user named {name!r}")
+    store.end_sessions(now, user=name)
     log.info("password of user %s changed", _shown(name))
 
 
@@ -170,6 +172,7 @@ def disable_user(store: Any, name: str, now: datetime) -> datetime:
     when = store.disable_user(name, now)
     if when is None:
         raise AccountError(f"no user named {name!r}")
+    store.end_sessions(now, user=name)
     log.info("user %s disabled", _shown(name))
     return when
 

@@ -679,3 +679,17 @@ def test_the_browser_check_catches_a_broken_chart(seeded_one: Store, tmp_path: P
     found = probe(page, tmp_path / "profile")
     assert found["broken"] == [
         "Chart of the last 14 days: posts read, their negative share, and flags by severity"]
+
+
+@pytest.mark.parametrize(("said", "shown"), [
+    ("2. then it crashed", "2\\. then it crashed"),   # not an ordered list, and no "\2" shown
+    ("12) again", "12\\) again"),
+    ("- not a bullet", "\\- not a bullet"),
+    ("+ nor this", "\\+ nor this"),
+    ("2024 was fine", "2024 was fine"),
+    ("a *b* [c](d)", "a \\*b\\* \\[c\\](d)"),
+])
+def test_markdown_shows_a_post_literally(said: str, shown: str) -> None:
+    from monitor.reports.render import md_escape
+
+    assert md_escape(said) == shown

@@ -253,3 +253,21 @@ def test_the_roles_table() -> None:
     admin = User("ana", "admin", NOW, NOW)
     assert admin.may("manage_users")
     assert not User("ana", "admin", NOW, NOW, disabled_at=NOW).may("work_case")
+
+
+def test_the_cli_ends_the_web_sessions_of_an_account_disabled_or_given_a_new_password(
+        tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from monitor import accounts
+    from monitor.store import Store
+
+    with Store(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        now = datetime.now(UTC)
+        for name in ("ana", "bo"):
+            accounts.add_user(store, name, "staff", "a long enough password", now)
+            store.add_session(f"{name}-session", name, "csrf", now)
+        accounts.set_password(store, "ana", "another long password", now)
+        accounts.disable_user(store, "bo", now)
+        assert store.get_session("ana-session")["ended_at"] == now
+        assert store.get_session("bo-session")["ended_at"] == now

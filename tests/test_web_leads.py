@@ -305,7 +305,7 @@ def test_disabling_a_user_ends_their_session(demo: Demo, admin: TestClient) -> N
     theirs = login(demo, "leaver")
     assert theirs.get("/").status_code == 200
     answer = post(admin, "/admin/users/leaver/disable")
-    assert message_of(answer) == "User leaver disabled; 1 session ended."
+    assert message_of(answer) == "User leaver disabled; its sessions ended."
     assert accounts.get_user(demo.store, "leaver").disabled
     assert theirs.get("/").status_code == 303  # to the login page
     assert any(u.name == "leaver" for u in accounts.list_users(demo.store))  # never deleted

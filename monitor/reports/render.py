@@ -100,14 +100,23 @@ def write(digest: Digest, folder: Path) -> list[Path]:
 # --- templates -------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-_MD_LINE_START = re.compile(r"^(\s*)([-+>]|\d+[.)])")
+_MD_LINE_START = re.compile(r"^(\s*)([-+>]|\d+)([.)]?)")
 
 
 def md_escape(value: Any) -> str:
     """Post text shown literally in Markdown: no links, emphasis, raw HTML, headings or lists
     from a post (parentheses and the like stay as they are, for plain-text readers)."""
     text = _MD_SPECIAL.sub(r"\\\1", str(value))
-    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    return _MD_LINE_START.sub(_unlisted, text)
+
+
+def _unlisted(found: re.Match[str]) -> str:
+    """A line that would start a list or a quote, escaped where CommonMark allows: before
+    the marker (a dash), or before the dot of "2." (a backslash before a digit is shown)."""
+    space, mark, dot = found.groups()
+    if mark.isdigit():
+        return space + mark + ("\\" + dot if dot else "")
+    return space + "\\" + mark + dot
 
 
 def md_url(value: str) -> str:

@@ -82,8 +82,7 @@ def disable_user(request: Request) -> Response:
         accounts.disable_user(state.store, name, now)
     except AccountError as error:
         return _back(str(error), error=True)
-    ended = state.store.end_sessions(now, user=name)
-    return _back(f"User {name} disabled; {ended} session{'s' * (ended != 1)} ended.")
+    return _back(f"User {name} disabled; its sessions ended.")
 
 
 @guard("manage_users")
@@ -96,7 +95,6 @@ def set_password(request: Request) -> Response:
         accounts.set_password(state.store, name, _field(request, "password"), now)
     except (InvalidAccount, AccountError) as error:
         return _back(f"Password of {name} not changed: {error}", error=True)
-    state.store.end_sessions(now, user=name)
     return _back(f"Password of {name} changed; its sessions ended.")
 
 
