@@ -39,12 +39,16 @@ class WebServer:
         return f"http://{host}:{self.socket.getsockname()[1]}/"
 
     def run(self) -> None:
-        """Serve until Ctrl-C or SIGTERM, then return: uvicorn stops on either and raises it
-        again once stopped, which the quiet handlers set here absorb (a stop is exit 0)."""
+        """Serve until Ctrl-C or SIGTERM, then return (exit 0). The handlers set here stop the
+        server: a signal before uvicorn takes over (still starting) is not lost, and the one
+        uvicorn raises again once it has stopped does nothing more."""
         import signal
 
-        for stop in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop, lambda *_: None)
+        def stop(*_: Any) -> None:
+            self.server.should_exit = True
+
+        for wanted in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(wanted, stop)
         log.info("web inbox on %s", self.url)
         self.server.run(sockets=[self.socket])
 
