@@ -45,14 +45,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support
 
-from monitor.scoring.features import (
-    MAX_CHARS,
-    _analyzer,
-    dense_features,
-    hashed_features,
-    n_features,
-)
+from monitor.scoring.features import MAX_CHARS, _analyzer
 from monitor.scoring.models import load_model
+from monitor.scoring.training import featurize  # the model's input, as `monitor learn` builds it
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "goemotions"
@@ -81,20 +76,6 @@ def read_split(path: Path) -> tuple[list[str], np.ndarray]:
     texts = [row[0] for row in rows]
     labels = np.array([bool(POSITIVE & set(row[1].split(","))) for row in rows])
     return texts, labels
-
-
-def featurize(texts: list[str], settings: dict, vader: list[dict]) -> sp.csr_matrix:
-    """The model's input matrix: monitor.scoring.features' hashed blocks, then VADER's columns."""
-    hashed = [hashed_features(t, settings) for t in texts]
-    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([index.size for index, _ in hashed])
-    width = n_features(settings) - len(settings["dense"])
-    blocks = [sp.csr_matrix((np.concatenate([v for _, v in hashed]),
-                             np.concatenate([i for i, _ in hashed]), indptr),
-                            shape=(len(texts), width))]
-    if settings["dense"]:
-        blocks.append(sp.csr_matrix(dense_features(texts, settings, vader)))
-    return sp.hstack(blocks, format="csr")
 
 
 def prf(truth: np.ndarray, verdict: np.ndarray) -> tuple[float, float, float]:

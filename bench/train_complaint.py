@@ -53,9 +53,8 @@ from sklearn.metrics import average_precision_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_anger import CHAR, WORD, featurize, prf  # noqa: E402
 
-from monitor.scoring.features import MAX_CHARS, _analyzer  # noqa: E402
-from monitor.scoring.lexicons import fold, language, saturate  # noqa: E402
 from monitor.scoring.models import load_model  # noqa: E402
+from monitor.scoring.training import dense_inputs  # noqa: E402 (as `monitor learn` builds them)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -70,21 +69,6 @@ THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 def settings_for(code: str, scale: float) -> dict:
     dense = ["compound", "neg", "cues"] if code == "en" else ["cues"]
     return {"blocks": [WORD, CHAR], "dense": dense, "scale": {name: scale for name in dense}}
-
-
-def dense_inputs(texts: list[str], code: str) -> list[dict[str, float]]:
-    """What the scorer passes the model beside the text: the cue score, and VADER's numbers for
-    English (on the text cut as the scorer cuts it)."""
-    cues = language(code).complaint
-    out = []
-    vader = _analyzer() if code == "en" else None
-    for text in texts:
-        row = {"cues": saturate(cues.hits(fold(text[:MAX_CHARS])))}
-        if vader is not None:
-            numbers = vader.polarity_scores(text[:MAX_CHARS])
-            row.update(compound=numbers["compound"], neg=numbers["neg"])
-        out.append(row)
-    return out
 
 
 def read_minibar(data: Path, app: str, code: str) -> tuple[list[str], np.ndarray]:

@@ -1,12 +1,26 @@
 """The team's commands on a case: assign, claim, note, respond, resolve, dismiss, reopen,
-and marking someone away. The queue's rules (``monitor.queue``: the state machine, who may
-take a case, the SLA) applied through the store's SQL, each command in one transaction that
-re-reads the case as locked in it and records a case event, so an illegal or failed command
-changes nothing and history is complete.
+confirm, set_severity, and marking someone away; ``flag_post`` labels any stored post. The
+queue's rules (``monitor.queue``: the state machine, who may take a case, the SLA) applied
+through the store's SQL, each command in one transaction that re-reads the case as locked in
+it and records a case event, so an illegal or failed command changes nothing and history is
+complete.
 
 ``seen``: the case's latest event when the person looked at it (the web inbox sends it). If
 someone else has changed the case since, the command is refused (``StaleCase``) rather than
 applied on top of what they did; the CLI, which shows nothing first, passes None.
+
+Verdicts are labels for ``monitor learn`` (``labels``, written in the command's transaction),
+one per post of the case and signal:
+
+* dismiss: a reason saying "not a complaint" -> complaint False; "spam" or "off topic" ->
+  complaint False and anger False (there is nothing to answer in it at all); any other reason
+  (a duplicate, answered elsewhere) says nothing about the post: no label.
+* confirm: the posts are what they were flagged for: complaint True, and anger True for the
+  posts the scorer found angry.
+* set_severity: raised -> True for each post's signal (anger where the scorer found it
+  angry, complaint where it found a complaint or neither); lowered to low -> False for the
+  same; other changes: no label.
+* flag_post (``monitor queue flag URL``): what the person says, as given.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from monitor.model import SEVERITIES, Severity
 from monitor.queue import Case, CaseError, QueuePolicy, is_away, next_state
 from monitor.store import Store
 from monitor.store.casework import (
@@ -25,6 +40,10 @@ from monitor.store.casework import (
     team_state,
     update_case,
 )
+from monitor.store.learning import case_post_scores, post_by_url, record_labels
+
+NOT_A_COMPLAINT = ("not a complaint",)
+NOTHING_AT_ALL = ("spam", "off topic", "off-topic")
 
 
 class StaleCase(CaseError):
@@ -77,16 +96,19 @@ def note(store: Store, case_id: int, text: str, *, actor: str | None, now: datet
 
 
 def respond(store: Store, case_id: int, *, actor: str | None, now: datetime,
-            text: str | None = None, seen: int | None = None) -> Case:
+            text: str | None = None, seen: int | None = None,
+            template: str | None = None) -> Case:
     """Someone answered the author (by hand, where they wrote): the SLA is met. ``text``: what
-    they wrote, kept in the history."""
+    they wrote, kept in the history; ``template``: the id of the reply template it came from,
+    so the won-back figures (``monitor.followup``) can tell which templates work."""
+    detail = {key: value.strip() for key, value in (("text", text), ("template", template))
+              if value and value.strip()}
     with store.transaction() as db:
         row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "respond", row.assignee)
         update_case(db, case_id, now, state=state,
                     first_response_at=row.first_response_at or now)
-        record_event(db, case_id, now, actor, "responded",
-                     {"text": text.strip()} if text and text.strip() else None)
+        record_event(db, case_id, now, actor, "responded", detail or None)
         return reload_case(db, case_id, now)
 
 
@@ -110,7 +132,78 @@ def dismiss(store: Store, case_id: int, reason: str, *, actor: str | None,
         state = next_state(case_id, row.state, "dismiss", row.assignee)
         update_case(db, case_id, now, state=state, resolved_at=now, reason=reason.strip())
         record_event(db, case_id, now, actor, "dismissed", {"reason": reason.strip()})
+        if values := _dismissed_as(reason):
+            record_labels(db, [p.post_id for p in case_post_scores(db, case_id)], values,
+                          origin="dismiss", case_id=case_id, actor=actor, now=now)
         return reload_case(db, case_id, now)
+
+
+def _dismissed_as(reason: str) -> dict[str, bool]:
+    """The labels a dismissal's reason gives its posts (see the module's doc)."""
+    said = reason.lower()
+    if any(words in said for words in NOTHING_AT_ALL):
+        return {"complaint": False, "anger": False}
+    if any(words in said for words in NOT_A_COMPLAINT):
+        return {"complaint": False}
+    return {}
+
+
+def confirm(store: Store, case_id: int, *, actor: str | None, now: datetime,
+            seen: int | None = None) -> Case:
+    """The team agrees: the case's posts are complaints (and angry where the scorer said
+    so). Changes nothing but the history and the labels."""
+    with store.transaction() as db:
+        _locked(db, case_id, actor, seen)
+        update_case(db, case_id, now)
+        record_event(db, case_id, now, actor, "confirmed", None)
+        for post in case_post_scores(db, case_id):
+            record_labels(db, [post.post_id],
+                          {"complaint": True, **({"anger": True} if post.angry else {})},
+                          origin="confirm", case_id=case_id, actor=actor, now=now)
+        return reload_case(db, case_id, now)
+
+
+def set_severity(store: Store, case_id: int, severity: str, *, actor: str | None,
+                 now: datetime, policy: QueuePolicy, seen: int | None = None) -> Case:
+    """A person's severity for the case; an unanswered case's due time follows it (counted
+    from when it opened)."""
+    if severity not in SEVERITIES:
+        raise CaseError(f"no severity {severity!r} (one of {', '.join(SEVERITIES)})")
+    level = Severity(severity)
+    with store.transaction() as db:
+        row = _locked(db, case_id, actor, seen)
+        before = Severity(row.severity)
+        if level == before:
+            return reload_case(db, case_id, now)
+        values: dict[str, Any] = {"severity": level.value}
+        if row.first_response_at is None and row.state in ("new", "assigned"):
+            values["due_at"] = policy.sla.due(level.value, row.opened_at)
+        update_case(db, case_id, now, **values)
+        record_event(db, case_id, now, actor, "severity",
+                     {"severity": level.value, "previous": before.value})
+        if level > before or level == Severity.LOW:
+            for post in case_post_scores(db, case_id):
+                signals = (["anger"] if post.angry else []) + (
+                    ["complaint"] if (post.complaint or 0) >= 0.5 or not post.angry else [])
+                record_labels(db, [post.post_id], dict.fromkeys(signals, level > before),
+                              origin="severity", case_id=case_id, actor=actor, now=now)
+        return reload_case(db, case_id, now)
+
+
+def flag_post(store: Store, url: str, values: dict[str, bool], *, actor: str | None,
+              now: datetime) -> tuple[int, int | None]:
+    """A person's verdict on the stored post at ``url`` (one the monitor missed, or got
+    wrong): (post id, its case or None). Only labelled: a post the rules did not flag is not
+    filed into the queue by this; ``monitor learn`` teaches the models to flag its like."""
+    if not values:
+        raise CaseError("say what the post is: --complaint/--no-complaint, --angry/--not-angry")
+    with store.transaction() as db:
+        found = post_by_url(db, url)
+        if found is None:
+            raise CaseError(f"no stored post at {url}")
+        record_labels(db, [found.id], values, origin="flag", case_id=found.case_id,
+                      actor=actor, now=now)
+        return found.id, found.case_id
 
 
 def reopen(store: Store, case_id: int, *, actor: str | None, now: datetime,

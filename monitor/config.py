@@ -7,6 +7,7 @@ mistakes are gathered so ``monitor check`` can show them at once.
 from __future__ import annotations
 
 import datetime as datetime_
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -111,6 +112,14 @@ class Event(BaseModel):
         return value
 
 
+class FollowupSettings(BaseModel):
+    """How long after a reply the monitor follows its author's posts to tell whether the
+    answer won them back (``monitor.followup``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    window: Span = Field(30 * DAY, description="how long an author is followed after a reply")
+
+
 class DigestSettings(BaseModel):
     """The daily digest: written to ``reports/`` always; e-mailed to ``to`` (through the SMTP
     settings of the e-mail receiver ``via``) when set; made by the daemon at ``at``."""
@@ -192,6 +201,7 @@ class MainConfig(BaseModel):
     receivers: dict[str, dict[str, Any]] = {}
     delivery: DeliverySettings = DeliverySettings()
     digest: DigestSettings = DigestSettings()
+    followup: FollowupSettings = FollowupSettings()
     metrics: MetricsSettings = MetricsSettings()
     alerts: AlertSettings = AlertSettings()
     web: WebSettings | None = None
@@ -279,7 +289,8 @@ class Config:
         path = self.path.parent / self.main.rules / REPLIES_FILE
         if not path.exists():
             path = Path(__file__).parent / "demo" / "rules" / REPLIES_FILE
-        return load_replies(path, shown_path(path, self.path.parent))
+        stat = path.stat()
+        return _replies(path, shown_path(path, self.path.parent), stat.st_mtime_ns, stat.st_size)
 
     def latest_event(self, now: datetime_.datetime) -> str | None:
         """The latest launch in ``events`` that has happened: the {event} of replies."""
@@ -287,6 +298,12 @@ class Config:
                 for e in self.main.events]
         past = [p for p in past if p[0] <= now]
         return max(past)[1] if past else None
+
+
+@functools.lru_cache(maxsize=16)
+def _replies(path: Path, shown: str, _mtime: int, _size: int) -> tuple[Reply, ...]:
+    """The templates of a file, read again only once it changed: a case page shows them."""
+    return load_replies(path, shown)
 
 
 def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Config:

@@ -36,8 +36,8 @@ from monitor.health import assess
 from monitor.leases import Leases
 from monitor.metrics import Metrics
 from monitor.outbox import deliver_due, remind_untouched
-from monitor.pipeline import due_sources, retry_policy, run_once
-from monitor.runtime import Runtime
+from monitor.pipeline import due_sources, follow_up, retry_policy, run_once
+from monitor.runtime import Runtime, learned_models
 from monitor.store import Store
 from monitor.store.passlock import daemon_lock
 
@@ -47,6 +47,8 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 SEND_EVERY = 10.0  # seconds between outbox runs
 STORMS_EVERY = 60.0  # seconds between looks for backlash storms
 WATCH_EVERY = 5.0  # seconds between looks at the config files' modification times
+THEMES_EVERY = 3600.0  # seconds between looks at whether themes are due (daily)
+FOLLOWUP_EVERY = 600.0  # seconds between looks at answered cases: did we win them back?
 
 
 class Daemon:
@@ -56,9 +58,10 @@ class Daemon:
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         config = configuration.load(config_path)
-        self.runtime = Runtime.of(config)
         logs.protect(config)
-        self.store = Store(self.config.store_url)
+        self.store = Store(config.store_url)
+        self.models = self.store.models_mark()  # the learned models in use (`monitor learn`)
+        self.runtime = Runtime.of(config, learned_models(self.store))
         self.single = _single_instance(self.store)
         self.leases = Leases(self.store)
         self.scoring = threading.Lock()  # one thread scores and files at a time
@@ -115,6 +118,10 @@ class Daemon:
                                next_run_time=now + timedelta(seconds=1), replace_existing=True)
         self.scheduler.add_job(self._watch, "interval", seconds=WATCH_EVERY, id="watch",
                                replace_existing=True)
+        self.scheduler.add_job(self._themes, "interval", seconds=THEMES_EVERY, id="themes",
+                               next_run_time=now + timedelta(seconds=30), replace_existing=True)
+        self.scheduler.add_job(self._follow_up, "interval", seconds=FOLLOWUP_EVERY,
+                               id="follow-up", replace_existing=True)
         if config.main.events:
             self.scheduler.add_job(self._storms, "interval", seconds=STORMS_EVERY, id="storms",
                                    next_run_time=now + timedelta(seconds=2),
@@ -207,6 +214,23 @@ class Daemon:
             except Exception:  # the watchdog must outlive a store that is down for a while
                 log.exception("watchdog: could not alert about the stall")
 
+    def _themes(self) -> None:
+        """Complaint themes (``monitor.themes``), tracked when the last tracking is a day old:
+        looked at hourly, so a restart or a second daemon does not track twice a day."""
+        from monitor.themes import track_if_due
+
+        with self.scoring:
+            done = track_if_due(self.store, self.config, datetime.now(UTC))
+        if done is not None:
+            log.info("complaint themes: %d from %d posts", done.themes, done.posts,
+                     extra={"themes": done.themes})
+
+    def _follow_up(self) -> None:
+        """Answered cases followed up (``monitor.followup``): may reopen one, so it holds the
+        scoring lock like every job that changes cases."""
+        with self.scoring:
+            follow_up(self.store, self.config, datetime.now(UTC))
+
     def _storms(self) -> None:
         from monitor.backlash.storms import file_storms  # pandas: only if launches are watched
 
@@ -270,11 +294,23 @@ class Daemon:
             self.stamp = stamp
             log.info("config files changed: reloading")
             self._reload(0, None)
+        elif self._models_mark() != self.models:
+            log.info("`monitor learn` changed the models in use: reloading")
+            self._reload(0, None)
+
+    def _models_mark(self) -> tuple[int, ...]:
+        """The active learned models' ids (``monitor learn`` changes them); during a store
+        outage, the ones in use (nothing to reload then)."""
+        try:
+            return self.store.models_mark()
+        except SQLAlchemyError:
+            return self.models
 
     def _reload(self, _signum: int, _frame: Any) -> None:
         try:
             fresh = configuration.load(self.config_path)
-            runtime = Runtime.of(fresh)
+            self.models = self._models_mark()
+            runtime = Runtime.of(fresh, learned_models(self.store))
         except ConfigError as error:
             log.error("reload refused, keeping the running config: %s",
                       "; ".join(str(p) for p in error.problems))

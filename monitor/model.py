@@ -159,6 +159,7 @@ class Score:
     worst_sentence: str | None = None    # the most negative sentence of a long post
     truncated: bool = False
     evidence: tuple[tuple[str, str], ...] = ()
+    model: str | None = None  # which models made it: "shipped", "learned:<id>" (monitor.learn)
 
     @property
     def sentiment_known(self) -> bool:

@@ -33,6 +33,7 @@ from monitor.store.casework import (
     team_state,
 )
 from monitor.store.deliveries import Batch, enqueue
+from monitor.store.followup import followed_case_of_group
 from monitor.store.judged import save_judged
 from monitor.store.rows import StoredPost
 
@@ -71,13 +72,16 @@ def file_case(db: Connection, *, post_id: int, post: Post, flag: Flag, group_key
               vip: bool, now: datetime, policy: QueuePolicy) -> int:
     """Put a newly flagged post into its group's open case, or open (and assign) a new case;
     returns the case id. Filing the same post twice is a no-op. A thread that keeps flaring
-    updates its one open case instead of opening more."""
+    updates its one open case instead of opening more; and an answered, closed case whose
+    author is still followed (``monitor.followup``) takes that author's new post in its
+    thread, for the follow-up to reopen, rather than a second case opening on the same talk."""
     lock_queue(db)
     known = case_of_post(db, post_id)
     if known is not None:
         return known
     weight = priority(flag.severity, post.reach, vip)
-    case = open_case_of_group(db, group_key)
+    case = open_case_of_group(db, group_key) or followed_case_of_group(
+        db, group_key, post.source, post.author, now)
     if case is not None:
         severity = higher(case.severity, flag.severity)
         changes = {"priority": max(case.priority, weight), "severity": severity}

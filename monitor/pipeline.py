@@ -29,7 +29,7 @@ from monitor.health import assess
 from monitor.model import Cursor, Fetch
 from monitor.outbox import RetryPolicy, deliver_due, remind_untouched
 from monitor.registry import collector_class
-from monitor.runtime import Runtime
+from monitor.runtime import Runtime, learned_models
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
                 _store_fetch(store, source, outcome, reports[source.name])
         if not chosen and writing is not None:
             held.enter_context(writing)
-        runtime = runtime or Runtime.of(config)
+        runtime = runtime or Runtime.of(config, learned_models(store))
         scored, by_source = score_pending(store, runtime)
         if storms and runtime.events:  # the daemon looks for storms in a job of its own
             from monitor.backlash.storms import file_storms
@@ -121,13 +121,40 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
             sent.update(deliver_due(store, config.receivers, datetime.now(UTC),
                                     retry_policy(config), flush=True))
         alerts += told
+    if deliver:  # the daemon follows answered cases up in a job of its own, as it sends
+        follow_up(store, config, datetime.now(UTC))
     for name, count in by_source.items():
         if name in reports:
             reports[name].flagged += count
     report = RunReport(started, time.monotonic() - clock, list(reports.values()), scored,
                        sum(by_source.values()), dict(sent), alerts)
+    if storms:  # the daemon tracks complaint themes in a job of its own
+        try:  # once a day (monitor.themes); its failure is never the pass's
+            from monitor.themes import track_if_due
+
+            track_if_due(store, config, datetime.now(UTC))
+        except Exception as error:
+            log.error("complaint themes not tracked (the next pass tries again): %s: %s",
+                      type(error).__name__, _first_line(error))
     store.record_run(started, datetime.now(UTC), report.as_dict(), run_id)
     return report
+
+
+def follow_up(store: Store, config: Config, now: datetime) -> None:
+    """The follow-up of answered cases (``monitor.followup``), logged; its failure is logged
+    too and never fails the pass (or the daemon's job): the next look tries again."""
+    from monitor import followup
+
+    try:
+        for line in followup.update(store, config, now):
+            log.info("follow-up: %s", line)
+    except Exception as error:
+        log.error("follow-up of answered cases failed (the next look tries again): %s: %s",
+                  type(error).__name__, _first_line(error))
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0]
 
 
 def due_sources(config: Config, store: Store, now: datetime,

@@ -8,9 +8,11 @@ rule author sees exactly what the pass would do.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from monitor.backlash.events import FORMING_WAIT, WatchedEvent, watched
 from monitor.config import Config, Source
@@ -18,6 +20,11 @@ from monitor.model import QUEUE, Flag, Post, Routing, Score, is_system_source
 from monitor.route import Labels, RouteTree, group_key, silenced
 from monitor.rules import RuleSet, VipList
 from monitor.scoring import Scorer
+
+if TYPE_CHECKING:
+    from monitor.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +40,13 @@ class Runtime:
     events: tuple[WatchedEvent, ...] = ()
 
     @classmethod
-    def of(cls, config: Config) -> Runtime:
+    def of(cls, config: Config, learned: Mapping[tuple[str, str], Any] | None = None,
+           ) -> Runtime:
         """The config's launch keywords count as change talk; ``rules/profanity.txt`` adjusts
-        the built-in swear words."""
+        the built-in swear words; ``learned``: the store's models (``learned_models``)."""
         added, removed = config.profanity
         launch_words = [word for event in config.main.events for word in event.keywords]
-        return cls(config, Scorer(added, removed, launch_words), config.rules,
+        return cls(config, Scorer(added, removed, launch_words, learned=learned), config.rules,
                    VipList.of(config.main.vip_authors), {s.name: s for s in config.sources},
                    config.routes,
                    tuple(watched(config.main.events, config.timezone, config.sources)))
@@ -85,3 +93,26 @@ class Runtime:
             wait = max(wait, FORMING_WAIT)  # a storm may be forming: let it fold this notice
         return Routing(receivers, group_key(labels, first.group_by), wait,
                        any(silenced(labels, m) for m in silences), labels.vip, folded)
+
+
+def learned_models(store: Store) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(signal, language) -> ("learned:<id>", model) of the models ``monitor learn`` made
+    active in the store. A store that cannot be read, or a model that cannot be loaded, leaves
+    the shipped model in use there (logged): scoring never stops for a learned model."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.scoring.training import from_bytes
+
+    try:
+        active = store.active_models()
+    except SQLAlchemyError as error:
+        log.warning("learned models not read (%s): using the shipped ones", error)
+        return {}
+    out = {}
+    for key, stored in active.items():
+        try:
+            out[key] = (f"learned:{stored.id}", from_bytes(stored.data))
+        except (ValueError, KeyError, OSError) as error:
+            log.warning("learned model %d not loaded (%s): using the shipped one", stored.id,
+                        error)
+    return out

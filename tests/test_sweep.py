@@ -55,6 +55,11 @@ VALUES: dict[str, Any] = {  # by click parameter name: what a required one (and 
     "matchers": "author=troll",
     "lasting": "1h",
     "reason": "swept",
+    "names": "acme-community:ana",  # one name: `people link` has nothing to do (exit 1)
+    "who": "acme-community:ana",
+    "theme": "dark mode",
+    "fixed_in": "2.4.1",
+    "url": "https://example.test/no-such-post",  # `queue flag`: no stored post there, exit 1
 }
 
 

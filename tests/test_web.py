@@ -126,7 +126,7 @@ def test_roles_staff_work_cases_leads_assign(site) -> None:
     case_id = file(store, config, "p1")
     ana, lee = login(app, "ana"), login(app, "lee")
     page = ana.get(f"/cases/{case_id}")
-    assert 'action="/cases/%d/assign"' % case_id not in page.text
+    assert f'action="/cases/{case_id}/assign"' not in page.text
     refused = ana.post(f"/cases/{case_id}/assign", data={**tokens(page.text), "person": "bo"})
     assert refused.status_code == 403 and "for leads" in refused.text
     bulk = ana.post("/inbox/bulk", data={"csrf": tokens(page.text)["csrf"], "action": "assign",

@@ -331,7 +331,7 @@ def test_d_staff_refused_a_lead_page(opened: Opened, site: Site) -> None:
     lead = opened.login("lee", target="stats")
     expect(lead.locator("h1")).not_to_have_text("Not for your role")
     expect(lead.locator("nav[aria-label=Pages] a")).to_have_text(
-        ["Inbox", "Launches", "Digests", "Stats", "Sources"])
+        ["Inbox", "Launches", "Digests", "Stats", "Themes", "Sources"])
     # and what a lead may do on a case page, a staff member may not (assigning)
     case_id = site.cases["last"]
     page.goto(f"{site.url}cases/{case_id}")

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -130,11 +130,33 @@ def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> N
     with _session(config_path, actor) as s:
         detail = s.store.get_case(case_id, s.now)
         replies = replies_for(detail, s.config.replies(), s.config.latest_event(s.now))
+        outcome = s.store.outcome(case_id)  # did the answer win them back (monitor.followup)
     if as_json:
         return _print_json({"case": _plain(detail.case), "posts": list(detail.posts),
                             "events": list(detail.events), "notes": list(detail.notes),
-                            "replies": replies})
+                            "replies": replies, "outcome": outcome})
     _show(detail, replies, s.now, s.config.timezone)
+    if outcome is not None:
+        _outcome(outcome, s.config.timezone)
+
+
+def _outcome(outcome: dict[str, Any], zone: tzinfo) -> None:
+    """An answered case's follow-up: its outcome, the means before and after, and why."""
+    out, evidence = _console(), outcome["evidence"]
+    out.print(f"\nDid the answer win them back? {outcome['outcome']}", style="bold",
+              markup=False)
+    out.print(f"  followed from {_time(outcome['responded_at'], zone)} until "
+              f"{_time(outcome['window_ends_at'], zone)}", markup=False)
+    for when in ("before", "after"):
+        seen = evidence[when]
+        means = (f": mean compound {seen['compound']:+.2f}, complaint {seen['complaint']:.2f}"
+                 if seen["compound"] is not None else "")
+        out.print(f"  {when} the reply: {seen['posts']} post(s){means}", markup=False)
+    for why in evidence.get("why", []):
+        out.print(f"  why: {why}", markup=False)
+    if evidence.get("shown_by"):
+        out.print("  shown by posts " + ", ".join(f"#{n}" for n in evidence["shown_by"]),
+                  markup=False)
 
 
 def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime,
@@ -176,7 +198,8 @@ def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime,
 def _command(action: str, help_text: str, person: bool = False) -> None:
     """Define one transition command: ``monitor queue ACTION ID [PERSON]``."""
     def run(case_id: int, config_path: Path, actor: str | None,
-            person_name: str | None = None, reason: str | None = None) -> None:
+            person_name: str | None = None, reason: str | None = None,
+            text: str | None = None, template: str | None = None) -> None:
         with _session(config_path, actor) as s:
             if action == "assign":
                 case = cases.assign(s.store, case_id, person_name, actor=s.me, now=s.now,
@@ -187,6 +210,9 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
                 case = cases.dismiss(s.store, case_id, reason or "", actor=s.me, now=s.now)
             elif action == "reopen":
                 case = cases.reopen(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
+            elif action == "respond":
+                case = cases.respond(s.store, case_id, actor=s.me, now=s.now, text=text,
+                                     template=template)
             else:
                 case = getattr(cases, action)(s.store, case_id, actor=s.me, now=s.now)
         click.echo(f"case {case.id}: {case.state}"
@@ -196,6 +222,11 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
     if action == "dismiss":
         command = click.option("--reason", required=True, help="Why no outreach is needed "
                                "(spam, a duplicate, nothing to answer).")(command)
+    if action == "respond":
+        command = click.option("--text", help="What you wrote (kept in the case's history).")(
+            click.option("--template", metavar="ID", help="The reply template it came from "
+                         "(`queue show` lists them): the won-back figures count by "
+                         "template.")(command))
     if person:
         command = click.argument("person_name", metavar="PERSON")(command)
     queue.command(action, help=help_text)(click.argument("case_id", type=int)(command))
@@ -220,6 +251,51 @@ def note(case_id: int, text: str, config_path: Path, actor: str | None) -> None:
     click.echo(f"case {case_id}: note added")
 
 
+@queue.command()
+@click.argument("case_id", type=int)
+@_options
+def confirm(case_id: int, config_path: Path, actor: str | None) -> None:
+    """Agree with the monitor: case ID's posts are complaints (and angry where it said so).
+    A label for `monitor learn`; the case's state does not change."""
+    with _session(config_path, actor) as s:
+        cases.confirm(s.store, case_id, actor=s.me, now=s.now)
+    click.echo(f"case {case_id}: confirmed")
+
+
+@queue.command()
+@click.argument("case_id", type=int)
+@click.argument("level", type=click.Choice(SEVERITIES))
+@_options
+def severity(case_id: int, level: str, config_path: Path, actor: str | None) -> None:
+    """Set case ID's severity by hand (raised, or lowered to low: a label for `monitor
+    learn`)."""
+    with _session(config_path, actor) as s:
+        case = cases.set_severity(s.store, case_id, level, actor=s.me, now=s.now,
+                                  policy=s.policy)
+    click.echo(f"case {case.id}: {case.severity}")
+
+
+@queue.command()
+@click.argument("url")
+@click.option("--complaint/--no-complaint", default=None,
+              help="The post reports a problem, or does not (default, with neither "
+                   "option: --complaint).")
+@click.option("--angry/--not-angry", default=None, help="The writer is angry, or is not.")
+@_options
+def flag(url: str, complaint: bool | None, angry: bool | None, config_path: Path,
+         actor: str | None) -> None:
+    """Say what the stored post at URL is (one the monitor missed or got wrong): a label for
+    `monitor learn`. It is not filed into the queue."""
+    values = {"complaint": complaint} if complaint is not None else {}
+    if angry is not None:
+        values["anger"] = angry
+    values = values or {"complaint": True}
+    with _session(config_path, actor) as s:
+        post_id, case_id = cases.flag_post(s.store, url, values, actor=s.me, now=s.now)
+    said = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in values.items())
+    click.echo(f"post #{post_id}: {said}" + (f" (case {case_id})" if case_id else ""))
+
+
 def _presence(name: str, away: bool, about: str) -> None:
     """``queue away`` and ``queue back``: the same command, either way."""
     @queue.command(name, help=about)
@@ -237,25 +313,55 @@ _presence("back", False, "PERSON gets new cases again.")
 
 @queue.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts (seconds).")
+@click.option("--outcomes", is_flag=True, help="Only the won-back figures (with --json: "
+              "an object of them, the severity list's shape left as it was).")
 @_options
-def stats(as_json: bool, config_path: Path, actor: str | None) -> None:
+def stats(as_json: bool, outcomes: bool, config_path: Path, actor: str | None) -> None:
     """Open and overdue cases, and time to first response and to resolution (median, p90),
-    by severity."""
+    by severity; then whether our answers won their authors back, by who answered, severity,
+    reply template and launch."""
+    from monitor import followup
+
     with _session(config_path, actor) as s:
         rows = s.store.queue_stats(s.now)
+        figures = followup.figures(s.store.outcome_rows())
+        week = s.store.answered_between(s.now - timedelta(days=7), s.now)
     if as_json:
+        if outcomes:
+            return _print_json({"answered_last_7_days": dataclasses.asdict(week),
+                                **{group: [dataclasses.asdict(f) for f in found]
+                                   for group, found in figures.items()}})
         return _print_json([dataclasses.asdict(r) for r in rows])
     from rich.table import Table
 
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("severity", "open", "overdue", "reply p50", "reply p90", "resolve p50",
-                 "resolve p90"):  # to the first response, and to resolution
-        table.add_column(name, justify="left" if name == "severity" else "right")
-    for r in rows:
-        table.add_row(r.severity, str(r.open), str(r.overdue), *(
-            _span(v) for v in (r.first_response_median, r.first_response_p90,
-                               r.resolution_median, r.resolution_p90)))
-    _console().print(table)
+    console = _console()
+    if not outcomes:
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for name in ("severity", "open", "overdue", "reply p50", "reply p90", "resolve p50",
+                     "resolve p90"):  # to the first response, and to resolution
+            table.add_column(name, justify="left" if name == "severity" else "right")
+        for r in rows:
+            table.add_row(r.severity, str(r.open), str(r.overdue), *(
+                _span(v) for v in (r.first_response_median, r.first_response_p90,
+                                   r.resolution_median, r.resolution_p90)))
+        console.print(table)
+    console.print("\nDid the answer win them back? " + followup.answered_line(
+        week, "last 7 days"), style="bold", markup=False)
+    for group, found in figures.items():
+        if not found:
+            continue
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        key_width = max(len(group), *(len(f.key) for f in found))  # a pipe's 80 columns
+        for name in (group, "answered", "won back", "still unhappy", "quiet", "too early",
+                     "won back %", "reply p50", "resolve p50"):  # cut no header, no key
+            table.add_column(name, justify="left" if name == group else "right",
+                             no_wrap=True, min_width=key_width if name == group else len(name))
+        for f in found:
+            table.add_row(f.key, str(f.answered), str(f.won_back), str(f.still_unhappy),
+                          str(f.gone_quiet), str(f.too_early),
+                          "-" if f.rate is None else f"{100 * f.rate:.0f}%",
+                          _span(f.first_response_median), _span(f.resolution_median))
+        console.print(table)
 
 
 # --- output helpers --------------------------------------------------------------------------

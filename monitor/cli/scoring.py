@@ -88,9 +88,10 @@ def rescore(config_path: Path, since: str | None) -> None:
     no rule matches any more loses its flag, but a case already opened for it stays.
     """
     from monitor.pipeline import score_pending
-    from monitor.runtime import Runtime
+    from monitor.runtime import Runtime, learned_models
 
     with opened(config_path) as (config, store):
         start = parse_since(since, config.timezone) if since else None
-        scored, flagged = score_pending(store, Runtime.of(config), rescore=True, since=start)
+        scored, flagged = score_pending(store, Runtime.of(config, learned_models(store)),
+                                        rescore=True, since=start)
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")

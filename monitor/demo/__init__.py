@@ -20,10 +20,12 @@ from importlib.resources import as_file, files
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from monitor import cases
 from monitor import config as configuration
 from monitor.backlash import report as backlash
 from monitor.backlash.events import watched
 from monitor.pipeline import RunReport, run_once
+from monitor.queue import replies_for
 from monitor.reports import digest as digests
 from monitor.reports import render
 from monitor.store import Store
@@ -95,7 +97,14 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
                  "unchanged: conditional GET and body hashes).\n")
             (site / STATUS_FEED).write_text("<rss version='2.0'><channel><title>Acme status"
                                             "</title></channel></rss>")
-            run_once(config, store)
+            answered = _answer(store, config, site, datetime.now(UTC))
+            run_once(config, store)  # collects the answered author's reply; follows it up
+            if answered is not None:
+                outcome = store.outcome(answered)
+                echo(f"Case {answered} ({WON_BACK_AUTHOR}, thinking of switching) was answered "
+                     f"by \"demo\"; her next post makes the follow-up say: "
+                     f"{outcome['outcome'] if outcome else 'nothing yet'} (monitor queue "
+                     "stats shows the won-back figures).\n")
             told = [json.loads(line)["posts"][0]["title"]
                     for line in alerts.read_text().splitlines()] if alerts.exists() else []
             echo(f"acme-status failed on purpose until its feed appeared before a third pass: "
@@ -109,6 +118,44 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         finally:
             store.close()
     return report, paths
+
+
+WON_BACK_AUTHOR = "sarahbeth"
+"""The demo answers her case, and she writes back happier: a won-back case to show."""
+
+LATER_POST = """\
+  <entry>
+    <title>Re: Thinking of switching after the new editor</title>
+    <id>tag:community.acme.example,2026:post-5508</id>
+    <link rel="alternate" href="/community/t/thinking-of-switching/5506#post-5508"/>
+    <author><name>sarahbeth</name></author>
+    <published>{when}</published>
+    <updated>{when}</updated>
+    <thr:in-reply-to xmlns:thr="http://purl.org/syndication/thread/1.0"
+        ref="tag:community.acme.example,2026:post-5506"
+        href="tag:community.acme.example,2026:post-5506"/>
+    <content type="html">&lt;p&gt;Thanks for the quick answer! The export button is back in \
+the toolbar and offline mode works again in the beta. Happy to stay on Pro.&lt;/p&gt;</content>
+  </entry>
+"""
+
+
+def _answer(store: Store, config: configuration.Config, site: Path, now: datetime) -> int | None:
+    """Record that the team answered ``WON_BACK_AUTHOR``'s case (by "demo", with the first
+    fitting template), and put her later, happier post on the community feed, published
+    after the answer: the next pass collects it and the follow-up decides "won back"."""
+    case = next((c for c in store.list_cases(now=now) if c.author == WON_BACK_AUTHOR), None)
+    if case is None:
+        return None
+    replies = replies_for(store.get_case(case.id, now), config.replies())
+    cases.respond(store, case.id, actor="demo", now=now, template=replies[0]["id"] if replies
+                  else None, text="Sorry about the trouble: the export button is back in the "
+                  "toolbar, and offline mode is in the beta.")
+    later = (now + timedelta(seconds=1)).replace(microsecond=0)  # after the answer
+    feed = site / "forum.atom"
+    feed.write_text(feed.read_text().replace(
+        "</feed>", LATER_POST.format(when=later.isoformat()) + "</feed>"))
+    return case.id
 
 
 def _write_site(site: Path, now: datetime) -> None:

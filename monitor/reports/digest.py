@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.backlash.events import WatchedEvent, find_event, watched
 from monitor.config import Config
+from monitor.followup import answered_line
 from monitor.health import Health, assess
 from monitor.model import SHOWN, STORM_SOURCE, is_storm_source, is_system_source
 from monitor.queue import OPEN_STATES, is_overdue, thread_title
@@ -28,9 +29,12 @@ from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
 from monitor.scoring.lexicons import is_scored
 from monitor.store import Store
+from monitor.store.followup import Answered
+from monitor.themes import ThemeWeek, week_bounds, weekly
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low")
 URGENT = ("critical", "high")
+THEMES_SHOWN = 5  # the week's top recurring complaint themes in the digest
 CHART_DAYS = 14
 AVERAGE_DAYS = 7
 
@@ -154,6 +158,22 @@ class Digest:
     days: list[Day] = field(default_factory=list)
     chart: bytes | None = None
     unscored: dict[str, int] = field(default_factory=dict)  # language -> posts not scored
+    themes: list[ThemeWeek] = field(default_factory=list)   # the week's top complaints
+    answered: Answered | None = None        # the week's answered cases: won back or not
+
+    @property
+    def answered_text(self) -> str:
+        """"answered in the last 7 days: 30; won back 12, still unhappy 5, quiet 13", or ""."""
+        if self.answered is None or not self.answered.answered:
+            return ""
+        return answered_line(self.answered, "in the last 7 days")
+
+    @property
+    def themes_shown(self) -> list[ThemeWeek]:
+        """The week's top recurring themes (``THEMES_SHOWN``), then every theme marked fixed
+        that came back, even if few: that is what "fix everything twice" must not miss."""
+        top = [t for t in self.themes if t.this_week][:THEMES_SHOWN]
+        return top + [t for t in self.themes if t.returning and t not in top]
 
     @property
     def unscored_text(self) -> str:
@@ -267,7 +287,8 @@ def build(store: Store, day: date, zone: ZoneInfo, health: list[Health] | None =
         praise=kudos, praise_limit=praise, troubled=troubled, days=days,
         chart=daily_chart(days, day) if any(d.posts or d.flags for d in days) else None,
         unscored={code: n for code, n in sorted(store.languages_between(start, end).items())
-                  if not is_scored(code)})
+                  if not is_scored(code)},
+        themes=weekly(store, zone, day), answered=store.answered_between(*week_bounds(day, zone)))
 
 
 def build_for(config: Config, store: Store, day: date, now: datetime) -> Digest:

@@ -120,13 +120,18 @@ class Scorer:
     ``extra_words``/``removed_words`` adjust the built-in profanity and insult list (see
     ``load_word_file`` for ``rules/profanity.txt``); ``event_terms`` are the configured launch
     keywords, counted as change talk. ``anger_model=False`` leaves the trained models out (the
-    anger and complaint models: hand signals only).
+    anger and complaint models: hand signals only). ``learned``: (signal, language) -> (name,
+    model) of the models ``monitor learn`` installed, used instead of the shipped ones there;
+    each Score's ``model`` names the models that made it (``model_name``).
     """
 
     def __init__(self, extra_words: Iterable[str] = (), removed_words: Iterable[str] = (),
                  event_terms: Iterable[str] = (), *, anger_model: bool = True,
-                 complaint_models: Mapping[str, Any] | None = None) -> None:
+                 complaint_models: Mapping[str, Any] | None = None,
+                 learned: Mapping[tuple[str, str], tuple[str, AngerModel]] | None = None,
+                 ) -> None:
         self.complaint_models = dict(complaint_models or {})  # language -> model, for benches
+        self.learned = dict(learned or {})
         self.profanity = profanity_list(extra_words, removed_words)
         event_terms = tuple(event_terms)
         self.change_cues = change_cues(event_terms)
@@ -134,7 +139,7 @@ class Scorer:
         self.vader: Vader = vader()
         self.use_models = anger_model
         self.model = _anger_model() if anger_model else None
-        self.threshold: float | None = self.model.anger_threshold() if self.model else None
+        self.threshold: float | None = self._anger()[1].threshold if self.model else None
 
     # --- public --------------------------------------------------------------------------------
     def preload(self) -> None:
@@ -166,9 +171,16 @@ class Scorer:
         features = _Features(drafts)
         anger = self._probabilities(drafts, features)
         complaint = self._complaint(drafts, features)
-        return [self._finish(d, p, c) for d, p, c in zip(drafts, anger, complaint, strict=True)]
+        named = self._anger()[0] if self.model else None
+        return [self._finish(d, p, c[:2] if c else None,
+                             model_name(c[2] if c else None, named if p is not None else None))
+                for d, p, c in zip(drafts, anger, complaint, strict=True)]
 
     # --- steps ---------------------------------------------------------------------------------
+    def _anger(self) -> tuple[str, AngerModel]:
+        """(name, model) of the anger model in use: a learned one, else the shipped one."""
+        return self.learned.get(("anger", "en")) or ("shipped", self.model.shipped_model())
+
     def _draft(self, title: str | None, text: str) -> _Draft:
         whole = f"{title}\n{text}" if title else text
         scored = whole[:MAX_SCORED_CHARS]
@@ -260,7 +272,7 @@ class Scorer:
         english = [i for i, d in enumerate(drafts) if d.known]
         if not english:
             return out
-        model = self.model.shipped_model()
+        model = self._anger()[1]
         texts = [drafts[i].scored for i in english]
         numbers = [dict(zip(("compound", "pos", "neu", "neg"), drafts[i].numbers, strict=True))
                    for i in english]
@@ -276,10 +288,10 @@ class Scorer:
         return out
 
     def _complaint(self, drafts: Sequence[_Draft], features: _Features,
-                   ) -> list[tuple[float, float] | None]:
-        """(probability, threshold) of each post's language's complaint model, one batch per
-        language; None where the language has no model (or models are off)."""
-        out: list[tuple[float, float] | None] = [None] * len(drafts)
+                   ) -> list[tuple[float, float, str] | None]:
+        """(probability, threshold, model name) of each post's language's complaint model, one
+        batch per language; None where the language has no model (or models are off)."""
+        out: list[tuple[float, float, str] | None] = [None] * len(drafts)
         if not self.use_models:
             return out
         by_language: dict[str, list[int]] = {}
@@ -287,18 +299,23 @@ class Scorer:
             if d.pack is not None:
                 by_language.setdefault(d.pack.code, []).append(i)
         for code, rows in by_language.items():
-            model = self.complaint_models.get(code) or drafts[rows[0]].pack.model("complaint")
+            if ("complaint", code) in self.learned:
+                name, model = self.learned[("complaint", code)]
+            elif code in self.complaint_models:  # a bench's own
+                name, model = "given", self.complaint_models[code]
+            else:
+                name, model = "shipped", drafts[rows[0]].pack.model("complaint")
             if model is None:
                 continue
             found = model.probability([drafts[i].scored for i in rows],
                                       [drafts[i].model_inputs for i in rows],
                                       features(model, rows))
             for i, p in zip(rows, found.tolist(), strict=True):
-                out[i] = (p, model.threshold)
+                out[i] = (p, model.threshold, name)
         return out
 
     def _finish(self, d: _Draft, probability: float | None,
-                complaint_model: tuple[float, float] | None) -> Score:
+                complaint_model: tuple[float, float] | None, model: str | None) -> Score:
         compound, pos, neu, neg = d.numbers
         cues, lowest = d.cues, d.lowest
         threshold = self.threshold if probability is not None else None
@@ -314,7 +331,18 @@ class Scorer:
             churn=round(saturate(cues.churn), 3) if cues.churn else 0.0, angry=angry,
             complaint=complaint, language=d.language, worst_sentence=d.worst_sentence,
             evidence=evidence(cues, intensifiers, d.worst if d.worst_sentence else None,
-                              model_said, complaint, complaint_model))
+                              model_said, complaint, complaint_model), model=model)
+
+
+def model_name(complaint: str | None, anger: str | None) -> str | None:
+    """What a Score's ``model`` says: the one name when every model that read the post has it
+    ("shipped", "learned:3"), else each signal's ("complaint:learned:3,anger:shipped"); None
+    when no model read it."""
+    used = {signal: name for signal, name in (("complaint", complaint), ("anger", anger))
+            if name is not None}
+    if len(set(used.values())) <= 1:
+        return next(iter(used.values()), None)
+    return ",".join(f"{signal}:{name}" for signal, name in used.items())
 
 
 # --- the default scorer, for callers without configuration ------------------------------------

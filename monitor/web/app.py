@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.config import Config, WebSettings
-from monitor.web import admin, auth, casepage, inbox, leads
+from monitor.web import admin, auth, casepage, inbox, leads, themes_page
 from monitor.web.pages import CSP, HEADERS, render
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ def create_app(config: Config, store: Any,
 
     static = StaticFiles(directory=str(files("monitor.web") / "static"))
     app = Starlette(routes=[*auth.routes, *inbox.routes, *casepage.routes, *leads.routes,
-                            *admin.routes, Mount("/static", static, name="static")],
+                            *themes_page.routes, *admin.routes,
+                            Mount("/static", static, name="static")],
                     exception_handlers={HTTPException: _http_error})
     app.state.config, app.state.store, app.state.clock = config, store, clock
     app.state.web = config.main.web or WebSettings()

@@ -45,12 +45,12 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
         detail = store.get_case(case_id, now)
     except CaseError as missing:
         return render(request, "error.html", 404, title="No such case", message=str(missing))
-    seen = store.last_event_id(case_id)
-    store.mark_presence(case_id, me, "viewing", now)
+    seen = store.last_event_id(case_id)  # a GET writes nothing: presence is the page's poll's
     case = detail.case
     history = []
     if case.author and not case.storm:
         history = store.author_history(case.source, case.author, exclude_case=case_id)
+    outcome = store.outcome(case_id)  # did the answer win them back (monitor.followup)
     return render(
         request, "case.html", status, title=f"Case {case_id}", case=case, detail=detail,
         seen=seen, error=error, draft=draft or {}, history=history,
@@ -59,7 +59,9 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
         reach=max((p.get("reach") or 0 for p in detail.posts), default=0),
         others=_others(store, case_id, me, now), team=[m.name for m in config.policy.team],
         reasons=REASONS, closed=case.state in CLOSED_STATES,
-        may_assign=request.state.user.may("assign"))
+        may_assign=request.state.user.may("assign"), themes=store.themes_of_case(case_id),
+        outcome=outcome, outcome_posts=store.posts_by_id(
+            outcome["evidence"].get("shown_by", [])) if outcome else [])
 
 
 def about_launches(detail: CaseDetail, config: Any) -> list[str]:
@@ -96,7 +98,8 @@ def act(request: Request) -> Response:
             cases.assign(store, case_id, str(form.get("person", "")).strip(), actor=me,
                          now=now, policy=policy, seen=seen)
         elif action == "respond":
-            cases.respond(store, case_id, actor=me, now=now, text=text, seen=seen)
+            cases.respond(store, case_id, actor=me, now=now, text=text, seen=seen,
+                          template=str(form.get("template", "")).strip()[:200] or None)
             store.mark_presence(case_id, me, "viewing", now)
         elif action == "note":
             cases.note(store, case_id, text, actor=me, now=now, seen=seen)

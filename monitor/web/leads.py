@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from monitor import logs
+from monitor import followup, logs
 from monitor.alarms import stall_limit
 from monitor.backlash import report as backlash
 from monitor.backlash.events import WatchedEvent, find_event, watched
@@ -209,12 +209,16 @@ def digest_report(request: Request) -> Response:
 
 @guard("see_reports")
 def stats(request: Request) -> Response:
-    """The queue by severity (``monitor stats``), by person, and by day."""
+    """The queue by severity (``monitor stats``), by person, and by day; and whether our
+    answers won their authors back (``monitor.followup``)."""
     state = request.app.state
     now = state.clock()
     activity = state.store.case_activity(now, state.config.timezone, days=STATS_DAYS)
+    answered = followup.answered_line(
+        state.store.answered_between(now - timedelta(days=7), now), "in the last 7 days")
     return render(request, "stats.html", title="Stats", severities=state.store.queue_stats(now),
-                  activity=activity, days=STATS_DAYS)
+                  activity=activity, days=STATS_DAYS, answered=answered,
+                  outcomes=followup.figures(state.store.outcome_rows()))
 
 
 @guard("see_reports")

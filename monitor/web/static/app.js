@@ -45,6 +45,8 @@
     } else { box.select(); document.execCommand("copy"); done(); }
     var reply = document.getElementById("reply-text");
     if (reply && !reply.value) { reply.value = box.value; }
+    var used = document.getElementById("reply-template");  // the won-back figures count by it
+    if (used && box.dataset.id) { used.value = box.dataset.id; }
   }
 
   function announce(text) {
