@@ -149,3 +149,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"chaos suite: {len(_chaos_seconds)} tests in {sum(_chaos_seconds.values()):.1f} s "
             "(setup, call and teardown; kept under 60 s)")
+
+
+# --- cheap password hashes where accounts are only a way in --------------------------------------
+
+CHEAP_HASHES = ("test_web", "test_web_leads", "test_web_browser", "test_followup",
+                "test_themes_tracking", "test_learn")
+"""Test modules that make accounts only to log in: argon2's defaults cost about 0.15 s a hash,
+so these use the cheapest parameters (tests/test_users.py checks the real ones)."""
+
+
+def cheap_hasher():
+    """argon2 at its cheapest: for accounts made before a test's own fixtures run (a module's)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    if request.module.__name__ in CHEAP_HASHES:
+        from monitor import accounts
+
+        monkeypatch.setattr(accounts, "HASHER", cheap_hasher())
+    yield

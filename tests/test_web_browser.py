@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import cheap_hasher
 
 from monitor import accounts
 from monitor import config as configuration
@@ -104,7 +105,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config = configuration.load(folder / "config.yaml")
     store = Store(config.store_url)
     for name, role in USERS.items():
-        accounts.add_user(store, name, role, PASSWORD, now)
+        accounts.add_user(store, name, role, PASSWORD, now, hasher=cheap_hasher())
     normal = {  # key -> (severity, title)
         "storm": ("critical", "The new editor ate my whole draft"),
         "work": ("high", "Cannot find the export button in the new editor"),

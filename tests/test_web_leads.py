@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import cheap_hasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -56,7 +57,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     store = Store(config.store_url)
     now = datetime.now(UTC)
     for name in ("admin", "lead", "staff"):
-        accounts.add_user(store, name, name, PASSWORD, now)
+        accounts.add_user(store, name, name, PASSWORD, now, hasher=cheap_hasher())
     yield Demo(config, store, create_app(config, store))
     store.close()
 
