@@ -7,10 +7,12 @@ comment feeds, a community feed) plus two real captured feeds; see site/README.m
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -148,13 +150,17 @@ def _answer(store: Store, config: configuration.Config, site: Path, now: datetim
     if case is None:
         return None
     replies = replies_for(store.get_case(case.id, now), config.replies())
-    cases.respond(store, case.id, actor="demo", now=now, template=replies[0]["id"] if replies
-                  else None, text="Sorry about the trouble: the export button is back in the "
+    answered_at = now - timedelta(minutes=2)  # both in the past: the next pass counts her post
+    cases.respond(store, case.id, actor="demo", now=answered_at,
+                  template=replies[0]["id"] if replies else None,
+                  text="Sorry about the trouble: the export button is back in the "
                   "toolbar, and offline mode is in the beta.")
-    later = (now + timedelta(seconds=1)).replace(microsecond=0)  # after the answer
+    later = (now - timedelta(minutes=1)).replace(microsecond=0)  # after the answer
     feed = site / "forum.atom"
     feed.write_text(feed.read_text().replace(
         "</feed>", LATER_POST.format(when=later.isoformat()) + "</feed>"))
+    ahead = time.time() + 2  # newer than the Last-Modified the last fetch saw, even within
+    os.utime(feed, (ahead, ahead))  # the same second: the next pass gets it, not a 304
     return case.id
 
 
