@@ -170,16 +170,20 @@ def test_a_version_1_store_is_migrated_keeping_its_data(store: Store) -> None:
         for column in (*SCHEMA_2_COLUMNS, "complaint", "model"):  # schemas 5 and 9
             db.execute(text(f"ALTER TABLE scores DROP COLUMN {column}"))
         db.execute(text("ALTER TABLE runs DROP COLUMN ended"))  # schema 6
+        for column in ("imported_at", "pruned_at"):  # schema 10
+            db.execute(text(f"ALTER TABLE posts DROP COLUMN {column}"))
         db.execute(meta.update().values(value="1"))
     store.close()
     migrated = Store(store.url)
-    assert migrated.schema_version == SCHEMA_VERSION == 9
+    assert migrated.schema_version == SCHEMA_VERSION == 10
     with migrated.engine.connect() as db:
         assert {"leased_by", "leased_until"} <= {c["name"] for c in
                                                  inspect(db).get_columns("sources")}
         assert "folded_into" in {c["name"] for c in inspect(db).get_columns("deliveries")}
         assert "complaint" in {c["name"] for c in inspect(db).get_columns("scores")}
         assert "ended" in {c["name"] for c in inspect(db).get_columns("runs")}
+        assert {"imported_at", "pruned_at"} <= {c["name"] for c in
+                                                inspect(db).get_columns("posts")}
         assert {"ix_cases_state_priority", "ix_cases_assignee"} <= {
             i["name"] for i in inspect(db).get_indexes("cases")}
         assert {"users", "web_sessions", "presence", "identities", "outcomes", "labels",

@@ -25,7 +25,7 @@ from sqlalchemy import (
     true,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -83,6 +83,10 @@ posts = Table(
     Column("thread_id", Text),
     Column("parent_id", Text),
     Column("reach", Integer),
+    # schema 10: history brought in by `monitor import` (never filed as cases by a rescore),
+    # and old posts whose text and author `monitor prune` dropped (their figures stay)
+    Column("imported_at", UTCDateTime),
+    Column("pruned_at", UTCDateTime),
     UniqueConstraint("source", "external_id", name="uq_posts_source_external_id"),
     # schema 8: a case page shows its author's history on the source
     Index("ix_posts_source_author", "source", "author"),
@@ -406,5 +410,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 8 -> 9: closing the loop: identities, outcomes, labels, learned models (new tables),
     # and which model made a score
     8: ("ALTER TABLE scores ADD COLUMN model VARCHAR(64)",),
+    # 9 -> 10: imported history and retention
+    9: ("ALTER TABLE posts ADD COLUMN imported_at TIMESTAMP",
+        "ALTER TABLE posts ADD COLUMN pruned_at TIMESTAMP"),
 }
 """Statements that take a store from schema version N to N + 1 (plain SQL both dialects read)."""
