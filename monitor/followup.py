@@ -235,7 +235,7 @@ def _reopen(store: Store, config: Config, item: Followed, post: Seen, why: str,
 
 
 def _launch(store: Store, config: Config, item: Followed) -> str | None:
-    """The launch a case is about: opened in a launch's window, with a post naming it."""
+    """The latest launch a case is about (``WatchedEvent.about_case``)."""
     if not config.main.events:
         return None
     from monitor.backlash.events import watched
@@ -243,10 +243,11 @@ def _launch(store: Store, config: Config, item: Followed) -> str | None:
     detail = None
     for event in sorted(watched(config.main.events, config.timezone, config.sources),
                         key=lambda e: e.launch, reverse=True):
-        if not event.launch <= item.opened_at <= event.window[1]:
+        start, end = event.case_span
+        if not start <= item.opened_at <= end:  # the case's posts read only when it may be
             continue
         detail = detail or store.get_case(item.case_id, item.opened_at)
-        if any(event.mentions(p["source"], p["title"], p["text"]) for p in detail.posts):
+        if event.about_case(item.opened_at, detail.posts):
             return event.name
     return None
 

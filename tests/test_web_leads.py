@@ -243,7 +243,7 @@ def test_a_report_that_cannot_be_made_is_an_error_page(
 
     monkeypatch.setattr(leads.backlash, "build", fail)
     monkeypatch.setattr(leads.digests, "build_for", fail)
-    demo.app.state.reports = {}  # nothing built before this test is reused
+    demo.app.state.reports.clear()  # nothing built before this test is reused
     today = datetime.now(demo.config.timezone).date().isoformat()
     for page in ("/launches/New%20editor", f"/digests/{today}"):
         answer = lead.get(page)

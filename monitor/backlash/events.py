@@ -8,9 +8,10 @@ text, case-insensitive, from the event's sources (or sources with its tags) if i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import Event, LaunchMail, Source
@@ -18,6 +19,9 @@ from monitor.model import STORM_SOURCE, is_storm_source
 
 NEGATIVE = -0.05
 """VADER's own line: a compound at or below it reads as negative."""
+
+LEAK_GRACE = timedelta(days=1)
+"""A case opened this long before a launch may still be about it: news of a launch leaks."""
 
 FORMING_WAIT = 120.0
 """Seconds a notice of a negative post about a launch in its window waits at least: long
@@ -72,6 +76,20 @@ class WatchedEvent:
         start, end = self.window
         return compound <= NEGATIVE and start <= now <= end and self.mentions(
             post_source, title, text)
+
+    @property
+    def case_span(self) -> tuple[datetime, datetime]:
+        """When a case about this launch may have opened: from a leak before it to the end
+        of its window."""
+        return self.launch - LEAK_GRACE, self.window[1]
+
+    def about_case(self, opened_at: datetime, posts: Iterable[Mapping[str, Any]]) -> bool:
+        """Whether a case is about this launch: opened in ``case_span``, with a post that
+        mentions it. The inbox's launch view asks the same in SQL (``monitor.store.web``);
+        a storm's own case is about its launch whatever its posts say."""
+        start, end = self.case_span
+        return start <= opened_at <= end and any(
+            self.mentions(p["source"], p.get("title"), p["text"]) for p in posts)
 
     def names(self, title: str | None, text: str | None) -> bool:
         """Whether a keyword is in the title or the text, as a whole word or phrase."""

@@ -11,11 +11,10 @@ whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, cast, exists, func, or_, select, union_all
 from sqlalchemy.engine import Engine
@@ -37,6 +36,17 @@ NOBODY = "-"
 """The assignee filter's value for cases nobody has."""
 
 
+class LaunchFilter(NamedTuple):
+    """A launch as the inbox's launch view looks for its cases (``WatchedEvent.about_case``
+    in SQL: a keyword as a substring, not a whole word)."""
+
+    storm_source: str
+    keywords: tuple[str, ...]
+    sources: tuple[str, ...]  # none: every source
+    start: datetime           # cases opened from then ...
+    end: datetime             # ... to then
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     """What the inbox shows: every field narrows it (None and empty: no narrowing). ``launch``
@@ -52,7 +62,7 @@ class CaseFilter:
     overdue_at: datetime | None = None   # open, unanswered, past due at this time
     opened_since: datetime | None = None
     case_ids: tuple[int, ...] | None = None  # a search's result
-    launch: tuple[str, tuple[str, ...], tuple[str, ...], datetime] | None = None
+    launch: LaunchFilter | None = None
 
 
 class WebQueries:
@@ -232,7 +242,7 @@ def _conditions(where: CaseFilter) -> list[Any]:
                             .where(case_posts.c.case_id == cases.c.id,
                                    cast(flags.c.tags, String).like(needle, escape="\\"))))
     if where.launch is not None:
-        found.append(_about_launch(*where.launch))
+        found.append(_about_launch(where.launch))
     return found
 
 
@@ -241,18 +251,17 @@ def _has_post(*conditions: Any) -> Any:
                   .where(case_posts.c.case_id == cases.c.id, *conditions))
 
 
-def _about_launch(storm_source: str, keywords: Sequence[str], sources: Sequence[str],
-                  since: datetime) -> Any:
-    """A launch's cases: its storm's, and those opened since it (a day's grace before, for
-    a leak) whose posts name a keyword, on its sources when it names any."""
+def _about_launch(launch: LaunchFilter) -> Any:
+    """A launch's cases: its storm's, and those opened in its span whose posts name a
+    keyword, on its sources when it has any."""
     named = [func.lower(func.coalesce(posts.c.title, "") + " " + posts.c.text)
-             .like("%" + _like_escape(k.lower()) + "%", escape="\\") for k in keywords]
+             .like("%" + _like_escape(k.lower()) + "%", escape="\\") for k in launch.keywords]
     post_filter = [or_(*named)] if named else []
-    if sources:
-        post_filter.append(posts.c.source.in_(sources))
+    if launch.sources:
+        post_filter.append(posts.c.source.in_(launch.sources))
     storm = exists(select(posts.c.id).where(posts.c.id == cases.c.post_id,
-                                            posts.c.source == storm_source))
-    return or_(storm, and_(cases.c.opened_at >= since - timedelta(days=1),
+                                            posts.c.source == launch.storm_source))
+    return or_(storm, and_(cases.c.opened_at >= launch.start, cases.c.opened_at <= launch.end,
                            _has_post(*post_filter)))
 
 

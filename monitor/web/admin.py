@@ -11,10 +11,9 @@ a refused change (a short password, a bad matcher) is that message, never a trac
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor import accounts, logs
@@ -23,16 +22,14 @@ from monitor.matchers import LABELS
 from monitor.route import parse_matchers, silence_notices
 from monitor.units import parse_duration
 from monitor.web.auth import guard
-from monitor.web.pages import render
+from monitor.web.pages import back_to, render
 
 EXPIRED_SHOWN = 20  # expired silences listed, latest first
 DEAD_SHOWN = 50
 
 
 def _back(message: str, error: bool = False) -> Response:
-    """To the admin page (303: the browser GETs it), with what happened."""
-    query = urlencode({"error" if error else "msg": message[:600]})
-    return RedirectResponse(f"/admin?{query}", status_code=303)
+    return back_to("/admin", message, error)
 
 
 def _field(request: Request, name: str, limit: int = 1000) -> str:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.config import Config, WebSettings
 from monitor.web import admin, auth, casepage, inbox, leads, themes_page
 from monitor.web.pages import CSP, HEADERS, render
+from monitor.web.shared import SharedAnswers
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def create_app(config: Config, store: Any,
                     exception_handlers={HTTPException: _http_error})
     app.state.config, app.state.store, app.state.clock = config, store, clock
     app.state.web = config.main.web or WebSettings()
-    app.state.counts = {}
+    app.state.counts = SharedAnswers(inbox.COUNTS_FOR, longest=12 * inbox.COUNTS_FOR)
+    app.state.reports = SharedAnswers(leads.CACHE_FOR, longest=leads.CACHE_FOR)
     app.add_middleware(SecurityHeaders)
     return app
 

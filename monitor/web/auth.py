@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from monitor import accounts
 from monitor.accounts import User
-from monitor.web.pages import render
+from monitor.web.pages import our_path, render
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +162,6 @@ def guard(action: str | None = "work_case") -> Callable[..., Any]:
 
 # --- the login page ---------------------------------------------------------------------------
 
-def _safe_next(target: str | None) -> str:
-    """Back to a page of ours only: a path, never another site (``//evil``, ``/\\evil``)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/"
-    return target
-
-
 async def login_page(request: Request) -> Response:
     if request.method == "GET":
         return _login_form(request)
@@ -188,7 +181,7 @@ async def login_page(request: Request) -> Response:
                                          "account must wait a little after failed tries).",
                            name=name)
     await run_in_threadpool(start_session, request, user.name)
-    response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
+    response = RedirectResponse(our_path(str(form.get("next", ""))), status_code=303)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return set_cookie(request, response)
 
@@ -197,7 +190,7 @@ def _login_form(request: Request, status: int = 200, error: str | None = None,
                 name: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", status, login_csrf=token, error=error, name=name,
-                      next=_safe_next(request.query_params.get("next")), title="Log in")
+                      next=our_path(request.query_params.get("next")), title="Log in")
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict",
                         secure=is_https(request), path="/login", max_age=3600)
     return response

@@ -65,12 +65,14 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
 
 
 def about_launches(detail: CaseDetail, config: Any) -> list[str]:
-    """The configured launches the case is about: a storm's own, or those whose keywords its
-    posts name."""
+    """The configured launches the case is about (``WatchedEvent.about_case``): a storm's
+    own, or those it was opened around with a post that mentions them."""
+    from monitor.backlash.events import watched
+
     if detail.case.event:
         return [detail.case.event]
-    said = " ".join(f"{p['title'] or ''} {p['text']}" for p in detail.posts).lower()
-    return [e.name for e in config.main.events if any(k.lower() in said for k in e.keywords)]
+    return [e.name for e in watched(config.main.events, config.timezone, config.sources)
+            if e.about_case(detail.case.opened_at, detail.posts)]
 
 
 def _others(store: Any, case_id: int, me: str, now: Any) -> list[dict[str, Any]]:

@@ -9,30 +9,26 @@ for that case and done for the others.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor import cases
-from monitor.model import SEVERITIES, STORM_SOURCE
+from monitor.model import SEVERITIES
 from monitor.queue import STATES, CaseError
 from monitor.reports.digest import day_bounds
-from monitor.store.web import NOBODY, CaseFilter
+from monitor.store.web import NOBODY, CaseFilter, LaunchFilter
 from monitor.web.auth import guard
-from monitor.web.pages import render
+from monitor.web.pages import back_to, render
 
 log = logging.getLogger(__name__)
 
 PAGE = 50
 COUNTS_FOR = 10.0  # seconds a view's count is reused: 20 people polling cost one count
-COUNT_SHARE = 0.05  # at most this share of a core spent recounting one slow count (a launch's)
 FILTERS = ("state", "severity", "assignee", "source", "launch", "language", "tag", "q")
 REASONS = ("not a complaint", "spam", "off topic", "duplicate", "answered elsewhere")
 """Dismiss reasons offered first (any text may be typed): the team's verdicts, kept."""
@@ -64,15 +60,15 @@ def views(request: Request) -> list[View]:
     return found
 
 
-def launch_filter(request: Request, name: str) -> tuple[str, tuple[str, ...], tuple[str, ...],
-                                                         datetime] | None:
+def launch_filter(request: Request, name: str) -> LaunchFilter | None:
+    """The launch's cases as the store can look for them (``WatchedEvent.about_case``)."""
+    from monitor.backlash.events import watched
+
     config = request.app.state.config
-    for event in config.main.events:
+    for event in watched(config.main.events, config.timezone, config.sources):
         if event.name == name:
-            when = event.date if event.date.tzinfo else event.date.replace(
-                tzinfo=config.timezone)
-            return (STORM_SOURCE + event.name, tuple(event.keywords), tuple(event.sources),
-                    when)
+            return LaunchFilter(event.storm_source, event.keywords,
+                                tuple(sorted(event.sources or ())), *event.case_span)
     return None
 
 
@@ -118,83 +114,16 @@ def count(request: Request, where: CaseFilter) -> int:
     The overdue view's "now" is left out of what is shared: it moves at every request."""
     store = request.app.state.store
     shared = replace(where, overdue_at=_ANY_TIME if where.overdue_at else None)
-    return _cached(request.app.state.counts, ("count", shared),
-                   lambda: store.count_cases(where))
+    return request.app.state.counts.get(("count", shared), lambda: store.count_cases(where))
 
 
 def sources(request: Request) -> list[str]:
     """The sources that have cases (the source filter's choices), shared like the counts."""
     store = request.app.state.store
-    return _cached(request.app.state.counts, ("sources",), store.case_sources)
+    return request.app.state.counts.get(("sources",), store.case_sources)
 
 
 _ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-_CACHE_LOCK = threading.Lock()
-
-
-class _Entry:
-    """A cached answer: when it was found, and whether a thread is finding it anew."""
-
-    __slots__ = ("at", "keep", "value", "found", "busy", "ready")
-
-    def __init__(self) -> None:
-        self.at, self.keep, self.value, self.found, self.busy = 0.0, COUNTS_FOR, None, False, True
-        self.ready = threading.Event()  # set once the first finding ended
-
-
-def _cached(cache: dict[Any, Any], ident: Any, find: Callable[[], Any]) -> Any:
-    """``find()``, reused for COUNTS_FOR seconds (a slow one longer, up to two minutes: it
-    took at most COUNT_SHARE of that time). Once older, the old answer is still given while
-    one background thread finds the new one, so no page waits for a count it showed a moment
-    ago; the first answer is found once (others asking meanwhile wait for it)."""
-    with _CACHE_LOCK:
-        entry = cache.get(ident)
-        if entry is None:
-            if len(cache) > 10_000:
-                cache.clear()
-            entry = cache[ident] = _Entry()
-            first = True
-        else:
-            first = False
-            if (entry.ready.is_set() and not entry.busy
-                    and time.monotonic() - entry.at > entry.keep):
-                entry.busy = True
-                threading.Thread(target=_refresh, args=(entry, find), daemon=True,
-                                 name="inbox-count").start()
-    if first:
-        try:
-            entry.value, entry.found = _timed(entry, find), True
-        except BaseException:
-            with _CACHE_LOCK:
-                if cache.get(ident) is entry:
-                    del cache[ident]
-            raise
-        finally:
-            entry.at, entry.busy = time.monotonic(), False
-            entry.ready.set()
-        return entry.value
-    if not entry.ready.wait(60) or not entry.found:  # the first finding failed (or hangs)
-        return find()
-    return entry.value
-
-
-def _timed(entry: _Entry, find: Callable[[], Any]) -> Any:
-    start = time.monotonic()
-    value = find()
-    entry.keep = min(max(COUNTS_FOR, (time.monotonic() - start) / COUNT_SHARE),
-                     12 * COUNTS_FOR)
-    return value
-
-
-def _refresh(entry: _Entry, find: Callable[[], Any]) -> None:
-    try:
-        entry.value = _timed(entry, find)
-        entry.at = time.monotonic()
-    except Exception as error:  # the old answer stays; the next page tries again
-        log.warning("web: a count of the inbox failed: %s: %s", type(error).__name__,
-                    (str(error).splitlines() or [""])[0])
-    finally:
-        entry.busy = False
 
 
 @guard()
@@ -245,11 +174,11 @@ def bulk(request: Request) -> Response:
     state, user, form = request.app.state, request.state.user, request.state.form
     action = str(form.get("action", ""))
     ids = sorted({int(i) for i in form.getlist("case") if str(i).isdigit()})[:500]
-    back = _back(str(form.get("back", "/")))
+    back = str(form.get("back", "/"))
     if not ids:
-        return _redirect(back, "Select cases first (x, or the boxes).")
+        return back_to(back, "Select cases first (x, or the boxes).")
     if action == "assign" and not user.may("assign"):
-        return _redirect(back, "Assigning is for leads: claim a case to take it yourself.")
+        return back_to(back, "Assigning is for leads: claim a case to take it yourself.")
     done, failed = 0, []
     for case_id in ids:
         try:
@@ -258,11 +187,11 @@ def bulk(request: Request) -> Response:
         except CaseError as error:
             failed.append(str(error))
         except ValueError as error:
-            return _redirect(back, str(error))
+            return back_to(back, str(error))
     message = f"{action}: {done} case{'s' if done != 1 else ''} done"
     if failed:
         message += f"; {len(failed)} not: " + "; ".join(failed[:5])
-    return _redirect(back, message)
+    return back_to(back, message)
 
 
 def _act(state: Any, me: str, action: str, case_id: int, form: Any) -> None:
@@ -283,18 +212,6 @@ def _act(state: Any, me: str, action: str, case_id: int, form: Any) -> None:
         cases.dismiss(store, case_id, reason, actor=me, now=now)
     else:
         raise ValueError(f"unknown action {action!r}")
-
-
-def _back(target: str) -> str:
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
-
-
-def _redirect(back: str, message: str) -> Response:
-    from urllib.parse import parse_qsl, urlencode, urlsplit
-
-    parts = urlsplit(back)
-    values = [(k, v) for k, v in parse_qsl(parts.query) if k != "msg"] + [("msg", message[:600])]
-    return RedirectResponse(f"{parts.path}?{urlencode(values)}", status_code=303)
 
 
 routes = [Route("/", inbox), Route("/inbox/fresh", fresh),

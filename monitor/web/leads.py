@@ -11,10 +11,9 @@ ask twice, and a room of leads watching a launch go out asks often.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -45,19 +44,9 @@ T = TypeVar("T")
 
 
 def cached(request: Request, key: tuple[str, ...], build: Callable[[], T]) -> T:
-    """``build()``, or its result of less than ``CACHE_FOR`` seconds ago. An error is not
-    kept: the next request tries again."""
-    state = request.app.state
-    cache: dict[tuple[str, ...], tuple[float, Any]] | None = getattr(state, "reports", None)
-    if cache is None:
-        cache = state.reports = {}
-    now = time.monotonic()
-    hit = cache.get(key)
-    if hit is None or now - hit[0] > CACHE_FOR:
-        if len(cache) > 200:
-            cache.clear()
-        hit = cache[key] = (now, build())
-    return hit[1]
+    """``build()``, shared for ``CACHE_FOR`` seconds (``monitor.web.shared``). An error is
+    not kept: the next request tries again."""
+    return request.app.state.reports.get(key, build)
 
 
 def report_document(content: str, status: int = 200) -> Response:

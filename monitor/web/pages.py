@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-src 'self'; base-uri 'none'; "
@@ -93,3 +93,21 @@ def query(values: dict[str, Any], **changes: Any) -> str:
     """``?a=1&b=2`` of ``values`` with ``changes`` applied (None drops a key)."""
     merged = {k: v for k, v in {**values, **changes}.items() if v not in (None, "", ())}
     return "?" + urlencode(merged, doseq=True) if merged else "?"
+
+
+def our_path(target: str | None) -> str:
+    """Back to a page of ours only: a path, never another site (``//evil``, ``/\\evil``)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def back_to(path: str, message: str, error: bool = False) -> RedirectResponse:
+    """To ``path`` (303: the browser GETs it, its own query kept) with what happened, as
+    ``msg`` or ``error``, which the page shows once."""
+    from urllib.parse import parse_qsl
+
+    parts = urlsplit(our_path(path))
+    values = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("msg", "error")]
+    values.append(("error" if error else "msg", message[:600]))
+    return RedirectResponse(f"{parts.path}?{urlencode(values)}", status_code=303)

@@ -7,23 +7,20 @@ token (``guard``), answered with a redirect back to the page and what happened.
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor import themes as tracking
 from monitor.web.auth import guard
-from monitor.web.pages import render
+from monitor.web.pages import back_to, render
 
 DAYS = 7  # the period of the counts and the trend
 
 
 def _back(message: str, error: bool = False) -> Response:
-    """To the themes page (303: the browser GETs it), with what happened."""
-    return RedirectResponse(f"/themes?{urlencode({'error' if error else 'msg': message[:600]})}",
-                            status_code=303)
+    return back_to("/themes", message, error)
 
 
 @guard("see_reports")
