@@ -142,7 +142,7 @@ def add_user(store: Any, name: str, role: str, password: str, now: datetime,
     if not store.add_user(name, role, hash_password(password, hasher), now):
         raise AccountError(f"there is already a user named {name!r} (disabled or not: names "
                            "are never reused, a case history may name them)")
-    log.info("user %s added (%s)", _shown(name), role)
+    log.info("user %s added (%s)", shown_name(name), role)
     return User.from_row(store.get_user(name))
 
 
@@ -163,7 +163,7 @@ def set_password(store: Any, name: str, password: str, now: datetime,
     if not store.set_password(name, hash_password(password, hasher), now):
         raise AccountError(f"no user named {name!r}")
     store.end_sessions(now, user=name)
-    log.info("password of user %s changed", _shown(name))
+    log.info("password of user %s changed", shown_name(name))
 
 
 def disable_user(store: Any, name: str, now: datetime) -> datetime:
@@ -173,7 +173,7 @@ def disable_user(store: Any, name: str, now: datetime) -> datetime:
     if when is None:
         raise AccountError(f"no user named {name!r}")
     store.end_sessions(now, user=name)
-    log.info("user %s disabled", _shown(name))
+    log.info("user %s disabled", shown_name(name))
     return when
 
 
@@ -205,29 +205,29 @@ def check_login(store: Any, name: str, password: str, now: datetime,
     row = store.get_user(name)
     if row is None:
         _verify(hasher, _dummy_hash(hasher), password)  # the time a real account would take
-        log.warning("login refused: no user named %s", _shown(name))
+        log.warning("login refused: no user named %s", shown_name(name))
         return None
     if row["disabled_at"] is not None:
         _verify(hasher, _dummy_hash(hasher), password)
-        log.warning("login refused: user %s is disabled", _shown(name))
+        log.warning("login refused: user %s is disabled", shown_name(name))
         return None
     failures = row["failed_logins"] or 0
     wait_until = next_try_at(failures, row["last_failed_at"])
     if wait_until is not None and now < wait_until:
         _verify(hasher, _dummy_hash(hasher), password)
         log.warning("login refused: user %s has %d failed logins in a row, next try from %s",
-                    _shown(name), failures, wait_until.isoformat(timespec="seconds"))
+                    shown_name(name), failures, wait_until.isoformat(timespec="seconds"))
         return None
     if not _verify(hasher, row["password_hash"], password):
         store.record_login(name, ok=False, now=now)
-        log.warning("login failed: wrong password for user %s (%d in a row)", _shown(name),
+        log.warning("login failed: wrong password for user %s (%d in a row)", shown_name(name),
                     failures + 1)
         return None
     if hasher.check_needs_rehash(row["password_hash"]):
         store.set_password(name, hash_password(password, hasher), now, rehash=True)
-        log.info("password hash of user %s redone with the current parameters", _shown(name))
+        log.info("password hash of user %s redone with the current parameters", shown_name(name))
     store.record_login(name, ok=True, now=now)
-    log.info("login: user %s", _shown(name))
+    log.info("login: user %s", shown_name(name))
     return User.from_row({**row, "failed_logins": 0, "last_login_at": now})
 
 
@@ -250,6 +250,6 @@ def _bytes(password: str) -> bytes:
     return password.encode("utf-8", "surrogatepass")
 
 
-def _shown(name: str) -> str:
+def shown_name(name: str) -> str:
     """A name as a log line shows it: quoted, escaped (no forged lines), cut if long."""
     return repr(name[:MAX_NAME]) + ("..." if len(name) > MAX_NAME else "")

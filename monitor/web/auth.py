@@ -70,7 +70,7 @@ def identify(request: Request) -> tuple[User | None, dict[str, Any] | None]:
         user = accounts.get_user(store, name)
         if user is None or user.disabled:
             log.warning("web: %s from the proxy has no account that may log in",
-                        accounts._shown(name))
+                        accounts.shown_name(name))
             return None, None
         if session is None or session["user_name"] != user.name:
             session = start_session(request, user.name)
@@ -150,7 +150,7 @@ def guard(action: str | None = "work_case") -> Callable[..., Any]:
             if request.method not in ("GET", "HEAD") and not await csrf_ok(request,
                                                                            session["csrf"]):
                 log.warning("web: %s sent %s %s without a valid CSRF token",
-                            accounts._shown(user.name), request.method, request.url.path)
+                            accounts.shown_name(user.name), request.method, request.url.path)
                 return render(request, "error.html", 403, title="Refused",
                               message="This request did not come from a page of the inbox "
                                       "(no valid CSRF token). Reload the page and try again.")
