@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
 from _loopback import (
     RSS_TYPE,
     SPAWN,
@@ -147,10 +148,23 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
-def store_counts(db: Path) -> dict[str, int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
-        return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("posts", "scores", "flags", "cases")}
+def store_counts(config: Path) -> dict[str, int]:
+    """Rows in the project's store (``--store`` or its own SQLite file)."""
+    url = yaml.safe_load(config.read_text())["store"]
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        db = path if path.is_absolute() else config.parent / path
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+            return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    for table in ("posts", "scores", "flags", "cases")}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as con:
+        counts = {table: con.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                  for table in ("posts", "scores", "flags", "cases")}
+    engine.dispose()
+    return counts
 
 
 # --- the daemon's log ------------------------------------------------------------------------
@@ -240,7 +254,7 @@ def run_daemon(label: str, config: Path, seconds: float, workers: str, feeds: in
                interval: float, counts: Any) -> dict[str, Any]:
     log = config.parent / f"daemon-{workers}-{label.split()[0]}.log"
     command = [sys.executable, "-c", WRAPPER, workers]
-    before = store_counts(config.parent / "bench.db")
+    before = store_counts(config)
     with log.open("w") as stderr:
         process = subprocess.Popen([*command, "-v", "daemon", "--config", str(config)],
                                    stdout=subprocess.DEVNULL, stderr=stderr, cwd=config.parent)
@@ -266,7 +280,7 @@ def run_daemon(label: str, config: Path, seconds: float, workers: str, feeds: in
     process.send_signal(signal.SIGTERM)
     code = process.wait(300)
     stopped = time.monotonic() - stopping
-    after = store_counts(config.parent / "bench.db")
+    after = store_counts(config)
     seen = read_log(log, start, end)
     polls = sum(served)
     result = {"label": label, "workers": workers, "polls/s": polls / wall,
@@ -316,6 +330,10 @@ def main() -> int:
                         help="APScheduler thread pool sizes to run, comma-separated "
                              "('default': as the daemon sets it; APScheduler's is 10)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", metavar="URL",
+                        help="run on this store (a big one: bench/bigstore.py, bench/scale.py "
+                             "--keep) instead of a new SQLite file; its posts stay, the "
+                             "bench's are added")
     args = parser.parse_args()
     pools = [w.strip() for w in args.workers.split(",") if w.strip()]
 
@@ -330,11 +348,12 @@ def main() -> int:
         sources = [{"name": f"board-{i:04d}", "kind": "rss", "url": f"{base}/feeds/{i}.xml",
                     "interval": f"{args.interval:g}s", "tags": ["bench"]}
                    for i in range(args.feeds)]
-        config = write_project(Path(temp), {"bench": sources})
+        config = write_project(Path(temp), {"bench": sources},
+                               **({"store": args.store} if args.store else {}))
         clock = time.perf_counter()
         fill = subprocess.run([sys.executable, "-m", "monitor.cli", "run", "--config",
                                str(config)], capture_output=True, text=True, cwd=temp)
-        filled = store_counts(Path(temp, "bench.db"))
+        filled = store_counts(config)
         print(f"  filled by one `monitor run` (exit {fill.returncode}) in "
               f"{time.perf_counter() - clock:.1f} s: {filled['posts']} posts, "
               f"{filled['flags']} flagged")

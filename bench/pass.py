@@ -1,6 +1,7 @@
 """Benchmark one monitor pass against generated RSS feeds served on 127.0.0.1.
 
-    python bench/pass.py [--feeds 200 --entries 50 --concurrency 8 --seed 1 --trace-feeds 50]
+    python bench/pass.py [--feeds 1000 --entries 50 --concurrency 8 --seed 1 --trace-feeds 50
+                          --no-pool]
 
 A loopback ThreadingHTTPServer (in a child process, so its CPU, memory and GIL do not count
 against the pass) serves ``--feeds`` RSS 2.0 feeds of ``--entries`` items each and answers
@@ -12,8 +13,13 @@ folder, then:
 * a warm pass (every feed answers 304)
 
 each run ``monitor.pipeline.run_once`` on a fresh ``monitor.config.load`` and ``Store``.
-For each pass it prints wall time, posts stored, posts/s, feeds/s, the process's ru_maxrss,
-what the server answered, and the time spent inside parse_feed / save_fetch / score_pending.
+For each pass it prints wall time, CPU time (this process and its feed-parsing workers),
+posts stored, posts/s, feeds/s, the process's ru_maxrss, what the server answered, and the
+time spent waiting for feeds to be parsed / in save_fetches / score_pending.
+
+Beside them, in the same run, the naive loop the pass is measured against: ``feedparser.parse``
+of every feed URL on ``--concurrency`` threads (feedparser's own HTTP, its HTML sanitising,
+nothing stored or scored), cold and then warm (each feed's ETag sent back: all 304).
 
 tracemalloc slows this workload about fivefold, so the timed passes run without it and the
 tracemalloc peak of Python allocations comes from a second cold + warm pair on a fresh store
@@ -28,15 +34,19 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing.forkserver
 import os
+import resource
 import sys
 import tempfile
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import feedparser
 from _loopback import (
     RSS_TYPE,
     SPAWN,
@@ -102,6 +112,44 @@ def make_project(folder: Path, base: str, feeds: int, concurrency: int) -> Path:
 
 # --- measuring -------------------------------------------------------------------------------
 
+def cpu_seconds() -> float:
+    """CPU time of this process, plus that of the feed-parsing workers that have ended (they
+    are children of multiprocessing's forkserver, which reaps them)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = own.ru_utime + own.ru_stime
+    server = getattr(multiprocessing.forkserver._forkserver, "_forkserver_pid", None)
+    if server:
+        try:
+            fields = Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return seconds
+
+
+def naive_loop(label: str, base: str, feeds: int, concurrency: int, counts: Any,
+               etags: dict[int, str]) -> dict[str, Any]:
+    """``feedparser.parse(url)`` of every feed on ``concurrency`` threads: what a pass costs
+    with nothing stored or scored. Sends back the ETags in ``etags`` (and fills it)."""
+    def one(index: int) -> int:
+        parsed = feedparser.parse(f"{base}/feeds/{index}.xml", etag=etags.get(index))
+        if parsed.get("etag"):
+            etags[index] = parsed.etag
+        return len(parsed.entries)
+
+    before, cpu = list(counts), cpu_seconds()
+    clock = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        entries = sum(pool.map(one, range(feeds)))
+    wall, cpu = time.perf_counter() - clock, cpu_seconds() - cpu
+    ok200, got304, other = (after - was for after, was in zip(list(counts), before, strict=True))
+    print(f"\n== naive {label} loop (feedparser.parse, {concurrency} threads) ==")
+    print(f"  wall time         {wall:8.2f} s   CPU {cpu:.2f} s")
+    print(f"  entries parsed    {entries:8d}     server answered 200: {ok200}, 304: {got304}, "
+          f"other: {other}")
+    return {"label": f"naive {label}", "wall": wall, "cpu": cpu, "feeds": feeds, "new": entries,
+            "peak": None, "maxrss": maxrss_mib(), "got304": got304}
+
 
 def run_pass(label: str, config_path: Path, counts: Any, trace: bool) -> dict[str, Any]:
     """One run_once on a fresh config and Store; prints and returns its figures."""
@@ -115,11 +163,13 @@ def run_pass(label: str, config_path: Path, counts: Any, trace: bool) -> dict[st
     if trace:
         tracemalloc.start()
     try:
-        with timed(rss, "parse_feed", parts), timed(Store, "save_fetch", parts), \
-                timed(pipeline, "score_pending", parts):
-            clock = time.perf_counter()
+        with timed(rss, "parse_feed", parts), timed(rss.ParsePool, "run", parts), \
+                timed(Store, "save_fetches", parts), timed(pipeline, "score_pending", parts):
+            clock, cpu = time.perf_counter(), cpu_seconds()
             report = pipeline.run_once(config, store)
             wall = time.perf_counter() - clock
+            time.sleep(0.2)  # the pool's workers are reaped: their CPU is counted
+            cpu = cpu_seconds() - cpu
         peak = tracemalloc.get_traced_memory()[1] if trace else None
     finally:
         tracemalloc.stop()
@@ -130,12 +180,12 @@ def run_pass(label: str, config_path: Path, counts: Any, trace: bool) -> dict[st
     feeds = len(report.sources)
     fetched = sum(s.fetched for s in report.sources)
     new = sum(s.new for s in report.sources)
-    figures = {"label": label, "wall": wall, "feeds": feeds, "new": new, "peak": peak,
-               "maxrss": maxrss_mib(), "got304": got304}
+    figures = {"label": label, "wall": wall, "cpu": cpu, "feeds": feeds, "new": new,
+               "peak": peak, "maxrss": maxrss_mib(), "got304": got304}
 
     print(f"\n== {label} pass ==")
     print(f"  wall time         {wall:8.2f} s   (config load + Store open before it: "
-          f"{setup:.2f} s)")
+          f"{setup:.2f} s); CPU {cpu:.2f} s (parsing workers included)")
     print(f"  feeds             {feeds:8d}     ok {feeds - len(report.failed)}, "
           f"failed {len(report.failed)}, unchanged {sum(s.unchanged for s in report.sources)}")
     print(f"  posts stored      {new:8d}     (fetched {fetched}, edited "
@@ -150,9 +200,10 @@ def run_pass(label: str, config_path: Path, counts: Any, trace: bool) -> dict[st
     print(f"  ru_maxrss         {maxrss_mib():8.1f} MiB (process peak so far; "
           f"{rss_before:.1f} MiB before this pass)")
     print(f"  server answered   200: {ok200}, 304: {got304}, other: {other}")
-    print(f"  time inside       parse_feed {parts.get('parse_feed', 0):.2f} s (summed over "
-          f"{config.main.concurrency} threads); on the main thread save_fetch "
-          f"{parts.get('save_fetch', 0):.2f} s, "
+    print(f"  time inside       parse_feed {parts.get('parse_feed', 0):.2f} s inline, "
+          f"ParsePool.run {parts.get('run', 0):.2f} s (both summed over "
+          f"{config.main.concurrency} threads); on the main thread save_fetches "
+          f"{parts.get('save_fetches', 0):.2f} s, "
           f"score_pending {parts.get('score_pending', 0):.2f} s")
     for source in report.failed[:5]:
         print(f"  FAILED {source.name}: {source.error}")
@@ -161,14 +212,19 @@ def run_pass(label: str, config_path: Path, counts: Any, trace: bool) -> dict[st
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=8, help="config.yaml concurrency")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-pool", action="store_true",
+                        help="parse every feed on the fetching threads (no ParsePool), to "
+                        "compare")
     parser.add_argument("--trace-feeds", type=int, default=50, metavar="N",
                         help="feeds in the traced (tracemalloc) passes; 0 skips them")
     args = parser.parse_args()
     trace_feeds = min(args.trace_feeds, args.feeds)
+    if args.no_pool:
+        pipeline.POOL_FROM = sys.maxsize
 
     loopback_only()
     counts = SPAWN.Array("q", 3, lock=False)  # 200s, 304s, others; the child locks its writes
@@ -176,6 +232,7 @@ def main() -> int:
     with child_server(serve, args.feeds, args.entries, args.seed, counts, timeout=60) as base:
         print(f"feedback-monitor pass benchmark: {args.feeds} feeds x {args.entries} entries "
               f"at {base}, concurrency {args.concurrency}, {os.cpu_count()} CPUs, "
+              f"{'no parsing processes' if args.no_pool else 'parsing processes'}, "
               f"Python {sys.version.split()[0]}")
         print(f"server (child process) ready in {time.perf_counter() - clock:.2f} s; "
               f"ru_maxrss before the passes: {maxrss_mib():.1f} MiB")
@@ -186,6 +243,10 @@ def main() -> int:
             print("\n-- timed passes (tracemalloc off: it slows this workload about 5x) --")
             results.append(run_pass("cold", config_path, counts, trace=False))
             results.append(run_pass("warm", config_path, counts, trace=False))
+            etags: dict[int, str] = {}
+            for label in ("cold", "warm"):
+                results.append(naive_loop(label, base, args.feeds, args.concurrency, counts,
+                                          etags))
             if trace_feeds:
                 config_path = make_project(traced_dir, base, trace_feeds, args.concurrency)
                 print(f"\n-- traced passes: the first {trace_feeds} of {args.feeds} feeds, "
@@ -193,14 +254,20 @@ def main() -> int:
                       "the peak grows with the posts fetched) --")
                 results.append(run_pass("traced cold", config_path, counts, trace=True))
                 results.append(run_pass("traced warm", config_path, counts, trace=True))
-        print("\n== summary ==")
-        print(f"  {'pass':<12} {'feeds':>5} {'wall s':>7} {'stored':>7} {'posts/s':>8} "
-              f"{'feeds/s':>8} {'304s':>5} {'tracemalloc MiB':>15} {'maxrss MiB':>10}")
+        print("\n== summary (naive: feedparser.parse alone, entries parsed, not stored) ==")
+        print(f"  {'pass':<12} {'feeds':>5} {'wall s':>7} {'CPU s':>7} {'stored':>7} "
+              f"{'posts/s':>8} {'feeds/s':>8} {'304s':>5} {'tracemalloc MiB':>15} "
+              f"{'maxrss MiB':>10}")
         for r in results:
             peak = "-" if r["peak"] is None else f"{r['peak'] / 2**20:.1f}"
-            print(f"  {r['label']:<12} {r['feeds']:>5} {r['wall']:>7.2f} {r['new']:>7} "
-                  f"{r['new'] / r['wall']:>8.1f} {r['feeds'] / r['wall']:>8.1f} "
+            print(f"  {r['label']:<12} {r['feeds']:>5} {r['wall']:>7.2f} {r['cpu']:>7.2f} "
+                  f"{r['new']:>7} {r['new'] / r['wall']:>8.1f} {r['feeds'] / r['wall']:>8.1f} "
                   f"{r['got304']:>5} {peak:>15} {r['maxrss']:>10.1f}")
+        by_label = {r["label"]: r for r in results}
+        for label in ("cold", "warm"):
+            ours, naive = by_label[label], by_label[f"naive {label}"]
+            print(f"  {label}: the pass took {ours['wall'] / naive['wall']:.2f}x the naive "
+                  f"loop's wall time, {ours['cpu'] / max(naive['cpu'], 1e-9):.2f}x its CPU")
     return 0
 
 

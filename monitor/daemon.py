@@ -3,8 +3,9 @@
 One job per source (its interval, with jitter), one that sends the outbox (honouring each
 group's ``group_wait``), one that looks for backlash storms (with ``events``), and the digest
 as a cron job at ``digest.at`` in the configured time zone (made at start if the daemon was
-down then, unless ``digest.catch_up`` is off). A source's first run is when the store says it
-is due, so a restart or a reload does not poll every source at once. ``job_defaults`` make a
+down then, unless ``digest.catch_up`` is off), and with ``store.retention`` a prune of old
+posts once a day. A source's first run is when the store says it is due, so a restart or a
+reload does not poll every source at once. ``job_defaults`` make a
 late or slow job coalesce instead of piling up or being skipped silently (APScheduler's own
 default drops runs over 1 s late). A source backing off after failures is skipped until its
 next try. A watchdog thread, outside the scheduler, alerts the admins when no pass has ended
@@ -36,7 +37,7 @@ from monitor.health import assess
 from monitor.leases import Leases
 from monitor.metrics import Metrics
 from monitor.outbox import deliver_due, remind_untouched
-from monitor.pipeline import due_sources, follow_up, retry_policy, run_once
+from monitor.pipeline import due_sources, follow_up, retry_policy, run_once, score_pending
 from monitor.runtime import Runtime, learned_models
 from monitor.store import Store
 from monitor.store.passlock import daemon_lock
@@ -49,6 +50,9 @@ STORMS_EVERY = 60.0  # seconds between looks for backlash storms
 WATCH_EVERY = 5.0  # seconds between looks at the config files' modification times
 THEMES_EVERY = 3600.0  # seconds between looks at whether themes are due (daily)
 FOLLOWUP_EVERY = 600.0  # seconds between looks at answered cases: did we win them back?
+PRUNE_LOOK_EVERY = 3600.0  # seconds between looks at whether old posts are due a prune
+PRUNE_EVERY = timedelta(days=1)  # with store.retention: old posts pruned once a day
+SWEEP_EVERY = 600.0  # seconds between looks through the whole store for posts left unscored
 
 
 class Daemon:
@@ -120,8 +124,14 @@ class Daemon:
                                replace_existing=True)
         self.scheduler.add_job(self._themes, "interval", seconds=THEMES_EVERY, id="themes",
                                next_run_time=now + timedelta(seconds=30), replace_existing=True)
+        self.scheduler.add_job(self._sweep, "interval", seconds=SWEEP_EVERY, id="sweep",
+                               next_run_time=now + timedelta(seconds=5), replace_existing=True)
         self.scheduler.add_job(self._follow_up, "interval", seconds=FOLLOWUP_EVERY,
                                id="follow-up", replace_existing=True)
+        if config.retention is not None:
+            self.scheduler.add_job(self._prune, "interval", seconds=PRUNE_LOOK_EVERY,
+                                   id="prune", next_run_time=now + timedelta(seconds=60),
+                                   replace_existing=True)
         if config.main.events:
             self.scheduler.add_job(self._storms, "interval", seconds=STORMS_EVERY, id="storms",
                                    next_run_time=now + timedelta(seconds=2),
@@ -183,7 +193,7 @@ class Daemon:
             self.store.record_run(now, now, {"skipped": [name]})
             return
         report = run_once(config, self.store, [name], deliver=False, writing=self.scoring,
-                          storms=False, runtime=runtime)
+                          storms=False, runtime=runtime, sweep=False)
         for s in report.sources:
             logs.source_line(log, s, flagged=True)
             self.metrics.polled(s)
@@ -225,11 +235,35 @@ class Daemon:
             log.info("complaint themes: %d from %d posts", done.themes, done.posts,
                      extra={"themes": done.themes})
 
+    def _sweep(self) -> None:
+        """Posts left unscored (a daemon killed between storing and scoring): a poll scores
+        only what it saved, so that its cost does not grow with the store; this looks through
+        the whole store, now and then."""
+        runtime = self.runtime
+        with self.scoring:
+            scored, flagged = score_pending(self.store, runtime)
+        if scored:
+            log.info("sweep: %d posts left unscored were scored, %d flagged", scored,
+                     sum(flagged.values()), extra={"scored": scored})
+
     def _follow_up(self) -> None:
         """Answered cases followed up (``monitor.followup``): may reopen one, so it holds the
         scoring lock like every job that changes cases."""
         with self.scoring:
             follow_up(self.store, self.config, datetime.now(UTC))
+
+    def _prune(self) -> None:
+        """Old posts pruned (``store.retention``, ``monitor.store.retention``) when the last
+        prune is a day old: looked at hourly, so a restart, a reload or a second daemon does
+        not prune twice a day. Each batch holds the scoring lock, never the whole prune."""
+        config, now = self.config, datetime.now(UTC)
+        last = self.store.last_pruned_at()
+        if config.retention is None or (last is not None and now - last < PRUNE_EVERY):
+            return
+        done = self.store.prune_posts(now - timedelta(seconds=config.retention), now,
+                                      writing=self.scoring)
+        log.info("retention: pruned %d posts first seen before %s", done.posts,
+                 done.cutoff.isoformat(), extra={"pruned": done.posts})
 
     def _storms(self) -> None:
         from monitor.backlash.storms import file_storms  # pandas: only if launches are watched

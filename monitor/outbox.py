@@ -49,10 +49,12 @@ def record(db: Connection, judged: Iterable[tuple[StoredPost, Score, Flag | None
            now: datetime, routes: Mapping[int, Routing], policy: QueuePolicy | None,
            drop_unmatched: bool = False) -> list[tuple[StoredPost, Flag]]:
     """Scores and flags saved, and each newly flagged post filed (``routes``: by post id), in
-    the caller's transaction; returns the newly flagged posts."""
+    the caller's transaction; returns the newly flagged posts. An imported post (history,
+    ``monitor import``) is flagged but never filed here: last year's anger pages nobody."""
     newly = save_judged(db, judged, now, drop_unmatched)
     for stored, flag in newly:
-        file(db, stored, flag, routes.get(stored.id), policy, now)
+        if not stored.imported:
+            file(db, stored, flag, routes.get(stored.id), policy, now)
     return newly
 
 

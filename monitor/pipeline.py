@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,14 +23,16 @@ from typing import Any
 from monitor import logs, outbox
 from monitor.alarms import raise_alarms
 from monitor.collectors.http import HttpClient, deadline
+from monitor.collectors.rss import ParsePool
 from monitor.config import Config, Source
 from monitor.errors import MonitorError
 from monitor.health import assess
-from monitor.model import Cursor, Fetch
+from monitor.model import Cursor, Fetch, Post
 from monitor.outbox import RetryPolicy, deliver_due, remind_untouched
+from monitor.parallel import cores
 from monitor.registry import collector_class
 from monitor.runtime import Runtime, learned_models
-from monitor.store import Store
+from monitor.store import Store, StoredPost
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,8 @@ class RunReport:
 def run_once(config: Config, store: Store, only: list[str] | None = None,
              deliver: bool = True,
              writing: AbstractContextManager[object] | None = None,
-             storms: bool = True, runtime: Runtime | None = None) -> RunReport:
+             storms: bool = True, runtime: Runtime | None = None,
+             sweep: bool = True) -> RunReport:
     """Collect the configured sources (or ``only`` these), then score what is new, file and
     route the flags, and (unless ``deliver`` is False: the daemon sends on its own schedule)
     send the outbox. ``runtime``: the config compiled (the daemon keeps one); made here when
@@ -86,25 +89,31 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     ``writing`` is held from the first fetch stored to the last flag filed, never while
     waiting for the first fetch: the daemon's jobs share one lock, so each job stores and
     scores alone (its counts are its own), and a source that hangs until its timeout delays
-    no other source."""
+    no other source.
+
+    ``sweep``: score every post left unscored in the store (a pass killed before scoring
+    leaves some); without it, only the posts this pass saved are scored, so a poll costs the
+    same in a store of a thousand posts or of millions (the daemon sweeps in a job of its
+    own)."""
     started, clock = datetime.now(UTC), time.monotonic()
     last_pass = store.last_pass_at()
     run_id = store.begin_run(started)
     chosen = [s for s in config.sources if only is None or s.name in only]
     reports = {s.name: SourceReport(s.name, s.kind) for s in chosen}
+    saved: list[int] = []
     with ExitStack() as held:
         with HttpClient(**config.main.http.model_dump()) as http:
-            work = [(source, store.cursor(source.name)) for source in chosen]
-            # store each fetch as it lands, then let it go; a late one is "deadline exceeded"
-            for n, (source, outcome) in enumerate(
+            work = _with_cursors(store, chosen)
+            # store what has landed, then let it go; a late one is "deadline exceeded"
+            for n, landed in enumerate(
                     _collect_all(work, http, config.main.concurrency, clock)):
                 if n == 0 and writing is not None:
                     held.enter_context(writing)
-                _store_fetch(store, source, outcome, reports[source.name])
+                saved.extend(_store_fetches(store, landed, reports))
         if not chosen and writing is not None:
             held.enter_context(writing)
         runtime = runtime or Runtime.of(config, learned_models(store))
-        scored, by_source = score_pending(store, runtime)
+        scored, by_source = score_pending(store, runtime, ids=None if sweep else saved)
         if storms and runtime.events:  # the daemon looks for storms in a job of its own
             from monitor.backlash.storms import file_storms
 
@@ -186,17 +195,56 @@ def backing_off(config: Config, store: Store, now: datetime,
                   if r["failures"] and r["name"] not in due)
 
 
+def _unscored(store: Store, batch: int, rescore: bool, since: datetime | None,
+              ids: Sequence[int] | None) -> Iterator[list[StoredPost]]:
+    """The posts ``score_pending`` judges, a batch at a time in id order (read ahead of the
+    judging when processes judge them, which is right: a batch read is never read again)."""
+    after = store.first_post_id(since) - 1 if since is not None else 0
+    while True:
+        if ids is None:
+            items = store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
+                                         since=since)
+        else:  # a batch of the given ids at a time: those scored meanwhile just drop out
+            chunk = sorted(i for i in ids if i > after)[:batch]
+            if not chunk:
+                return
+            items = store.posts_to_score(limit=batch, ids=chunk)
+            after = chunk[-1]
+        if not items:
+            if ids is None:
+                return
+            continue
+        yield items
+        after = max(after, items[-1].id)
+
+
+def _posts_of(items: Sequence[StoredPost]) -> list[Post]:
+    return [item.post for item in items]
+
+
 def retry_policy(config: Config) -> RetryPolicy:
     """The outbox's retry schedule from config ``delivery``."""
     return RetryPolicy(config.main.delivery.max_attempts, config.main.delivery.backoff)
 
 
-def _collect(source: Source, cursor: Cursor | None,
-             http: HttpClient) -> tuple[Fetch | None, str | None, float]:
-    """Run one collector; never raises, so one source cannot stop the pass."""
+def _with_cursors(store: Store, chosen: list[Source]) -> list[tuple[Source, Cursor | None]]:
+    """Each source with its cursor, read in one query: a query per source cost a warm pass
+    of 1,000 feeds about a second on a busy machine."""
+    names = [source.name for source in chosen]
+    rows = store.source_health(names) if len(names) <= 500 else store.source_health()
+    cursors = {row["name"]: row["cursor"] for row in rows}
+    return [(source, cursors.get(source.name)) for source in chosen]
+
+
+def _collect(source: Source, cursor: Cursor | None, http: HttpClient,
+             pool: ParsePool | None = None) -> tuple[Fetch | None, str | None, float]:
+    """Run one collector; never raises, so one source cannot stop the pass. ``pool``: the
+    pass's parsing processes, for a collector that takes them (``parse_pool``)."""
     clock = time.monotonic()
     try:
         collector = collector_class(source.kind)(source.name, source.options, http)
+        if pool is not None and hasattr(collector, "parse_pool"):
+            collector.parse_pool = pool
         return collector.collect(cursor), None, time.monotonic() - clock
     except MonitorError as error:  # SourceError, or a ConfigError from a plugin
         return None, str(error), time.monotonic() - clock
@@ -210,18 +258,37 @@ DEADLINE_GRACE = 1.0
 """Seconds a source's thread has past its deadline to hand in what it has (the HTTP client
 stops at the deadline itself; parsing, or a collector not using it, may not)."""
 
+POOL_FROM = 50
+"""Feeds in a pass from which they are parsed in worker processes (``ParsePool``), one per
+core. A smaller pass parses on its fetching threads: the first worker of a process costs
+about 2 s (the forkserver starts and imports feedparser), each later one a fork. The daemon
+polls one source per run, so it never starts one."""
+
 Outcome = tuple[Fetch | None, str | None, float]
 
 
 def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, concurrency: int,
-                 clock: float) -> Iterator[tuple[Source, Outcome]]:
-    """Collect ``work`` on ``concurrency`` threads; yield each outcome as it lands.
+                 clock: float) -> Iterator[list[tuple[Source, Outcome]]]:
+    """Collect ``work`` on ``concurrency`` threads; yield the outcomes that have landed, as
+    they land (all of them at once when the caller is slower than the fetches: one
+    transaction stores them together).
 
     Each source has ``http.source_deadline`` from its start (retries and parsing included),
     and nothing outlives the pass deadline (``clock`` + ``http.pass_deadline``): a source
     still running then, or not started, yields "deadline exceeded" and is left behind. The
     threads are daemons, so a stuck one holds neither the pass, its lock, nor the process.
+    With ``POOL_FROM`` feeds or more, feeds are parsed in a ``ParsePool``, closed (its
+    processes ended) when this generator ends.
     """
+    feeds = sum(source.kind == "rss" for source, _ in work)
+    with ExitStack() as closing:
+        pool = closing.enter_context(ParsePool(min(cores(), feeds))) \
+            if feeds >= POOL_FROM and cores() > 1 else None
+        yield from _landing(work, http, concurrency, clock, pool)
+
+
+def _landing(work: list[tuple[Source, Cursor | None]], http: HttpClient, concurrency: int,
+             clock: float, pool: ParsePool | None) -> Iterator[list[tuple[Source, Outcome]]]:
     pass_end = clock + http.pass_deadline
     todo: Queue[tuple[Source, Cursor | None]] = Queue()
     for item in work:
@@ -237,7 +304,7 @@ def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, con
             began = time.monotonic()
             events.put(("started", source, began))
             with deadline(min(began + http.source_deadline, pass_end)):
-                events.put(("done", source, _collect(source, cursor, http)))
+                events.put(("done", source, _collect(source, cursor, http, pool)))
 
     def hire() -> None:
         threading.Thread(target=worker, daemon=True, name="collect").start()
@@ -251,8 +318,9 @@ def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, con
                             for n in pending if n in started)]
         try:
             wait = min(max(0.0, min(ends) - time.monotonic()), 3600.0)  # .inf: look again
-            kind, source, payload = events.get(timeout=wait)
+            got = [events.get(timeout=wait)]
         except Empty:
+            late: list[tuple[Source, Outcome]] = []
             now = time.monotonic()
             for source, _ in work:
                 began = started.get(source.name)
@@ -272,54 +340,86 @@ def _collect_all(work: list[tuple[Source, Cursor | None]], http: HttpClient, con
                 else:
                     why = f"still running at the pass deadline ({http.pass_deadline:.0f}s, " \
                           "http.pass_deadline); left behind"
-                yield source, (None, f"deadline exceeded: {why}",
-                               now - began if began is not None else 0.0)
+                late.append((source, (None, f"deadline exceeded: {why}",
+                                      now - began if began is not None else 0.0)))
+            if late:
+                yield late
             continue
-        if source.name not in pending:
-            continue  # it was already reported as over its deadline: too late
-        if kind == "started":
-            started[source.name] = payload
-            continue
-        pending.discard(source.name)
-        yield source, payload
+        while True:  # and whatever else has landed meanwhile
+            try:
+                got.append(events.get_nowait())
+            except Empty:
+                break
+        landed: list[tuple[Source, Outcome]] = []
+        for kind, source, payload in got:
+            if source.name not in pending:
+                continue  # it was already reported as over its deadline: too late
+            if kind == "started":
+                started[source.name] = payload
+                continue
+            pending.discard(source.name)
+            landed.append((source, payload))
+        if landed:
+            yield landed
 
 
-def _store_fetch(store: Store, source: Source,
-                 outcome: tuple[Fetch | None, str | None, float], report: SourceReport) -> None:
-    fetch, error, report.seconds = outcome
+def _store_fetches(store: Store, landed: list[tuple[Source, Outcome]],
+                   reports: dict[str, SourceReport]) -> list[int]:
+    """Store the outcomes that landed together, in one transaction (each source's posts and
+    cursor still together); returns the ids of the posts saved new or edited."""
     now = datetime.now(UTC)
-    if fetch is None:
-        report.error = error
-        store.record_failure(source.name, source.kind, error or "unknown error", now)
-    else:
-        saved = store.save_fetch(source.name, source.kind, fetch, now)
-        report.fetched, report.unchanged = len(fetch.posts), fetch.unchanged
-        report.new, report.edited = len(saved.new), len(saved.edited)
-        report.problems = list(fetch.problems)
-    # flags come later, for the whole pass: its summary has them
-    logs.source_line(logging.getLogger(logs.PASS_SOURCES), report, flagged=False)
+    batch: list[tuple[str, str, Fetch | str]] = []
+    for source, (fetch, error, seconds) in landed:
+        report = reports[source.name]
+        report.seconds = seconds
+        if fetch is None:
+            report.error = error
+            batch.append((source.name, source.kind, error or "unknown error"))
+        else:
+            batch.append((source.name, source.kind, fetch))
+    saved_ids: list[int] = []
+    for (source, (fetch, _, _)), saved in zip(landed, store.save_fetches(batch, now),
+                                             strict=True):
+        report = reports[source.name]
+        if fetch is not None:
+            report.fetched, report.unchanged = len(fetch.posts), fetch.unchanged
+            report.new, report.edited = len(saved.new), len(saved.edited)
+            report.problems = list(fetch.problems)
+            saved_ids += saved.new + saved.edited
+        # flags come later, for the whole pass: its summary has them
+        logs.source_line(_SOURCE_LOG, report, flagged=False)
+    return saved_ids
+
+
+_SOURCE_LOG = logging.getLogger(logs.PASS_SOURCES)
 
 
 def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
-                  since: datetime | None = None, batch: int = 500) -> tuple[int, Counter[str]]:
+                  since: datetime | None = None, batch: int = 500,
+                  ids: Sequence[int] | None = None, jobs: int = 1) -> tuple[int, Counter[str]]:
     """Score every post not yet scored (or changed since); returns (scored, new flags/source).
 
     Works from the store, not from this pass's fetches, so posts saved by a pass that was
     killed before scoring are scored by the next one. ``rescore`` re-applies the current
     scorer and rules to every stored post (first seen from ``since`` on): flags follow the
-    rules as they are now, and a newly flagged post opens its one case.
+    rules as they are now, and a newly flagged post opens its one case. ``ids``: only these
+    posts (those a poll saved), if they still need it. ``jobs``: processes that judge the
+    posts when there are many (``Runtime.judge_batches``); the daemon, a threaded process,
+    never forks.
     """
-    total, flagged, after = 0, Counter[str](), 0
+    total, flagged = 0, Counter[str]()
+    if ids is not None and not ids:  # a poll that saved nothing: nothing to look up
+        return total, flagged
     muted = [s["matchers"] for s in store.silences(datetime.now(UTC))]
     storms: dict[str, int] = {}
     if runtime.events:  # storms need pandas: loaded only where launches are watched
         from monitor.backlash.storms import STORM_HOLD
 
         storms = store.open_storms(datetime.now(UTC), STORM_HOLD)
-    while items := store.posts_to_score(limit=batch, rescore=rescore, after_id=after,
-                                        since=since):
+    for items, judgements in runtime.judge_batches(
+            _unscored(store, batch, rescore, since, ids), _posts_of, jobs):
         judged = [(item, score, flag) for item, (score, flag)
-                  in zip(items, runtime.judge([item.post for item in items]), strict=True)]
+                  in zip(items, judgements, strict=True)]
         routes = {item.id: runtime.route(item.post, score, flag, muted, storms)
                   for item, score, flag in judged if flag is not None}
         now = datetime.now(UTC)
@@ -328,5 +428,4 @@ def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
                                   drop_unmatched=rescore)
         flagged.update(stored.post.source for stored, _ in newly)
         total += len(items)
-        after = items[-1].id
     return total, flagged

@@ -9,10 +9,10 @@ rule author sees exactly what the pass would do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from monitor.backlash.events import FORMING_WAIT, WatchedEvent, watched
 from monitor.config import Config, Source
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from monitor.store import Store
 
 log = logging.getLogger(__name__)
+
+B = TypeVar("B")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,28 @@ class Runtime:
                 post, score, kind=source.kind if source else None,
                 tags=source.tags if source else (), vip=post.author in self.vips)))
         return out
+
+    def judge_batches(self, batches: Iterable[B], posts_of: Callable[[B], Sequence[Post]],
+                      jobs: int = 1) -> Iterator[tuple[B, list[tuple[Score, Flag | None]]]]:
+        """(batch, its judgements) for every batch, in order. The first batch is judged here;
+        when more follow and ``jobs`` > 1, the rest in that many forked processes
+        (``monitor.parallel``): a rescore or an import of many posts uses every core, a poll
+        with one batch never starts a process."""
+        batches = iter(batches)
+        first = next(batches, None)
+        if first is None:
+            return
+        yield first, self.judge(posts_of(first))
+
+        def judged(batch: B) -> tuple[B, list[tuple[Score, Flag | None]]]:
+            return batch, self.judge(posts_of(batch))
+
+        from monitor.parallel import can_fork, forked_map
+
+        if jobs > 1 and can_fork():
+            yield from forked_map(judged, batches, jobs)
+        else:
+            yield from map(judged, batches)
 
     def route(self, post: Post, score: Score, flag: Flag,
               silences: Iterable[Mapping[str, str]] = (),

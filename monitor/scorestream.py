@@ -12,20 +12,11 @@ import itertools
 import json
 import logging
 import os
-import queue
-import signal
-import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from monitor.errors import MonitorError
 from monitor.rules import RuleSet, VipList
 from monitor.ruletest import NO_VIPS, Judged, PostScorer, Sample, judge, parse_sample
-
-if TYPE_CHECKING:  # imported when a large input needs the pool, not by every run
-    from concurrent.futures import Future, ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -182,102 +173,21 @@ def _as_text(objects: Iterable[dict[str, Any]]) -> str:
 
 
 def _can_fork() -> bool:
-    """Workers are forked (no second start-up); not on macOS, where forking is unsafe."""
-    import multiprocessing
+    from monitor.parallel import can_fork  # the pool's imports: only for a large input
 
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
-
-
-# Set in each worker process by _start_worker: (rules, scorer, vips).
-_WORKER_TOOLS: tuple[RuleSet, PostScorer, VipList] | None = None
-
-
-def _start_worker(rules: RuleSet, scorer: PostScorer, vips: VipList) -> None:
-    """Worker set-up, once per process. Forked, it has the parent's objects already; Ctrl-C
-    is left to the parent, which stops the pool."""
-    global _WORKER_TOOLS
-    _WORKER_TOOLS = (rules, scorer, vips)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent was killed (no pool shutdown) would wait for work forever."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
-
-
-def _score_in_worker(batch: list[tuple[int, str]]) -> str:
-    assert _WORKER_TOOLS is not None, "_start_worker did not run"
-    return _as_text(score_batch(batch, *_WORKER_TOOLS))
+    return can_fork()
 
 
 def _write_pooled(chunks: Iterable[list[list[tuple[int, str]]]], out: TextIO,
                   tools: tuple[RuleSet, PostScorer, VipList], jobs: int) -> None:
-    """Score batches in ``jobs`` forked processes; write the answers in input order.
+    """Score batches in ``jobs`` forked processes (``monitor.parallel``), writing each answer
+    once it and all before it are done; a failed batch stops everything with a MonitorError."""
+    from monitor.parallel import forked_map
 
-    A thread reads and hands out batches (a few per worker ahead); this one writes each
-    answer once it and all before it are done, so a pause in the input does not hold back
-    answers already made. A failed batch stops everything with a MonitorError.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    def score(batch: list[tuple[int, str]]) -> str:
+        return _as_text(score_batch(batch, *tools))
 
-    batches = (batch for chunk in chunks for batch in chunk)
-    first = next(batches, None)
-    if first is None:
-        return
-    pending: queue.Queue[Future[str] | BaseException | None] = queue.Queue(4 * jobs)
-    stop = threading.Event()
-    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("fork"),
-                               initializer=_start_worker, initargs=tools)
-    try:
-        # the first submit forks every worker: before our thread starts, as fork wants
-        pending.put(pool.submit(_score_in_worker, first))
-        threading.Thread(target=_submit_all, args=(batches, pool, pending, stop),
-                         name="score-reader", daemon=True).start()
-        while (item := pending.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            try:
-                text = item.result()
-            except BrokenProcessPool:
-                raise MonitorError("a scoring worker process died (out of memory? killed?); "
-                                   "try --jobs 1") from None
-            except Exception as error:
-                raise MonitorError(f"scoring failed in a worker process: {error!r}"
-                                   ) from error
-            out.write(text)
-            out.flush()
-    finally:
-        stop.set()
-        _drain(pending)  # a reader blocked on a full queue sees ``stop`` and ends
-        pool.shutdown(wait=True, cancel_futures=True)
-        _drain(pending)
-
-
-def _submit_all(batches: Iterator[list[tuple[int, str]]], pool: ProcessPoolExecutor,
-                pending: queue.Queue[Future[str] | BaseException | None],
-                stop: threading.Event) -> None:
-    """The reader thread: submit every batch in order, then None; or the error that ended it.
-    Ends early once the writing thread sets ``stop`` (after a failure)."""
-    try:
-        for batch in batches:
-            if stop.is_set():
-                return
-            pending.put(pool.submit(_score_in_worker, batch))
-    except BaseException as error:  # handed to the writing thread, to raise
-        pending.put(error)
-        return
-    pending.put(None)
-
-
-def _drain(pending: queue.Queue[Any]) -> None:
-    while True:
-        try:
-            pending.get_nowait()
-        except queue.Empty:
-            return
+    for text in forked_map(score, (batch for chunk in chunks for batch in chunk), jobs):
+        out.write(text)
+        out.flush()
 

@@ -85,11 +85,17 @@ def uninstall(db: Connection) -> None:
 
 
 def sqlite_index_is_whole(store: Store) -> None:
-    """FTS5's own check that posts_fts says what posts holds (SQLite only)."""
+    """FTS5's own check of posts_fts, and that it holds exactly the posts in cases, as they
+    read now (SQLite only)."""
     if store.engine.dialect.name == "sqlite":
         with store.transaction() as db:
             db.exec_driver_sql("INSERT INTO posts_fts (posts_fts, rank) "
                                "VALUES ('integrity-check', 1)")
+            indexed = db.exec_driver_sql("SELECT rowid, title, text FROM posts_fts").all()
+            in_cases = db.exec_driver_sql(
+                "SELECT p.id, p.title, p.text FROM posts p JOIN case_posts c "
+                "ON c.post_id = p.id").all()
+        assert sorted(map(tuple, indexed)) == sorted(map(tuple, in_cases))
 
 
 def test_words_match_title_and_text_all_of_them(store: SearchStore) -> None:
@@ -223,6 +229,24 @@ def test_a_store_made_before_search_is_filled_on_install(store: SearchStore) -> 
         search.install(db)  # again: nothing doubles
     assert store.search_case_ids("wombat legacy") == [case]
     assert store.search_case_ids("echidna") == [case]
+    sqlite_index_is_whole(store)
+
+
+def test_an_index_of_every_post_becomes_one_of_the_posts_in_cases(store: SearchStore) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with store.transaction() as db:  # as schemas 8 and 9 made it: every post, in step
+        uninstall(db)
+        db.exec_driver_sql("CREATE VIRTUAL TABLE posts_fts USING fts5(title, text, "
+                           "content='posts', content_rowid='id')")
+        db.exec_driver_sql("CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN "
+                           "INSERT INTO posts_fts (rowid, title, text) "
+                           "VALUES (new.id, new.title, new.text); END")
+        lone = add_post(db, "a wombat in no case")
+        case = add_case(db, add_post(db, "a wombat in a case"))
+    with store.transaction() as db:
+        search.install(db)
+    assert lone and store.search_case_ids("wombat") == [case]
     sqlite_index_is_whole(store)
 
 

@@ -42,6 +42,12 @@ config_option = click.option(
     help="The config file; paths inside it are relative to it. [env: MONITOR_CONFIG]")
 
 
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(1), metavar="N",
+    help="Worker processes when there is much to score (the first batch is scored here, "
+    "the rest in the workers) [default: one per CPU]; 1 scores all in this process.")
+
+
 def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
     """A configuration mistake exits 2, one line per problem; any other error we raise on
     purpose (the store, an illegal case transition) exits 1 with its message."""

@@ -9,15 +9,19 @@ from typing import Any
 
 import click
 
-from monitor.cli.kit import config_option, errors_to_exit_codes, opened, parse_since
+from monitor.cli.kit import (
+    config_option,
+    errors_to_exit_codes,
+    jobs_option,
+    opened,
+    parse_since,
+)
 
 
 @click.command()
 @click.argument("text", required=False)
 @click.option("--title", help="A title to score with TEXT.")
-@click.option("--jobs", type=click.IntRange(1), metavar="N",
-              help="Worker processes for a large input (2,000 lines or 200,000 characters) "
-              "[default: one per CPU]; 1 scores all in this process. Output order is kept.")
+@jobs_option
 @config_option
 @errors_to_exit_codes
 def score(text: str | None, title: str | None, jobs: int | None, config_path: Path) -> None:
@@ -29,15 +33,15 @@ def score(text: str | None, title: str | None, jobs: int | None, config_path: Pa
     are scored in batches of what has arrived, so each line typed is answered at once.
     """
     import json as json_
-    import os
 
     from monitor import scorestream
 
     rules, scorer, vips = _rule_tools(config_path)
     lines = (json_.dumps({"text": text, "title": title}),) if text is not None else sys.stdin
     if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-            else os.cpu_count() or 1
+        from monitor.parallel import cores
+
+        jobs = cores()
     scorestream.write_scores(lines, sys.stdout, rules, scorer, vips, jobs=jobs)
 
 
@@ -80,18 +84,20 @@ def _rule_tools(config_path: Path) -> tuple[Any, Any, Any]:
 @config_option
 @click.option("--since", help="Only posts first seen from then on: a date, a time or an age "
               "(7d). Default: every stored post.")
+@jobs_option
 @errors_to_exit_codes
-def rescore(config_path: Path, since: str | None) -> None:
+def rescore(config_path: Path, since: str | None, jobs: int | None) -> None:
     """Re-apply the current scorer and rules to stored posts (after a rule was fixed).
 
     Flags follow the rules as they are now; a newly flagged post opens its one case; a post
     no rule matches any more loses its flag, but a case already opened for it stays.
     """
+    from monitor.parallel import cores
     from monitor.pipeline import score_pending
     from monitor.runtime import Runtime, learned_models
 
     with opened(config_path) as (config, store):
         start = parse_since(since, config.timezone) if since else None
         scored, flagged = score_pending(store, Runtime.of(config, learned_models(store)),
-                                        rescore=True, since=start)
+                                        rescore=True, since=start, jobs=jobs or cores())
     click.echo(f"rescored {scored} posts; {sum(flagged.values())} newly flagged")

@@ -346,7 +346,8 @@ class HttpClient:
             home = {"monitor_egress": policy}
             with self._client.stream("GET", url, headers=headers, extensions=home) as r:
                 status = r.status_code
-                if status == 304:
+                if status == 304:  # no body; read to its end, so the connection is kept
+                    r.read()           # (closed unread, it was dropped: a new one each poll)
                     return Response(304, str(r.url), dict(r.headers))
                 if status == 429 or status >= 500:
                     wait = retry_after_seconds(r.headers.get("Retry-After"))

@@ -12,23 +12,38 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
+import os
 import re
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urldefrag, urljoin
 
 import feedparser
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from monitor.collectors.http import HttpClient, Response, on_allowed_host, redact
+from monitor.collectors.http import (
+    DeadlineExceeded,
+    HttpClient,
+    Response,
+    on_allowed_host,
+    redact,
+    time_left,
+)
 from monitor.collectors.text import html_to_text, utc_from_struct
 from monitor.errors import SourceError
 from monitor.model import Cursor, Fetch, Post
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class RssOptions(BaseModel):
@@ -50,6 +65,10 @@ class RssOptions(BaseModel):
 class RssCollector:
     Options: ClassVar[type[BaseModel]] = RssOptions
 
+    parse_pool: ParsePool | None = None
+    """Set by the pipeline for a pass of many feeds: documents are read (parsed, entries made
+    posts) in its worker processes, on every core; None: on the collecting thread."""
+
     def __init__(self, name: str, options: RssOptions, http: HttpClient) -> None:
         self.name, self.options, self.http = name, options, http
 
@@ -57,29 +76,36 @@ class RssCollector:
         cursor = dict(cursor or {})
         fetched_at = datetime.now(UTC)
         home, allow = str(self.options.url), self.options.allow_hosts
-        main = _poll(self.http, home, cursor.get("feed"), allow)
+
+        def read(response: Response) -> _Read:
+            args = (response, self.name, fetched_at, self.options.follow_comments)
+            if self.parse_pool is None:
+                return read_feed(*args)
+            return self.parse_pool.run(read_feed, *args)
+
+        main = _poll(self.http, home, cursor.get("feed"), allow, read)
         problems: list[str] = []
         posts: list[Post] = []
         # Copies: the states are updated below, and the caller's cursor must stay as it was.
         comment_feeds: dict[str, dict[str, Any]] = {
             url: dict(state) for url, state in (cursor.get("comments") or {}).items()}
-        if main.parsed is not None:
-            problems += main.problems
-            for entry in main.parsed.entries:
-                try:
-                    posts.append(self._post(entry, main.url, fetched_at))
-                except Exception as error:  # one bad entry never stops the rest
-                    problems.append(f"skipped an entry ({type(error).__name__}: {error})")
-            for entry in _oldest_first(main.parsed.entries) if self.options.follow_comments else ():
-                if entry.get("wfw_commentrss"):
-                    feed_url = urljoin(main.url, entry["wfw_commentrss"])
+        if main.read is not None:
+            problems += main.read.problems
+            for entry in main.read.entries:
+                if entry.post is not None:
+                    posts.append(entry.post)
+                else:  # one bad entry never stops the rest
+                    problems.append(f"skipped an entry ({entry.error})")
+            for entry in _oldest_first(main.read.entries, _read_date) \
+                    if self.options.follow_comments else ():
+                if entry.comments is not None:
+                    feed_url, thread_id, title = entry.comments
                     if not on_allowed_host(feed_url, home, allow):  # a feed names any URL
                         problems.append(f"comment feed {redact(feed_url)} is on another host; "
                                         "not followed (see allow_hosts)")
                         continue
                     known = comment_feeds.pop(feed_url, {})
-                    comment_feeds[feed_url] = {**known, "thread_id": _entry_id(entry, main.url),
-                                               "title": html_to_text(entry.get("title")) or None}
+                    comment_feeds[feed_url] = {**known, "thread_id": thread_id, "title": title}
             # Keep the newest posts' comment feeds: they were (re)inserted last above.
             limit = self.options.max_comment_feeds
             comment_feeds = dict(list(comment_feeds.items())[-limit:] if limit else [])
@@ -87,57 +113,101 @@ class RssCollector:
             if not on_allowed_host(feed_url, home, allow):  # remembered before allow_hosts shrank
                 continue
             try:
-                polled = _poll(self.http, feed_url, state.get("feed"), allow)
+                polled = _poll(self.http, feed_url, state.get("feed"), allow, read)
             except SourceError as error:
                 problems.append(f"comment feed failed: {error}")
                 continue
             state["feed"] = polled.validators
-            if polled.parsed is None:
+            if polled.read is None:
                 continue
-            for entry in polled.parsed.entries:
-                try:
-                    post = self._post(entry, polled.url, fetched_at)
-                except Exception as error:
-                    problems.append(f"skipped a comment ({type(error).__name__}: {error})")
+            for entry in polled.read.entries:
+                if entry.post is None:
+                    problems.append(f"skipped a comment ({entry.error})")
                     continue
-                posts.append(_as_comment(post, state["thread_id"], state.get("title")))
+                posts.append(_as_comment(entry.post, state["thread_id"], state.get("title")))
         new_cursor: dict[str, Any] = {"feed": main.validators}
         if self.options.follow_comments:
             new_cursor["comments"] = comment_feeds
-        unchanged = main.parsed is None and not posts
+        unchanged = main.read is None and not posts
         return Fetch(tuple(posts), new_cursor, tuple(problems), unchanged=unchanged)
 
-    def _post(self, entry: Mapping[str, Any], base: str, fetched_at: datetime) -> Post:
-        link = urljoin(base, entry.get("link") or "") if entry.get("link") else base
-        published = _dated(entry) or fetched_at
-        reply_to = entry.get("thr_in-reply-to") or {}
-        thread_id = reply_to.get("href") or (urldefrag(link).url if "#comment" in link else None)
-        parent_id = reply_to.get("ref") or thread_id  # a comment answers at least its thread
-        comments = str(entry.get("slash_comments") or "")
-        return Post(
-            source=self.name,
-            external_id=_entry_id(entry, base),
-            url=link,
-            author=_author(entry),
-            title=html_to_text(entry.get("title")) or None,
-            text=html_to_text(_body(entry)),
-            published_at=published,
-            thread_id=thread_id,
-            parent_id=parent_id,
-            reach=int(comments) if comments.isdigit() else None,
-        )
+
+def _post(entry: Mapping[str, Any], base: str, fetched_at: datetime, source: str) -> Post:
+    link = urljoin(base, entry.get("link") or "") if entry.get("link") else base
+    published = _dated(entry) or fetched_at
+    reply_to = entry.get("thr_in-reply-to") or {}
+    thread_id = reply_to.get("href") or (urldefrag(link).url if "#comment" in link else None)
+    parent_id = reply_to.get("ref") or thread_id  # a comment answers at least its thread
+    comments = str(entry.get("slash_comments") or "")
+    return Post(
+        source=source,
+        external_id=_entry_id(entry, base),
+        url=link,
+        author=_author(entry),
+        title=html_to_text(entry.get("title")) or None,
+        text=html_to_text(_body(entry)),
+        published_at=published,
+        thread_id=thread_id,
+        parent_id=parent_id,
+        reach=int(comments) if comments.isdigit() else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One feed entry, read: its post (or why it was skipped), its date, and its comment
+    feed as (absolute URL, the entry's id, its title as text) when comments are followed."""
+
+    post: Post | None
+    error: str | None
+    dated: datetime | None
+    comments: tuple[str, str, str | None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A fetched document read into entries: plain values, cheap to send between processes
+    (feedparser's result is a tree of dicts ten times the size)."""
+
+    entries: tuple[_Entry, ...]
+    problems: tuple[str, ...]
+
+
+def read_feed(response: Response, source: str, fetched_at: datetime,
+              comments: bool) -> _Read:
+    """Parse ``response`` and make its entries posts: all of a feed's CPU, in one call that a
+    ``ParsePool`` worker can run (its arguments and answer pickle; SourceError is raised as
+    for any unreadable feed)."""
+    parsed, problems = parse_feed(response)
+    base = response.url
+    entries = []
+    for entry in parsed.entries:
+        try:
+            post, error = _post(entry, base, fetched_at, source), None
+        except Exception as failure:
+            post, error = None, f"{type(failure).__name__}: {failure}"
+        link = None
+        if comments and entry.get("wfw_commentrss"):
+            link = (urljoin(base, entry["wfw_commentrss"]), _entry_id(entry, base),
+                    html_to_text(entry.get("title")) or None)
+        entries.append(_Entry(post, error, _dated(entry), link))
+    return _Read(tuple(entries), problems)
+
+
+def _read_date(entry: _Entry) -> datetime | None:
+    return entry.dated
 
 
 class _Polled:
-    """One feed URL after a conditional GET: ``parsed`` is None when it did not change."""
+    """One feed URL after a conditional GET: ``read`` is None when it did not change."""
 
-    def __init__(self, url: str, validators: dict[str, str | None], parsed: Any = None,
-                 problems: tuple[str, ...] = ()) -> None:
-        self.url, self.validators, self.parsed, self.problems = url, validators, parsed, problems
+    def __init__(self, url: str, validators: dict[str, str | None],
+                 read: _Read | None = None) -> None:
+        self.url, self.validators, self.read = url, validators, read
 
 
 def _poll(http: HttpClient, url: str, known: Mapping[str, Any] | None,
-          allow_hosts: list[str]) -> _Polled:
+          allow_hosts: list[str], read: Callable[[Response], _Read]) -> _Polled:
     known = known or {}
     response = http.get(url, etag=known.get("etag"), last_modified=known.get("last_modified"),
                         allow_hosts=allow_hosts)
@@ -148,8 +218,146 @@ def _poll(http: HttpClient, url: str, known: Mapping[str, Any] | None,
                   "last_modified": response.headers.get("last-modified"), "sha256": digest}
     if digest == known.get("sha256"):  # servers' conditional GET is unreliable; bodies are not
         return _Polled(response.url, validators)
-    parsed, problems = parse_feed(response)
-    return _Polled(response.url, validators, parsed, problems)
+    return _Polled(response.url, validators, read(response))
+
+
+class ParsePool:
+    """Feed documents read in worker processes, so a large pass parses on every core
+    (feedparser and our HTML reading are pure Python: threads share one core under the GIL).
+
+    Workers are forked from a forkserver (a clean, single-threaded process that has imported
+    this module once): never forked from the pass itself, whose threads may hold locks. A
+    parse that outlives its source's deadline gets DeadlineExceeded and its worker is killed;
+    a worker that dies (killed, or crashed by a document) breaks the pool, and each parse that
+    was in it is tried again alone in a fresh process, so only the document that kills its
+    process fails. ``close()`` ends every worker; the pipeline closes the pool at the end of
+    its pass.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._alone: set[ProcessPoolExecutor] = set()  # one-off pools of parses retried
+        self._closed = False
+
+    def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """``work(*args)`` in a worker, within this thread's source deadline."""
+        with self._lock:
+            if self._closed:
+                raise SourceError("the pass ended before the feed was parsed")
+            if self._pool is None:
+                self._pool = _new_pool(self.workers)
+            pool = self._pool
+        try:
+            return self._wait(pool, pool.submit(_in_worker, work, args))
+        except (BrokenProcessPool, CancelledError, RuntimeError):
+            # a worker died (killed, or crashed by a document), or another thread stopped
+            # the pool for a stuck parse (RuntimeError: before this submit): try it alone
+            self._discard(pool)
+        except OSError as error:  # no process could be started (a limit): parse it here
+            log.warning("feed parsed on its fetching thread: no worker process (%s)", error)
+            return work(*args)
+        with self._lock:
+            if self._closed:
+                raise SourceError("the pass ended before the feed was parsed")
+            alone = _new_pool(1)  # whatever broke the pool breaks only this one now
+            self._alone.add(alone)
+        try:
+            return self._wait(alone, alone.submit(_in_worker, work, args))
+        except (BrokenProcessPool, CancelledError, RuntimeError):
+            raise SourceError("the feed could not be parsed: its parser process died "
+                              "(out of memory? a crash?)") from None
+        finally:
+            with self._lock:
+                self._alone.discard(alone)
+            _end(alone)
+
+    def _wait(self, pool: ProcessPoolExecutor, future: Future[Any]) -> Any:
+        left = time_left()
+        try:
+            answer = future.result(timeout=None if left is None else max(0.0, left))
+        except FutureTimeout:
+            self._discard(pool)  # its worker may be stuck for good; the others' parses retry
+            raise DeadlineExceeded("deadline exceeded: the feed was still being parsed "
+                                   "(http.source_deadline); its parser was stopped") from None
+        if isinstance(answer, _Failed):
+            raise SourceError(answer.message, answer.retryable)
+        return answer
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        """Stop ``pool``'s workers; the next ``run`` starts a new pool."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        _end(pool)
+
+    def close(self) -> None:
+        """End every worker (a parse still running is stopped); later ``run`` calls fail."""
+        with self._lock:
+            self._closed = True
+            ending = [pool for pool in (self._pool, *self._alone) if pool is not None]
+            self._pool = None
+            self._alone.clear()
+        for pool in ending:
+            _end(pool)
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A SourceError raised in a worker, sent back whole (pickling one loses ``retryable``)."""
+
+    message: str
+    retryable: bool
+
+
+def _in_worker(work: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    try:
+        return work(*args)
+    except SourceError as error:
+        return _Failed(str(error), error.retryable)
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([__name__])  # once, when the forkserver starts
+    return ProcessPoolExecutor(workers, context, initializer=_start_worker,
+                               initargs=(os.getpid(),))
+
+
+def _start_worker(owner: int) -> None:
+    """Ctrl-C is the pass's to handle; a worker whose pass was killed ends by itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_without, args=(owner,), daemon=True).start()
+
+
+def _exit_without(owner: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was taken by another user's process: ours is gone
+            os._exit(1)
+
+
+def _end(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down and stop its workers now, busy or not: none outlives it."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # private: guarded
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(5)
 
 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
@@ -338,10 +546,11 @@ def _dated(entry: Mapping[str, Any]) -> datetime | None:
     return None
 
 
-def _oldest_first(entries: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def _oldest_first(entries: Sequence[Any],
+                  dated: Callable[[Any], datetime | None] = _dated) -> list[Any]:
     """Feeds list newest first by convention; dates, where an entry has one, decide."""
     earliest = datetime.min.replace(tzinfo=UTC)
-    return sorted(reversed(entries), key=lambda entry: _dated(entry) or earliest)
+    return sorted(reversed(entries), key=lambda entry: dated(entry) or earliest)
 
 
 def _body(entry: Mapping[str, Any]) -> str:

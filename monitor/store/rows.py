@@ -18,11 +18,14 @@ SCORE_COLUMNS = tuple(scores.c[f.name] for f in fields(Score) if f.name != "evid
 
 @dataclass(frozen=True, slots=True)
 class StoredPost:
-    """A post as stored: its id, and the hash of the text its score was made from."""
+    """A post as stored: its id, the hash of the text its score was made from, and whether
+    it came in by ``monitor import`` (history: flagged, but never filed as a case by a pass
+    or a rescore)."""
 
     id: int
     post: Post
     content_hash: str
+    imported: bool = False
 
 
 def post_row(post: Post) -> dict[str, Any]:

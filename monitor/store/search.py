@@ -5,10 +5,12 @@ PostgreSQL expression index): every writer of posts and notes, whichever monitor
 is, keeps it right without knowing it exists. ``install`` makes it, idempotently, when the
 store is opened; ``SearchQueries`` reads it.
 
-- SQLite: FTS5 tables ``posts_fts`` (external content: ``posts``' title and text) and
-  ``notes_fts`` (contentless: the text of ``case_events`` rows whose action is 'note'),
-  tokenized with ``unicode61 remove_diacritics 2`` (posts are English and French: "cafe"
-  finds "café"). Without FTS5, search falls back to LIKE: slow, but right.
+- SQLite: FTS5 tables ``posts_fts`` (the title and text of the posts in cases, a copy: a
+  post enters when it joins a case; indexing every post would cost an import of a million
+  posts a third of its time, for posts no search looks at) and ``notes_fts`` (contentless:
+  the text of ``case_events`` rows whose action is 'note'), tokenized with ``unicode61
+  remove_diacritics 2`` (posts are English and French: "cafe" finds "café"). Without FTS5,
+  search falls back to LIKE: slow, but right.
 - PostgreSQL: GIN expression indexes on ``to_tsvector('simple', ...)``: 'simple' because posts
   come in several languages (no stemming, no stop words; and no unaccenting: "cafe" does not
   find "café" there).
@@ -49,28 +51,35 @@ _PG_POST = f"to_tsvector('simple', left(coalesce(title, '') || ' ' || text, {PG_
 _PG_NOTE = f"to_tsvector('simple', left(coalesce(detail ->> 'text', ''), {PG_INDEXED_CHARS}))"
 
 _SQLITE_TABLES = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(title, text, content='posts', "
-    f"content_rowid='id', tokenize='{_TOKENIZER}')",
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(title, text, "
+    f"tokenize='{_TOKENIZER}')",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS notes_fts USING fts5(text, content='', "
     f"tokenize='{_TOKENIZER}')",
 )
-_POST_IN = "INSERT INTO posts_fts (rowid, title, text) VALUES (new.id, new.title, new.text);"
-_POST_OUT = ("INSERT INTO posts_fts (posts_fts, rowid, title, text) "
-             "VALUES ('delete', old.id, old.title, old.text);")
+_IN_CASE = "EXISTS (SELECT 1 FROM case_posts WHERE post_id = {row}.id)"
+_CASE_POST_IN = ("DELETE FROM posts_fts WHERE rowid = new.post_id; INSERT INTO posts_fts "
+                 "(rowid, title, text) SELECT id, title, text FROM posts WHERE id = new.post_id;")
 _NOTE_IN = f"INSERT INTO notes_fts (rowid, text) SELECT new.id, {_NOTE_TEXT.format(row='new')}" \
            f" WHERE {_IS_NOTE.format(row='new')};"
 _NOTE_OUT = ("INSERT INTO notes_fts (notes_fts, rowid, text) SELECT 'delete', old.id, "
              f"{_NOTE_TEXT.format(row='old')} WHERE {_IS_NOTE.format(row='old')};")
 _SQLITE_TRIGGERS = {  # the insert trigger last: its presence says the index is complete
-    "posts_fts_delete": f"AFTER DELETE ON posts BEGIN {_POST_OUT} END",
-    "posts_fts_update": f"AFTER UPDATE OF title, text ON posts BEGIN {_POST_OUT} {_POST_IN} END",
+    "posts_fts_delete": "AFTER DELETE ON posts BEGIN "
+                        "DELETE FROM posts_fts WHERE rowid = old.id; END",
+    "posts_fts_update": f"AFTER UPDATE OF title, text ON posts WHEN {_IN_CASE.format(row='new')}"
+                        " BEGIN UPDATE posts_fts SET title = new.title, text = new.text "
+                        "WHERE rowid = new.id; END",
+    "case_posts_fts_delete": "AFTER DELETE ON case_posts BEGIN "
+                             "DELETE FROM posts_fts WHERE rowid = old.post_id; END",
     "notes_fts_delete": f"AFTER DELETE ON case_events BEGIN {_NOTE_OUT} END",
     "notes_fts_update": f"AFTER UPDATE ON case_events BEGIN {_NOTE_OUT} {_NOTE_IN} END",
     "notes_fts_insert": f"AFTER INSERT ON case_events BEGIN {_NOTE_IN} END",
-    "posts_fts_insert": f"AFTER INSERT ON posts BEGIN {_POST_IN} END",
+    "posts_fts_insert": f"AFTER INSERT ON case_posts BEGIN {_CASE_POST_IN} END",
 }
 _SQLITE_FILL = (  # the whole index, from the rows (first install, or FTS5 back again)
-    "INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')",
+    "DELETE FROM posts_fts",
+    "INSERT INTO posts_fts (rowid, title, text) SELECT p.id, p.title, p.text FROM posts p "
+    "JOIN case_posts cp ON cp.post_id = p.id",
     "INSERT INTO notes_fts (notes_fts) VALUES ('delete-all')",
     f"INSERT INTO notes_fts (rowid, text) SELECT e.id, {_NOTE_TEXT.format(row='e')} "
     f"FROM case_events e WHERE {_IS_NOTE.format(row='e')}",
@@ -96,6 +105,10 @@ def install(db: Connection) -> None:
         for name in _SQLITE_TRIGGERS:  # posts stay writable if an FTS5 store is moved here
             db.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
         return
+    if _indexes_every_post(db):  # schema 8 and 9: every post, in step with ``posts``
+        for name in _SQLITE_TRIGGERS:
+            db.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+        db.exec_driver_sql("DROP TABLE posts_fts")
     for statement in _SQLITE_TABLES:
         db.exec_driver_sql(statement)
     if not _has_trigger(db, "posts_fts_insert"):  # new, or not kept in step for a while
@@ -103,6 +116,11 @@ def install(db: Connection) -> None:
             db.exec_driver_sql(statement)
     for name, body in _SQLITE_TRIGGERS.items():
         db.exec_driver_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+
+
+def _indexes_every_post(db: Connection) -> bool:
+    sql = db.execute(text("SELECT sql FROM sqlite_master WHERE name = 'posts_fts'")).scalar()
+    return bool(sql) and "content='posts'" in sql
 
 
 def _has_fts5(db: Connection) -> bool:
