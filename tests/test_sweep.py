@@ -60,6 +60,7 @@ VALUES: dict[str, Any] = {  # by click parameter name: what a required one (and 
     "theme": "dark mode",
     "fixed_in": "2.4.1",
     "url": "https://example.test/no-such-post",  # `queue flag`: no stored post there, exit 1
+    "files": str(Path(__file__).parent / "fixtures" / "import" / "export-posts.jsonl"),
 }
 
 

@@ -29,6 +29,7 @@ COMMANDS = {
     "digest": "monitor.cli.reports:digest",
     "backlash": "monitor.cli.reports:backlash",
     "export": "monitor.cli.reports:export",
+    "import": "monitor.cli.history:import_command",
     "themes": "monitor.cli.themes:themes",
     "queue": "monitor.cli.queue:queue",
     "people": "monitor.cli.people:people",
@@ -36,6 +37,7 @@ COMMANDS = {
     "kinds": "monitor.cli.kinds:kinds_command",
     "users": "monitor.cli.users:users",
     "web": "monitor.cli.web:web",
+    "prune": "monitor.cli.prune:prune",
 }
 
 
