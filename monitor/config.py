@@ -35,6 +35,7 @@ from monitor.scoring.lexicons import load_word_file
 from monitor.units import (
     DAY,
     HOUR,
+    LONGEST,
     Duration,
     Interval,
     Pause,
@@ -43,6 +44,7 @@ from monitor.units import (
     Timeout,
     TimeZoneName,
     between,
+    spoken,
 )
 from monitor.yamlfile import MAX_FILE_BYTES, read_yaml, shown_path
 
@@ -62,6 +64,10 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 Deadline = Annotated[Duration, between(0, DAY, above=True)]
 """How long a source, or a whole pass, may take: more than 0 (and finite), at most a day."""
+
+Retention = Annotated[Duration, between(7 * DAY, LONGEST)]
+"""How long a post's text and author are kept (``store.retention``, ``monitor prune
+--older-than``): at least a week, so the week's complaint themes still read their posts."""
 
 
 class HttpSettings(BaseModel):
@@ -179,11 +185,39 @@ class AlertSettings(BaseModel):
                                            "a stall; default: twice the shortest interval")
 
 
+def _known_database(url: str | None) -> str | None:
+    """Another database (``mysql://``) would pass ``check`` and fail at the first pass.
+    The URL is never echoed: it may hold a password."""
+    scheme = url.split("://", 1)[0] if url and "://" in url else None
+    if url and scheme not in STORE_DRIVERS:
+        said = f"{scheme}:// is not supported" if scheme else "not a database URL"
+        raise ValueError(f"{said} (use sqlite:///monitor.db or "
+                         "postgresql+psycopg://user@host/db)")
+    return url
+
+
+class StoreSettings(BaseModel):
+    """``store:``: the database URL alone (``store: sqlite:///monitor.db``), or a mapping
+    that also says how long posts' text and author are kept (``retention``; none: for ever).
+    Older posts keep their figures (scores, flags, counts) for the digest and launch history;
+    ``monitor prune`` and the daemon drop the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None
+    retention: Retention | None = Field(None, description="posts first seen longer ago lose "
+                                        "their text, title and author")
+
+    @field_validator("url")
+    @classmethod
+    def _url_known(cls, url: str | None) -> str | None:
+        return _known_database(url)
+
+
 class MainConfig(BaseModel):
     """The keys of ``config.yaml``."""
 
     model_config = ConfigDict(extra="forbid")
-    store: str | None = None
+    store: StoreSettings = StoreSettings()
     timezone: TimeZoneName = "UTC"
     sources: str = "sources/"
     rules: str = "rules/"
@@ -206,17 +240,19 @@ class MainConfig(BaseModel):
     alerts: AlertSettings = AlertSettings()
     web: WebSettings | None = None
 
-    @field_validator("store")
+    @field_validator("store", mode="before")
     @classmethod
-    def _known_database(cls, url: str | None) -> str | None:
-        """Another database (``mysql://``) would pass ``check`` and fail at the first pass.
-        The URL is never echoed: it may hold a password."""
-        scheme = url.split("://", 1)[0] if url and "://" in url else None
-        if url and scheme not in STORE_DRIVERS:
-            said = f"{scheme}:// is not supported" if scheme else "not a database URL"
-            raise ValueError(f"{said} (use sqlite:///monitor.db or "
-                             "postgresql+psycopg://user@host/db)")
-        return url
+    def _url_alone(cls, value: Any) -> Any:
+        """``store: URL`` (the older, shorter form) is ``store: {url: URL}``; its mistake is
+        said at ``store``, as it always was."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            return {"url": _known_database(value)}
+        if not isinstance(value, dict):
+            raise ValueError("must be a database URL, or a mapping with url and retention "
+                             "(store: {url: sqlite:///monitor.db, retention: 400d})")
+        return value
 
 
 class SourceCommon(BaseModel):
@@ -281,6 +317,11 @@ class Config:
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.main.timezone)
 
+    @property
+    def retention(self) -> float | None:
+        """Seconds a post's text and author are kept (``store.retention``); None: for ever."""
+        return self.main.store.retention
+
     def source(self, name: str) -> Source:
         return next(s for s in self.sources if s.name == name)
 
@@ -319,7 +360,10 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
         raise ConfigError("file not found (pass --config PATH, or start a project with "
                           "`monitor init`)", str(path))
     main, wrong = _main_config(read_yaml(path, path.name), path.name, problems)
-    store_url = _store_url(main.store, base)
+    store_url = _store_url(main.store.url, base)
+    kept = main.store.retention
+    if kept is not None and (said := retention_problem(kept, main.followup.window)):
+        problems.append(ConfigError(said, path.name, "store.retention"))
     routes = RouteTree.of(main.routing)
     receivers = {} if scoring_only else _receivers(main, routes, path.name, problems,
                                                    names_known="receivers" not in wrong)
@@ -424,6 +468,16 @@ def _receivers(main: MainConfig, routes: RouteTree, file: str, problems: list[Co
                                         key))
     _check_digest(main, file, problems)
     return built
+
+
+def retention_problem(seconds: float, followup_window: float) -> str | None:
+    """Why a retention (config's, or ``monitor prune --older-than``) would break a figure;
+    None when it would not. The follow-up reads an answered author's posts for
+    ``followup.window``: pruned earlier, their author would be gone and them with it."""
+    if seconds <= followup_window:
+        return (f"must be longer than followup.window ({spoken(followup_window)}): the "
+                "follow-up of answered cases reads their authors' posts that long")
+    return None
 
 
 def _check_digest(main: MainConfig, file: str, problems: list[ConfigError]) -> None:

@@ -89,7 +89,7 @@ def full(folder: Path) -> State:
     _labelled(folder)
     config = folder / "config.yaml"
     config.write_text(yaml.safe_dump({
-        "store": "sqlite:///monitor.db",
+        "store": {"url": "sqlite:///monitor.db", "retention": "400d"},
         "http": {"retries": 0, "connect_timeout": 2, "read_timeout": 2, "total_timeout": 5},
         "events": [{"name": EVENT, "date": (now - timedelta(days=3)).date().isoformat(),
                     "keywords": ["new editor"]}],

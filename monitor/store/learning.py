@@ -81,6 +81,7 @@ class LearnQueries:
                         posts.c.text, posts.c.parent_id, scores.c.language)
                  .join(posts, posts.c.id == labels.c.post_id)
                  .outerjoin(scores, scores.c.post_id == labels.c.post_id)
+                 .where(posts.c.pruned_at.is_(None))  # its text is gone (monitor prune)
                  .order_by(labels.c.id))
         latest: dict[tuple[int, str], TeamLabel] = {}
         with self.engine.connect() as db:
