@@ -361,3 +361,31 @@ def queue_stats(rows: Iterable[Mapping[str, Any]], now: datetime) -> list[Severi
             statistics.median(first) if first else None, p90(first),
             statistics.median(done) if done else None, p90(done)))
     return found
+
+
+LIST_PAGE = 50
+"""Cases a page of ``monitor queue list`` shows by default: a screenful to act on, not the
+whole queue (a table of 15,000 cases took 10 s to lay out, and nobody reads it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Which page of a listing is shown: ``number`` (from 1) of ``size`` cases, of ``total``."""
+
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    def footer(self) -> str:
+        """``page 1 of 317 (15,812 cases; --page 2 for more)``: where you are, and how on."""
+        more = f"; --page {self.number + 1} for more" if self.number < self.pages else ""
+        noun = "case" if self.total == 1 else "cases"
+        return f"page {self.number} of {self.pages} ({self.total:,} {noun}{more})"

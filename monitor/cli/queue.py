@@ -25,7 +25,15 @@ import click
 from monitor import cases
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
-from monitor.queue import STATES, Case, CaseDetail, QueuePolicy, replies_for
+from monitor.queue import (
+    LIST_PAGE,
+    STATES,
+    Case,
+    CaseDetail,
+    Page,
+    QueuePolicy,
+    replies_for,
+)
 from monitor.quoting import quote
 
 
@@ -66,20 +74,57 @@ def queue() -> None:
               help="Only cases in this state (repeatable; default: the open ones).")
 @click.option("--overdue", is_flag=True, help="Only open cases past due with no response.")
 @click.option("--severity", type=click.Choice(SEVERITIES))
+@click.option("--limit", type=click.IntRange(min=0), metavar="N",
+              help=f"Cases per page (default: {LIST_PAGE} in the table, all with --json or "
+                   "--plain; 0: all).")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Which page of --limit cases.")
+@click.option("--plain", is_flag=True,
+              help="One tab-separated line per case, no header (id, severity, state, "
+                   "priority, assignee, due in UTC, posts, author, title): for scripts.")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts (UTC times).")
 @_options
 def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bool,
-          severity: str | None, as_json: bool, config_path: Path, actor: str | None) -> None:
-    """Cases, most urgent first."""
+          severity: str | None, limit: int | None, page: int, plain: bool, as_json: bool,
+          config_path: Path, actor: str | None) -> None:
+    """Cases, most urgent first, a page at a time (the page's place goes to stderr, so a
+    pipe gets the table alone). The table stays the table when piped: a script asks for
+    --plain or --json, whose shape never depends on where the output goes."""
     if mine and assignee:
         raise click.UsageError("give --mine or --assignee, not both")
+    if plain and as_json:
+        raise click.UsageError("give --plain or --json, not both")
+    size = (LIST_PAGE if not (plain or as_json) else 0) if limit is None else limit
     with _session(config_path, actor) as s:
-        found = s.store.list_cases(now=s.now, assignee=s.me if mine else assignee,
-                                   states=STATES if "all" in states else states or None,
-                                   overdue=overdue, severity=severity)
+        where = {"now": s.now, "assignee": s.me if mine else assignee,
+                 "states": STATES if "all" in states else states or None,
+                 "overdue": overdue, "severity": severity}
+        shown = Page(page, size, s.store.count_listed(**where)) if size else None
+        if (shown.offset >= shown.total) if shown is not None else page > 1:
+            found = []  # past the end (with no --limit, all is page 1): no read
+        else:
+            found = s.store.list_cases(**where, limit=size or None,
+                                       offset=shown.offset if shown else 0)
     if as_json:
         return _print_json([_plain(c) for c in found])
+    if plain:
+        for c in found:
+            click.echo(_plain_line(c))
+        return
     _list(found, s.now)
+    if shown is not None and shown.total:
+        click.echo(shown.footer(), err=True)
+
+
+def _plain_line(case: Case) -> str:
+    """One case as tab-separated fields, each on one line (tabs and newlines become spaces,
+    nothing is ``-``): ``cut -f``, ``awk -F'\\t'`` and ``sort`` work on them."""
+    due = case.due_at.astimezone(UTC).isoformat().replace("+00:00", "Z") \
+        if case.due_at is not None else None
+    fields = (case.id, case.severity, case.state, f"{case.priority:.3f}", case.assignee, due,
+              case.posts, case.author, case.title or quote(case.text, 80) or case.url)
+    return "\t".join(" ".join(str(f).split()) or "-" if f is not None else "-"
+                     for f in fields)
 
 
 _COLUMNS = ("id", "severity", "state", "prio", "assignee", "due", "posts", "author", "title")

@@ -95,19 +95,35 @@ class CaseQueries:
 
     def list_cases(self, *, now: datetime, assignee: str | None = None,
                    states: Sequence[str] | None = None, overdue: bool = False,
-                   severity: str | None = None) -> list[Case]:
-        """Cases (open ones unless ``states`` says otherwise), most urgent first."""
-        query = _case_query().where(cases.c.state.in_(states or OPEN_STATES))
-        if assignee is not None:
-            query = query.where(cases.c.assignee == assignee)
-        if severity is not None:
-            query = query.where(cases.c.severity == severity)
-        if overdue:
-            query = query.where(cases.c.state.in_(OPEN_STATES), cases.c.due_at < now,
-                                cases.c.first_response_at.is_(None))
-        query = query.order_by(cases.c.priority.desc(), cases.c.opened_at, cases.c.id)
+                   severity: str | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[Case]:
+        """Cases (open ones unless ``states`` says otherwise), most urgent first; ``limit``
+        and ``offset`` cut one page. Read in two steps, as the web inbox reads its pages
+        (``monitor.store.web``): the ids in order from the cases table alone, then only those
+        cases whole (their headline post is a correlated subquery: asked for in the sorted
+        query, it would run for every listed case, not just the page's)."""
+        query = (select(cases.c.id).where(*_listed(now, assignee, states, overdue, severity))
+                 .order_by(cases.c.priority.desc(), cases.c.opened_at, cases.c.id))
+        if limit is not None:
+            query = query.limit(limit)
+        if offset:
+            query = query.offset(offset)
         with self.engine.connect() as db:
-            return [_case(r, now) for r in db.execute(query)]
+            order = list(db.execute(query).scalars())
+            found: dict[int, Case] = {}
+            for start in range(0, len(order), _READ_AT_ONCE):  # a bounded IN list
+                chunk = order[start:start + _READ_AT_ONCE]
+                found.update((r.id, _case(r, now)) for r in db.execute(
+                    _case_query().where(cases.c.id.in_(chunk))))
+        return [found[i] for i in order if i in found]
+
+    def count_listed(self, *, now: datetime, assignee: str | None = None,
+                     states: Sequence[str] | None = None, overdue: bool = False,
+                     severity: str | None = None) -> int:
+        """How many cases ``list_cases`` would list without a limit: one COUNT in SQL."""
+        with self.engine.connect() as db:
+            return int(db.execute(select(func.count()).select_from(cases).where(
+                *_listed(now, assignee, states, overdue, severity))).scalar_one())
 
     def get_case(self, case_id: int, now: datetime) -> CaseDetail:
         """A case with its posts (flag, reasons, scores), its history and its notes."""
@@ -264,6 +280,24 @@ def set_person(db: Connection, name: str, now: datetime, **values: Any) -> None:
     if not db.execute(people.update().where(people.c.name == name)
                       .values(updated_at=now, **values)).rowcount:
         db.execute(people.insert().values(name=name, updated_at=now, **values))
+
+
+_READ_AT_ONCE = 500
+"""Cases read whole in one query (the IN list of their ids stays well within SQLite's)."""
+
+
+def _listed(now: datetime, assignee: str | None, states: Sequence[str] | None,
+            overdue: bool, severity: str | None) -> list[Any]:
+    """The WHERE clauses of ``list_cases``, on the cases table alone (its indexes serve them)."""
+    where: list[Any] = [cases.c.state.in_(states or OPEN_STATES)]
+    if assignee is not None:
+        where.append(cases.c.assignee == assignee)
+    if severity is not None:
+        where.append(cases.c.severity == severity)
+    if overdue:
+        where += [cases.c.state.in_(OPEN_STATES), cases.c.due_at < now,
+                  cases.c.first_response_at.is_(None)]
+    return where
 
 
 _HEAD, _OWN, _HEAD_FLAG = posts.alias("head"), posts.alias("own"), flags.alias("head_flag")

