@@ -36,6 +36,11 @@
    and once with every post starting with the app's name ("app named"), as every post the
    report groups names the launch. Printed: the figures of 2, and the first labels that hold a
    keyword's word (in "app named", the app's name should be in none).
+2c. Sampling (issue 19): beyond ``themes.MAX_POSTS`` posts a uniform sample is grouped and the
+   other posts are assigned to the nearest group (or none). Measured on Mini-BAR's problem
+   reports and feature requests of one app (400 posts; a true group is a kind's group) and of
+   both apps (800), grouped whole and with ``max_posts`` at half and a quarter of the posts:
+   the figures of 2, over every post (an assigned post counts in its group).
 3. Speed: one call on 500 short reviews, on 500 posts of about 250 words, on 2,000 posts (the
    URR dev reviews and GoEmotions Reddit comments of ``tests/fixtures/labelled``), and on 2,000
    Mini-BAR reviews (the first 1,000 English and 1,000 French of Garmin Connect); median of 3
@@ -233,6 +238,28 @@ def launch(module: types.ModuleType, data: Path) -> None:
                       f"opinion {f['opinion']}  keyword in: {'; '.join(hits[:4]) or '-'}")
 
 
+def sampling(module: types.ModuleType, data: Path) -> None:
+    """Part 2c of the module docstring."""
+    inputs: dict[str, list[dict]] = {}
+    for app in APPS:
+        rows = [dict(r, ground_truth=f"{app}/{kind}/{r['ground_truth']}")
+                for kind in KINDS for r in read_minibar(data, app, kind)]
+        inputs[app] = rows
+    inputs["both apps"] = [r for app in APPS for r in inputs[app]]
+    for name, rows in inputs.items():
+        for cap in (len(rows), len(rows) // 2, len(rows) // 4):
+            try:
+                f = scores(module, rows, max_posts=cap)
+            except TypeError:  # a module without max_posts
+                if cap != len(rows):
+                    continue
+                f = scores(module, rows)
+            shown = "all grouped" if cap == len(rows) else f"{cap} grouped"
+            print(f"  {name:14} {len(rows):3} posts, {shown:12}  ARI {f['ari']:5.2f}  "
+                  f"purity {f['purity']:.2f}  grouped {f['grouped']:4.0%}  "
+                  f"5+ {f['back']:2}/{f['big']:<2}")
+
+
 def speed(data: Path) -> None:
     from monitor.backlash.themes import group_complaints
 
@@ -250,7 +277,13 @@ def speed(data: Path) -> None:
         for path in both:
             with path.open(encoding="utf-8", newline="") as f:
                 texts += [row["data"] for row in csv.DictReader(f)][:1000]
-        cases["2,000 Mini-BAR reviews, half French"] = texts
+        cases["2,000 Mini-BAR reviews, half French"] = texts[:2000]
+        more = []
+        for path in sorted((data / "mini-bar" / "classification").glob("*.csv")):
+            with path.open(encoding="utf-8", newline="") as f:
+                more += [row["data"] for row in csv.DictReader(f)]
+        if len(more) > len(texts):  # a sample grouped, the rest assigned
+            cases[f"{len(more):,} Mini-BAR reviews (a sample grouped)"] = more
     for name, texts in cases.items():
         words = statistics.mean(len(t.split()) for t in texts)
         times = []
@@ -288,6 +321,8 @@ def main() -> None:
     themes.MERGE_DISTANCE = shipped
     print("launch words, mixed problem reports")
     launch(themes, args.data)
+    print("sampling: a part grouped, the rest assigned (problem reports and feature requests)")
+    sampling(themes, args.data)
     if old:
         shown = args.compare or f"commit {OLD[:7]}"
         print(f"quality of the old method ({shown}, merge height {old.MERGE_DISTANCE})")

@@ -101,3 +101,27 @@ def change(before: Share, after: Share) -> Change:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def weekday_weights_of(before: Sequence[int], after: Sequence[int]) -> list[float]:
+    """``weekday_weights`` from counts: posts on each weekday (7 counts, Monday first) before
+    and after; one weight per weekday, what each post of that weekday before weighs. The
+    launch report counts per day in SQL (issue 19), so it never lists a million weekdays."""
+    n_before, n_after = sum(before), sum(after)
+    if not n_before or not n_after or any(a and not b for b, a in zip(before, after,
+                                                                     strict=True)):
+        return [1.0] * 7
+    return [a / n_after / b * n_before if b else 0.0 for b, a in zip(before, after, strict=True)]
+
+
+def weighted_share_of(hits: Sequence[int], counts: Sequence[int],
+                      weights: Sequence[float]) -> Share:
+    """``weighted_share`` from counts per weekday: ``hits`` of ``counts`` posts, each of
+    weekday d weighing ``weights[d]``."""
+    total = sum(c * w for c, w in zip(counts, weights, strict=True))
+    if total <= 0:
+        return Share(None, None, None, 0.0)
+    effective = total * total / sum(c * w * w for c, w in zip(counts, weights, strict=True))
+    p = sum(h * w for h, w in zip(hits, weights, strict=True)) / total
+    interval = wilson(p * effective, effective)
+    return Share(p, interval.low, interval.high, effective)

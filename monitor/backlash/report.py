@@ -7,6 +7,10 @@ about the launch) is compared after against before, the days before weighted to 
 after, with a 95 % interval (``compare.py``); a verdict sentence and the trend sit on top.
 Then the storms (``spikes.py``), what people are unhappy about (``themes.py``), by source and
 by day. Every day is a day of the configured time zone. Built from the store, at any time.
+
+At scale (issue 19): the database counts, one narrow row per post (``Store.launch_rows``), and
+text is read only for the posts that may name a keyword and for the complaints grouped, at
+most ``GROUPED`` of them (a uniform sample beyond, which the report says).
 """
 
 from __future__ import annotations
@@ -21,17 +25,34 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from monitor.backlash import spikes
-from monitor.backlash.compare import Change, Share, change, weekday_weights, weighted_share, wilson
+from monitor.backlash.compare import (
+    Change,
+    Share,
+    change,
+    weekday_weights_of,
+    weighted_share_of,
+    wilson,
+)
 from monitor.backlash.events import WatchedEvent
 from monitor.backlash.spikes import DAILY, HOURLY, Spike
 from monitor.backlash.storms import CHURN, NEGATIVE
-from monitor.backlash.themes import Complaint, group_complaints
+from monitor.backlash.themes import Complaint, group_complaints, sample
 from monitor.reports.charts import launch_chart, sparkline
 from monitor.reports.render import environment
 from monitor.store import Store
+from monitor.store.storms import ANGRY as ROW_ANGRY
+from monitor.store.storms import CHURN as ROW_CHURN
+from monitor.store.storms import COMPLAINT as ROW_COMPLAINT
+from monitor.store.storms import FLAGGED as ROW_FLAGGED
+from monitor.store.storms import NAMED as ROW_NAMED
+from monitor.store.storms import NEGATIVE as ROW_NEGATIVE
+from monitor.store.storms import TALK as ROW_TALK
+from monitor.store.storms import UNHAPPY as ROW_UNHAPPY
+from monitor.store.storms import LaunchRows, Thresholds
 
 COMPLAINT = 0.5
 """A post whose complaint signal reaches this reports a problem (the scorer's own threshold)."""
@@ -45,6 +66,13 @@ SHARES = {"negative": "negative", "complaint": "complaints", "angry": "angry",
 """The shares compared before and after, with how the report names them."""
 
 SPARK = "▁▂▃▄▅▆▇█"
+
+GROUPED = 1000
+"""The complaints since the launch grouped into themes at most: beyond, a uniform sample
+(``themes.sample``), and the report says so. Grouping time and memory grow with the square of
+the posts grouped: at a million posts, 2,000 took ``monitor backlash`` to 308 MB and 1.3 s of
+grouping, 1,000 keep it at 260 MB and 0.5 s (issue 19: 300 MB, 2 s); a complaint made by
+1 % of the unhappy posts still has about 10 posts in the sample."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,13 @@ class Backlash:
     themes: list[Theme] = field(default_factory=list)
     chart_png: bytes = b""
     spark_png: bytes = b""
+    complaints: int = 0               # unhappy posts since the launch
+    grouped: int = 0                  # of them, grouped into themes (a sample when fewer)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the themes come from a sample of the complaints (more than GROUPED)."""
+        return self.grouped < self.complaints
 
     @property
     def slug(self) -> str:
@@ -150,6 +185,7 @@ class Backlash:
                         "baseline": s.baseline, "score": s.score,
                         "summary": s.describe(zone=ZoneInfo(self.timezone))}
                        for s in self.spikes],
+            "complaint_posts": self.complaints, "complaints_grouped": self.grouped,
             "complaints": [{"label": t.complaint.label, "phrases": list(t.complaint.phrases),
                             "count": t.complaint.count, "share": round(t.share, 3),
                             "per_day": list(t.per_day), "posts": list(t.complaint.keys),
@@ -162,33 +198,45 @@ def slug_of(name: str) -> str:
 
 
 def build(store: Store, event: WatchedEvent, zone: ZoneInfo, now: datetime) -> Backlash:
-    """The report on ``event`` as of ``now``."""
+    """The report on ``event`` as of ``now``.
+
+    Counted in periods (``_Tally``): the database returns one narrow row per post (its bits,
+    its compound) and text only for posts that may name a keyword; the complaints grouped are
+    a sample of at most ``GROUPED``, whose text alone is read. So memory does not
+    grow with the posts' text, and a million posts take seconds (issue 19).
+    """
     start, end = event.window
     end = max(min(end, now), start)
-    frame = _frame(store.launch_posts(start, end, event.sources), event, zone)
-    before, after = frame[~frame["after"]], frame[frame["after"]]
-    weights = weekday_weights(list(before["weekday"]), list(after["weekday"]))
-    figures = {name: _figure(before[name], after[name], weights) for name in SHARES}
-    negative_after = after[after["negative"]]
-    about_of_negative = wilson(float(negative_after["about"].sum()), len(negative_after))
+    tally = _Tally.of(store, event, start, end, zone)
+    before, after = tally.side(False), tally.side(True)
+    weights = weekday_weights_of(before["posts"], after["posts"])
+    figures = {}
+    for name in SHARES:
+        was = weighted_share_of(before[name], before["posts"], weights)
+        now_ = wilson(float(sum(after[name])), sum(after["posts"]))
+        figures[name] = Figure(was, now_, change(was, now_))
+    about_of_negative = wilson(float(tally.negative_about_after), sum(after["negative"]))
     launch_day = event.launch.astimezone(zone).date()
-    by_day = _by_day(frame, start, end, zone)
+    by_day = tally.by_day()
+    posts_before, posts_after = sum(before["posts"]), sum(after["posts"])
     days_before = max((event.launch - start) / timedelta(days=1), 1.0)
     days_after = max((end - event.launch) / timedelta(days=1), 1 / 24)
     complete = by_day[(by_day.index >= launch_day) & (by_day.index < now.astimezone(zone).date())]
+    themes, grouped = _themes(store, tally, event, by_day, launch_day)
     return Backlash(
         event.name, event.launch, str(zone), now, event.days,
         "all sources" if event.sources is None else ", ".join(sorted(event.sources)),
-        len(before), len(after),
-        (round(len(before) / days_before, 2), round(len(after) / days_after, 2)),
-        (_median(before["compound"]), _median(after["compound"])),
-        figures, about_of_negative, _trend(complete), by_day, _by_source(frame),
-        _storms(frame, start, end, zone), _themes(frame, event, by_day, launch_day),
+        posts_before, posts_after,
+        (round(posts_before / days_before, 2), round(posts_after / days_after, 2)),
+        (tally.median(False), tally.median(True)),
+        figures, about_of_negative, _trend(complete), by_day, tally.by_source(),
+        _storms(tally, start, end, zone), themes,
         launch_chart(list(by_day.index), list(by_day["posts"]), list(by_day["negative"]),
                      [None if pd.isna(m) else float(m) for m in by_day["median_compound"]],
                      launch_day),
         sparkline(list(by_day.index), [None if pd.isna(s) else float(s)
-                                       for s in by_day["negative_share"]], launch_day))
+                                       for s in by_day["negative_share"]], launch_day),
+        complaints=len(tally.unhappy), grouped=grouped)
 
 
 def write(report: Backlash, folder: Path) -> list[Path]:
@@ -229,54 +277,132 @@ def render(report: Backlash, template: str, chart: str | None = None,
 
 # --- the figures -----------------------------------------------------------------------------
 
-def _frame(rows: list[dict[str, Any]], event: WatchedEvent, zone: ZoneInfo) -> pd.DataFrame:
-    columns = ["id", "source", "url", "author", "title", "text", "published_at", "compound",
-               "angry", "churn", "complaint", "change", "severity", "category", "language"]
-    frame = pd.DataFrame(rows, columns=columns)
-    known = frame["language"].isna() | (frame["language"] == "en")
-    frame["compound"] = frame["compound"].astype(float).where(known)
-    frame["negative"] = (frame["compound"] <= NEGATIVE).fillna(False).astype(bool)
-    frame["angry"] = frame["angry"].fillna(False).astype(bool)
-    frame["churn"] = frame["churn"].astype(float).fillna(0.0) >= CHURN
-    frame["complaint"] = frame["complaint"].astype(float).fillna(0.0) >= COMPLAINT
-    frame["flagged"] = frame["severity"].notna()
-    frame["published_at"] = pd.to_datetime(frame["published_at"], utc=True)
-    frame["after"] = frame["published_at"] >= pd.Timestamp(event.launch)
-    talk = frame["change"].astype(float).fillna(0.0) >= CHANGE
-    named = pd.Series([event.names(title, text) for title, text in
-                       zip(frame["title"], frame["text"], strict=True)], index=frame.index,
-                      dtype=bool)
-    frame["about"] = named | (talk & frame["after"])
-    local = frame["published_at"].dt.tz_convert(zone)
-    frame["day"] = local.dt.date
-    frame["weekday"] = local.dt.day_of_week
-    return frame
+LIMITS = Thresholds(negative=NEGATIVE, complaint=COMPLAINT, churn=CHURN, change=CHANGE)
+COUNTED = {"negative": ROW_NEGATIVE, "complaint": ROW_COMPLAINT, "angry": ROW_ANGRY,
+           "churn": ROW_CHURN, "flagged": ROW_FLAGGED}
+"""The shares the database tells by itself; "about" also needs the keyword checked here."""
 
 
-def _figure(before: pd.Series, after: pd.Series, weights: list[float]) -> Figure:
-    was = weighted_share(list(before), weights)
-    now = wilson(float(after.sum()), len(after))
-    return Figure(was, now, change(was, now))
+@dataclass
+class _Tally:
+    """Posts counted per period (a local day, cut at the launch) and source, with what the
+    report needs beyond counts: the compounds (medians), the negative posts about the launch
+    (storms) and the unhappy ones since it (themes). Built from ``Store.launch_rows``."""
 
+    days: list[date]  # the local day of each period
+    after: list[bool]  # whether each period is after the launch
+    window: list[date]  # every local day of the window, quiet ones too
+    counts: dict[tuple[int, str], np.ndarray] = field(default_factory=dict)  # COLUMNS
+    compounds: list[list[np.ndarray]] = field(default_factory=list)  # known ones, per period
+    storm: list[tuple[datetime, str]] = field(default_factory=list)  # time, voice
+    unhappy: list[tuple[datetime, int, int]] = field(default_factory=list)  # time, id, period
+    negative_about_after: int = 0
 
-def _by_day(frame: pd.DataFrame, start: datetime, end: datetime,
-            zone: ZoneInfo) -> pd.DataFrame:
-    """Every local day of the window, quiet days included (0 posts, no shares)."""
-    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    rows = []
-    for day in days:
-        group = frame[frame["day"] == day]
-        posts = len(group)
-        rows.append({"posts": posts, "negative": int(group["negative"].sum()),
-                     "negative_share": group["negative"].mean() if posts else None,
-                     "complaints": int(group["complaint"].sum()),
-                     "angry": int(group["angry"].sum()), "churn": int(group["churn"].sum()),
-                     "flagged": int(group["flagged"].sum()), "about": int(group["about"].sum()),
-                     "median_compound": _median(group["compound"])})
-    return pd.DataFrame(rows, index=pd.Index(days, name="day"),
-                        columns=["posts", "negative", "negative_share", "complaints", "angry",
-                                 "churn", "flagged", "about", "median_compound"])
+    COLUMNS = ("posts", "negative", "complaint", "angry", "churn", "flagged", "about")
+
+    @classmethod
+    def of(cls, store: Store, event: WatchedEvent, start: datetime, end: datetime,
+           zone: ZoneInfo) -> _Tally:
+        first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+        window = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        cuts = {datetime.combine(day, time(), zone).astimezone(UTC) for day in window}
+        cuts.add(event.launch)
+        edges = [start, *sorted(c for c in cuts if start < c < end), end]
+        tally = cls([e.astimezone(zone).date() for e in edges[:-1]],
+                    [e >= event.launch for e in edges[:-1]], window)
+        tally.compounds = [[] for _ in edges[:-1]]
+        for period, rows in store.launch_rows(edges, event.sources, event.keywords, LIMITS):
+            tally._add(store, period, rows, event)
+        return tally
+
+    def _add(self, store: Store, period: int, rows: LaunchRows, event: WatchedEvent) -> None:
+        after = self.after[period]
+        bits = np.fromiter(rows.bits, dtype=np.int64, count=len(rows.bits))
+        ids = np.fromiter(rows.id, dtype=np.int64, count=len(rows.id))
+        maybe = np.flatnonzero(bits & ROW_NAMED)  # may name a keyword: as whole words?
+        texts = store.post_details(ids[maybe].tolist(), text=True)
+        named = np.zeros(len(bits), dtype=bool)
+        named[maybe] = [event.names(*texts[int(i)][2:]) for i in ids[maybe]]
+        about = named | (after & (bits & ROW_TALK > 0))
+        negative = bits & ROW_NEGATIVE > 0
+        storm = np.flatnonzero(negative & about)
+        unhappy = np.flatnonzero(bits & ROW_UNHAPPY) if after else np.empty(0, dtype=np.int64)
+        details = texts | store.post_details(
+            [int(i) for i in ids[np.union1d(storm, unhappy)] if int(i) not in texts])
+        code: dict[str, int] = {}  # a dict, not np.unique: no sort of half a million strings
+        which = np.fromiter((code.setdefault(source, len(code)) for source in rows.source),
+                            dtype=np.int64, count=len(rows.source))
+        sources = list(code)
+        columns = [np.ones(len(bits), dtype=bool),
+                   *(bits & COUNTED[name] > 0 for name in self.COLUMNS[1:-1]), about]
+        counts = np.stack([np.bincount(which, weights=c, minlength=len(sources))
+                           for c in columns], axis=1).astype(np.int64)
+        for source, row in zip(sources, counts, strict=True):
+            key = (period, str(source))
+            self.counts[key] = self.counts[key] + row if key in self.counts else row
+        compound = np.array(rows.compound, dtype=np.float64)
+        self.compounds[period].append(compound[~np.isnan(compound)])
+        self.storm += [details[int(i)][:2] for i in ids[storm]]
+        if after:
+            self.negative_about_after += len(storm)
+            self.unhappy += [(details[int(i)][0], int(i), period) for i in ids[unhappy]]
+
+    def _sum(self, periods: Sequence[int]) -> np.ndarray:
+        chosen = set(periods)
+        total = np.zeros(len(self.COLUMNS), dtype=np.int64)
+        for (period, _), row in self.counts.items():
+            if period in chosen:
+                total += row
+        return total
+
+    def side(self, after: bool) -> dict[str, list[int]]:
+        """Per column, posts per weekday (Monday first) before or after the launch."""
+        week = np.zeros((7, len(self.COLUMNS)), dtype=np.int64)
+        for (period, _), row in self.counts.items():
+            if self.after[period] == after:
+                week[self.days[period].weekday()] += row
+        return {name: [int(n) for n in week[:, c]] for c, name in enumerate(self.COLUMNS)}
+
+    def median(self, after: bool) -> float | None:
+        return _median([a for p, parts in enumerate(self.compounds) if self.after[p] == after
+                        for a in parts])
+
+    def by_day(self) -> pd.DataFrame:
+        """Every local day of the window, quiet days included (0 posts, no shares)."""
+        rows = []
+        for day in self.window:
+            periods = [p for p, d in enumerate(self.days) if d == day]
+            posts, negative, complaints, angry, churn, flagged, about = (
+                int(n) for n in self._sum(periods))
+            rows.append({"posts": posts, "negative": negative,
+                         "negative_share": negative / posts if posts else None,
+                         "complaints": complaints, "angry": angry, "churn": churn,
+                         "flagged": flagged, "about": about,
+                         "median_compound": _median([a for p in periods
+                                                     for a in self.compounds[p]])})
+        return pd.DataFrame(rows, index=pd.Index(self.window, name="day"),
+                            columns=["posts", "negative", "negative_share", "complaints",
+                                     "angry", "churn", "flagged", "about", "median_compound"])
+
+    def by_source(self) -> pd.DataFrame:
+        sides: dict[str, list[np.ndarray]] = {}
+        for (period, source), row in self.counts.items():
+            pair = sides.setdefault(source, [np.zeros(len(self.COLUMNS), dtype=np.int64)] * 2)
+            pair[self.after[period]] = pair[self.after[period]] + row
+        c = {name: i for i, name in enumerate(self.COLUMNS)}
+        rows = []
+        for source, (before, after) in sorted(sides.items()):
+            rows.append({"source": source, "posts_before": int(before[0]),
+                         "posts_after": int(after[0]),
+                         "negative_share_before": _share(before, c["negative"]),
+                         "negative_share_after": _share(after, c["negative"]),
+                         "about_after": int(after[c["about"]]),
+                         "angry_after": int(after[c["angry"]]),
+                         "churn_after": int(after[c["churn"]])})
+        table = pd.DataFrame(rows, columns=["source", "posts_before", "posts_after",
+                                            "negative_share_before", "negative_share_after",
+                                            "about_after", "angry_after", "churn_after"])
+        return table.set_index("source").sort_values("posts_after", ascending=False)
 
 
 def _trend(days: pd.DataFrame) -> str:
@@ -301,63 +427,50 @@ def _trend(days: pd.DataFrame) -> str:
     return f"{text}, {'improving' if sign < 0 else 'getting worse'} for {run} day{plural}"
 
 
-def _by_source(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for source, group in frame.groupby("source"):
-        before, after = group[~group["after"]], group[group["after"]]
-        rows.append({"source": source, "posts_before": len(before), "posts_after": len(after),
-                     "negative_share_before": _share(before), "negative_share_after":
-                     _share(after), "about_after": int(after["about"].sum()),
-                     "angry_after": int(after["angry"].sum()),
-                     "churn_after": int(after["churn"].sum())})
-    table = pd.DataFrame(rows, columns=["source", "posts_before", "posts_after",
-                                        "negative_share_before", "negative_share_after",
-                                        "about_after", "angry_after", "churn_after"])
-    return table.set_index("source").sort_values("posts_after", ascending=False)
-
-
-def _storms(frame: pd.DataFrame, start: datetime, end: datetime, zone: ZoneInfo) -> list[Spike]:
+def _storms(tally: _Tally, start: datetime, end: datetime, zone: ZoneInfo) -> list[Spike]:
     """Spikes of negative posts about the launch, each storm once: by the hour, and a slower
     rise by the day only where no hourly storm already tells of it."""
-    negative = frame[frame["negative"] & frame["about"]]
-    voices = list(negative["author"].fillna(negative["url"]))  # as storms.py counts them
+    times = [at for at, _ in tally.storm]
+    voices = [voice for _, voice in tally.storm]  # as storms.py counts them
     local_end = end.astimezone(zone)
     first_day = datetime.combine(start.astimezone(zone).date(), time(), zone)
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    hourly = HOURLY.find(spikes.counts_per_period(negative["published_at"], "h", hour,
-                                                  end.astimezone(UTC), keys=voices))
-    daily = DAILY.find(spikes.counts_per_period(negative["published_at"], "D", first_day,
-                                                local_end, keys=voices))
+    hourly = HOURLY.find(spikes.counts_per_period(times, "h", hour, end.astimezone(UTC),
+                                                  keys=voices))
+    daily = DAILY.find(spikes.counts_per_period(times, "D", first_day, local_end, keys=voices))
     daily = [d for d in daily if not any(h.start < d.end and d.start < h.end for h in hourly)]
     return sorted(hourly + daily, key=lambda s: s.start)
 
 
-def _themes(frame: pd.DataFrame, event: WatchedEvent, by_day: pd.DataFrame,
-            launch_day: date) -> list[Theme]:
-    """What people are unhappy about since the launch: complaints and anger, in any scored
-    language; a merely negative post (a sad story) or the launch announcement is none."""
-    unhappy = frame["complaint"] | frame["angry"] | frame["churn"] | (
-        frame["flagged"] & (frame["category"] != "praise"))
-    after = frame[frame["after"] & unhappy]
-    groups = group_complaints(list(zip(after["id"], after["text"], strict=True)),
+def _themes(store: Store, tally: _Tally, event: WatchedEvent, by_day: pd.DataFrame,
+            launch_day: date) -> tuple[list[Theme], int]:
+    """What people are unhappy about since the launch (complaints, anger, talk of leaving, or
+    flagged but not praise, in any scored language; a merely negative post, a sad story, is
+    none), and how many posts were grouped: all of them, or a uniform sample of ``GROUPED``
+    (``themes.sample``), whose text alone is read. A theme's share is of the
+    posts grouped: of the sample, when there is one."""
+    unhappy = sorted(tally.unhappy)  # by time, then id: as the posts were listed before
+    picked = [unhappy[i] for i in sample(len(unhappy), GROUPED)]
+    texts = store.post_texts([post for _, post, _ in picked])
+    groups = group_complaints([(post, texts[post]) for _, post, _ in picked],
                               launch_words=event.keywords)
     days = [d for d in by_day.index if d >= launch_day]
-    day_of = dict(zip(after["id"], after["day"], strict=True))
+    day_of = {post: tally.days[period] for _, post, period in picked}
     themes = []
     for group in groups:
         seen = [day_of[key] for key in group.keys]
-        themes.append(Theme(group, group.count / max(len(after), 1),
+        themes.append(Theme(group, group.count / max(len(picked), 1),
                             tuple(seen.count(d) for d in days)))
-    return themes
+    return themes, len(picked)
 
 
-def _median(values: pd.Series) -> float | None:
-    known = values.dropna()
-    return round(float(known.median()), 3) if len(known) else None
+def _median(parts: Sequence[np.ndarray]) -> float | None:
+    known = np.concatenate(parts) if parts else np.empty(0)
+    return round(float(np.median(known)), 3) if len(known) else None
 
 
-def _share(group: pd.DataFrame) -> float | None:
-    return round(float(group["negative"].mean()), 3) if len(group) else None
+def _share(counts: np.ndarray, column: int) -> float | None:
+    return round(float(counts[column] / counts[0]), 3) if counts[0] else None
 
 
 def percent(value: float | None, sign: str = " %") -> str:

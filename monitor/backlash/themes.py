@@ -111,13 +111,30 @@ with no keywords. With the app's name written first in every post: no keywords 0
 language, since short posts are often too short to tell. So a term map leaves out words that
 are English words of another meaning ("course", "charger"). English is the pivot.
 
-Deterministic: the same items in the same order give the same groups (nothing random). Fast:
-2,000 posts in 0.5-1 s, after a 1 s import. Memory grows with the square of the posts (2,000
-posts: a 32 MB distance matrix).
+**Bounded** (issue 19). Average linkage needs every distance, so time and memory grow with the
+square of the posts grouped (2,000 posts: a 32 MB distance matrix, 10,000: 800 MB). So at most
+``MAX_POSTS`` are grouped: beyond that, a uniform random sample of them (``sample``, a fixed
+seed: the same items give the same sample), and each other post joins the group whose mean
+vector it is nearest (``_assign``, ``CHUNK`` posts at a time), when it uses one of the group's
+telling terms and its cosine to the mean is at least ``1 - MERGE_DISTANCE`` (its mean cosine
+to the members: as near as average linkage asks of a post joining a group); else it is left
+out, as odd posts are. So counts cover every post while memory stays that of ``MAX_POSTS``
+posts plus a chunk (30,000 short posts: 54 MB traced, 15 s; ``tests/test_backlash_scale.py``).
+Up to ``MAX_POSTS`` nothing changed: the same groups as before, to the post. A caller that
+cannot read every text (the launch report) passes a sample itself and says so. What sampling
+costs (``bench/complaints.py`` part 2c; Mini-BAR's 400 reports and requests of one app, ARI
+and purity over every post): Garmin 0.16 and 0.47 grouped whole, 0.19 and 0.43 with half
+grouped and the rest assigned, 0.08 and 0.26 with a quarter; Huawei 0.23 and 0.49, 0.14 and
+0.36, 0.17 and 0.35. A sample keeps the large groups and loses small ones (a true group of 5
+has 2 or 3 posts in a half sample), so keep ``MAX_POSTS`` large where the square allows.
+
+Deterministic: the same items in the same order give the same groups. Fast: 2,000 posts in
+0.5-1 s, after a 1 s import.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import unicodedata
 from collections import Counter
@@ -161,6 +178,9 @@ NOT_OPINION = frozenset({
 LAUNCH_LIFT = 2.0  # a launch word names a group that uses it this many times more than others
 LAUNCH_POWER = 4  # a launch word weighs 1 - share ** 4 in the grouping
 WORD = re.compile(r"[^\W\d_]{2,}")  # letters only: "fenix5" is "fenix"
+MAX_POSTS = 2000  # grouped at most; beyond, a sample (the distances grow with its square)
+SAMPLE_SEED = 19  # the sample's: the same items always give the same sample
+CHUNK = 2000  # posts assigned to the groups at a time
 SUFFIXES = ("ing", "ed", "ee", "e")  # cut once, after a plural -s, if 3 letters are left
 
 
@@ -188,7 +208,7 @@ class Complaint:
 
 def group_complaints(
     items: Sequence[tuple[Any, str]], *, max_groups: int = 8, min_size: int = 2,
-    launch_words: Iterable[str] = (), ignore: Iterable[str] = (),
+    launch_words: Iterable[str] = (), ignore: Iterable[str] = (), max_posts: int = MAX_POSTS,
 ) -> list[Complaint]:
     """Group ``(key, text)`` items into at most ``max_groups`` complaints, largest first.
 
@@ -200,35 +220,94 @@ def group_complaints(
     the launch's keywords so split the complaints about them).
 
     A group has at least ``min_size`` posts; posts that fit no group are left out, so the
-    "other" count is ``len(items) - sum(c.count for c in result)``.
+    "other" count is ``len(items) - sum(c.count for c in result)``. More than ``max_posts``
+    items: a sample of them is grouped and the others join the nearest group or none (module
+    docstring, *Bounded*), so time and memory stay bounded whatever the number of items.
     """
-    if max_groups < 1 or min_size < 1:
-        raise ValueError("max_groups and min_size must be at least 1")
+    if max_groups < 1 or min_size < 1 or max_posts < 2:
+        raise ValueError("max_groups and min_size must be at least 1, max_posts at least 2")
     items = list(items)
-    found = _vectors([text for _, text in items], launch_words, ignore)
+    chosen = sample(len(items), max_posts)
+    grouped = items if len(chosen) == len(items) else [items[i] for i in chosen]
+    found = _vectors([text for _, text in grouped], launch_words, ignore)
     if found is None:
         return []
-    vectors, words, terms, launch = found
+    vectors, words, terms, launch, embed = found
     rows = np.flatnonzero(words.getnnz(axis=1))  # posts with words other posts share
     if len(rows) == 0:
         return []
     cut = _cluster(vectors[rows])
     presence = (words[rows] > 0).astype(np.float64)
+    totals = np.asarray(presence.sum(axis=0)).ravel()
     launch = launch._replace(posts=launch.posts[rows])
     groups = []
     for g in np.unique(cut[cut >= 0]):
         members = np.flatnonzero(cut == g)
-        telling = _telling(members, presence, launch)[:TELLING_TERMS]
+        if len(members) < min_size:  # the telling terms only ever take members away
+            continue
+        telling = _telling(members, presence, launch, totals)[:TELLING_TERMS]
         members = members[presence[members][:, telling].getnnz(axis=1) > 0]
         if len(members) >= min_size:
-            groups.append(members)
-    groups.sort(key=lambda g: (-len(g), g[0]))
-    found = (_describe(rows, g, vectors, presence, terms, launch, items) for g in groups)
+            groups.append((members, telling))
+    groups.sort(key=lambda g: (-len(g[0]), g[0][0]))
+    extra: list[list[tuple[float, int]]] = [[] for _ in groups]
+    if len(grouped) < len(items):
+        extra = _assign(items, chosen, [(rows[m], t) for m, t in groups], vectors, embed)
+    described = (_describe(rows, g, vectors, presence, totals, terms, launch, grouped, items,
+                           more) for (g, _), more in zip(groups, extra, strict=True))
     # a group without phrases shares only opinions or the launch's name: no theme
-    return list(islice((c for c in found if c.phrases), max_groups))
+    return list(islice((c for c in described if c.phrases), max_groups))
 
 
-def _telling(members: np.ndarray, presence: Any, launch: Launch) -> np.ndarray:
+def sample(n: int, cap: int = MAX_POSTS, seed: int = SAMPLE_SEED) -> list[int]:
+    """Positions of a uniform random sample of ``cap`` of ``n`` items, in order; all of them
+    when ``n <= cap``. The seed is fixed, so the same ``n`` always gives the same sample (the
+    report is the same when made twice) and no kind of post is favoured."""
+    if n <= cap:
+        return list(range(n))
+    return sorted(random.Random(seed).sample(range(n), cap))
+
+
+def _assign(
+    items: list, chosen: list[int], groups: list[tuple[np.ndarray, np.ndarray]], vectors: Any,
+    embed: Embed,
+) -> list[list[tuple[float, int]]]:
+    """Per group (its rows of ``vectors``, its telling term columns), the items outside the
+    sample ``chosen`` that join it, as (cosine to the group's mean vector, item position).
+
+    An item joins the group whose mean vector it is nearest, when it uses one of the group's
+    telling terms (as a member must) and its cosine to that mean is at least
+    ``1 - MERGE_DISTANCE``: its cosine to the mean vector is its mean cosine to the members,
+    so it is as near them as average linkage asks of a post that joins a group. Else it is
+    left out. Items are read ``CHUNK`` at a time: memory stays bounded.
+    """
+    extra: list[list[tuple[float, int]]] = [[] for _ in groups]
+    if not groups:
+        return extra
+    sizes = np.array([len(members) for members, _ in groups])
+    mean = sparse.csr_matrix((np.repeat(1.0 / sizes, sizes),
+                              (np.repeat(np.arange(len(groups)), sizes),
+                               np.concatenate([members for members, _ in groups]))),
+                             shape=(len(groups), vectors.shape[0]))
+    centroids = (mean @ vectors).tocsr()
+    outside = np.ones(len(items), dtype=bool)
+    outside[chosen] = False
+    rest = np.flatnonzero(outside)
+    for start in range(0, len(rest), CHUNK):
+        part = rest[start:start + CHUNK]
+        rows, named = embed([items[i][1] for i in part])
+        near = (rows @ centroids.T).toarray()
+        best = near.argmax(axis=1)
+        top = near[np.arange(len(part)), best]
+        for g, (_, telling) in enumerate(groups):
+            mine = np.flatnonzero((best == g) & (top >= 1 - MERGE_DISTANCE))
+            mine = mine[named[mine][:, telling].getnnz(axis=1) > 0]
+            extra[g] += [(float(top[i]), int(part[i])) for i in mine]
+    return extra
+
+
+def _telling(members: np.ndarray, presence: Any, launch: Launch,
+             totals: np.ndarray | None = None) -> np.ndarray:
     """Term columns used more inside the group than outside, best first.
 
     Ranked by Pearson's chi-squared of the 2x2 table (in/out of the group x with/without the
@@ -237,15 +316,18 @@ def _telling(members: np.ndarray, presence: Any, launch: Launch) -> np.ndarray:
     the "without" cells out, which ranks such rare terms first.) A term of a launch word
     (``launch``) must be used ``LAUNCH_LIFT`` times more often inside than outside: so
     "offline mode" names the group that is about it, and the launch's name, which nearly every
-    post uses, names none.
+    post uses, names none. ``totals``: each column's sum over all posts, when known (the
+    counts outside are then a subtraction, not a pass over the other posts).
     """
     inside = np.zeros(presence.shape[0], dtype=bool)
     inside[members] = True
-    with_in = np.asarray(presence[inside].sum(axis=0)).ravel()
+    with_in = np.asarray(presence[members].sum(axis=0)).ravel()
     if inside.all():  # nothing to compare with: the terms most posts use
         order = np.argsort(-with_in, kind="stable")
         return order[(with_in[order] > 0) & ~launch.holds.any(axis=1)[order]]
-    with_out = np.asarray(presence[~inside].sum(axis=0)).ravel()
+    if totals is None:
+        totals = np.asarray(presence.sum(axis=0)).ravel()
+    with_out = totals - with_in  # whole counts: exact
     n_in, n_out = inside.sum(), (~inside).sum()
     without_in, without_out = n_in - with_in, n_out - with_out
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -261,9 +343,10 @@ def _telling(members: np.ndarray, presence: Any, launch: Launch) -> np.ndarray:
 
 def _vectors(
     texts: list[str], launch_words: Iterable[str] = (), ignore: Iterable[str] = (),
-) -> tuple[Any, Any, list[str], Launch] | None:
-    """Rows to cluster, rows of the word terms that may name a group, those terms as shown, and
-    which posts and terms hold each launch word; None when no such term is left.
+) -> tuple[Any, Any, list[str], Launch, Embed] | None:
+    """Rows to cluster, rows of the word terms that may name a group, those terms as shown,
+    which posts and terms hold each launch word, and how to read more posts alike (``Embed``);
+    None when no such term is left.
 
     A row to cluster is a post's TF-IDF over words and word pairs and its TF-IDF over character
     n-grams within words, weighted by ``CHAR_WEIGHT`` and scaled to unit length (or empty). A
@@ -304,17 +387,41 @@ def _vectors(
     try:
         grams = chars.fit_transform([" ".join(post) for post in stems])
     except ValueError:  # every n-gram in too many posts (identical texts)
-        grams = sparse.csr_matrix((len(posts), 0))
-    vectors = normalize(sparse.hstack(
-        [np.sqrt(1 - CHAR_WEIGHT) * words @ sparse.diags(weight),
-         np.sqrt(CHAR_WEIGHT) * grams]).tocsr())
+        grams, chars = sparse.csr_matrix((len(posts), 0)), None
     if not named.any():
         return None
     columns = np.flatnonzero(named)
     terms = [" ".join(shown[stem] for stem in names[column]) for column in columns]
     holds = np.array([[stem in names[column] for stem in launch] for column in columns],
                      dtype=bool).reshape(len(columns), len(launch))
-    return vectors, words[:, columns], terms, Launch(uses, holds)
+    embed = Embed(vectorizer, chars, weight, columns, frozenset(ignored))
+    return embed.rows(words, grams), words[:, columns], terms, Launch(uses, holds), embed
+
+
+@dataclass(frozen=True)
+class Embed:
+    """The fitted vectorizers of a grouping: posts outside its sample are read as its own
+    posts were (``__call__``), to be assigned to its groups."""
+
+    words: Any  # TF-IDF of words and pairs
+    chars: Any  # TF-IDF of character n-grams, None when none was kept
+    weight: np.ndarray  # per word term: less for a launch word most posts use
+    columns: np.ndarray  # the word terms that may name a group
+    ignored: frozenset[str]
+
+    def __call__(self, texts: Sequence[str]) -> tuple[Any, Any]:
+        """Rows to compare with the groups, and the rows of the terms that may name one."""
+        stems = [[stem for stem, _ in _words(text) if stem not in self.ignored] for text in texts]
+        words = self.words.transform(stems).tocsr()
+        grams = sparse.csr_matrix((len(stems), 0)) if self.chars is None else \
+            self.chars.transform([" ".join(post) for post in stems])
+        return self.rows(words, grams), words[:, self.columns]
+
+    def rows(self, words: Any, grams: Any) -> Any:
+        """Word and n-gram TF-IDF side by side, weighted, each row of unit length."""
+        return normalize(sparse.hstack(
+            [np.sqrt(1 - CHAR_WEIGHT) * words @ sparse.diags(self.weight),
+             np.sqrt(CHAR_WEIGHT) * grams]).tocsr())
 
 
 def _is_opinion(word: str) -> bool:
@@ -427,7 +534,11 @@ def _cluster(vectors: Any) -> np.ndarray:
     n = vectors.shape[0]
     if n < 2:
         return np.ones(n, dtype=int)
-    distance = np.clip(1.0 - (vectors @ vectors.T).toarray(), 0.0, 1.0)
+    distance = np.empty((n, n))  # the one n x n matrix: filled in place, a band at a time
+    for start in range(0, n, 256):
+        distance[start:start + 256] = (vectors[start:start + 256] @ vectors.T).toarray()
+    np.subtract(1.0, distance, out=distance)
+    np.clip(distance, 0.0, 1.0, out=distance)
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
     cut = fcluster(tree, MERGE_DISTANCE, criterion="distance")
@@ -439,11 +550,14 @@ def _cluster(vectors: Any) -> np.ndarray:
 
 
 def _describe(
-    rows: np.ndarray, members: np.ndarray, vectors: Any, presence: Any, terms: list[str],
-    launch: Launch, items: list,
+    rows: np.ndarray, members: np.ndarray, vectors: Any, presence: Any, totals: np.ndarray,
+    terms: list[str], launch: Launch, grouped: list, items: list,
+    more: Sequence[tuple[float, int]] = (),
 ) -> Complaint:
-    """Phrases, typical-first keys and quotes of one group (``members`` index ``rows``)."""
-    telling = _telling(members, presence, launch)[:TELLING_TERMS]
+    """Phrases, typical-first keys and quotes of one group (``members`` index ``rows`` of the
+    ``grouped`` items; ``more``: (typicality, position in ``items``) of the items assigned
+    to it from outside the sample)."""
+    telling = _telling(members, presence, launch, totals)[:TELLING_TERMS]
     counts = np.asarray(presence[members][:, telling].sum(axis=0)).ravel()
     used: dict[str, int] = {}
     for t, n in zip(telling, counts, strict=True):
@@ -451,18 +565,20 @@ def _describe(
     ranked = [term for term, n in used.items() if n >= min(2, len(members))]
     centroid = np.asarray(vectors[rows[members]].mean(axis=0)).ravel()
     typicality = vectors[rows[members]] @ centroid
-    order = rows[members[np.argsort(-typicality, kind="stable")]]
+    near = [*((float(t), grouped[i]) for t, i in zip(typicality, rows[members], strict=True)),
+            *((t, items[i]) for t, i in more)]
+    order = [item for _, item in sorted(near, key=lambda pair: -pair[0])]  # stable: ties keep
     quotes: list[str] = []
-    for i in order:
-        text = quote(items[i][1], QUOTE_CHARS)
+    for _, text in order:
+        text = quote(text, QUOTE_CHARS)
         if text not in quotes:
             quotes.append(text)
         if len(quotes) == 2:
             break
     return Complaint(
         phrases=_phrases(ranked, used),
-        count=len(members),
-        keys=tuple(items[i][0] for i in order),
+        count=len(order),
+        keys=tuple(key for key, _ in order),
         quotes=tuple(quotes),
     )
 
