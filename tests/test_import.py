@@ -156,27 +156,25 @@ def test_export_then_import_round_trips(project: Path, tmp_path: Path, make_proj
 
 def test_worker_processes_store_what_one_process_stores(project: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def scored() -> list[tuple]:
+        store = store_of(project)
+        with store.engine.connect() as db:
+            found = sorted(db.execute(select(posts.c.external_id, scores.c.compound)
+                                      .join(scores, scores.c.post_id == posts.c.id)).all())
+        store.close()
+        return found
+
     monkeypatch.setattr(importer, "BATCH", 2)  # three batches: the 2nd and 3rd in workers
     imported(project, "--jobs", "2")
+    pooled = scored()
     store = store_of(project)
-    with store.engine.connect() as db:
-        pooled = sorted(db.execute(select(posts.c.external_id, scores.c.compound)
-                                   .join(scores, scores.c.post_id == posts.c.id)).all())
-        db.commit()
-    store.close()
-    monkeypatch.setattr(importer, "BATCH", 2_000)
-    runner_store = store_of(project)
-    with runner_store.engine.begin() as db:
+    with store.engine.begin() as db:
         for table in (flags, scores, posts):
             db.execute(table.delete())
-    runner_store.close()
-    imported(project, "--jobs", "1")
-    store = store_of(project)
-    with store.engine.connect() as db:
-        alone = sorted(db.execute(select(posts.c.external_id, scores.c.compound)
-                                  .join(scores, scores.c.post_id == posts.c.id)).all())
     store.close()
-    assert pooled == alone and len(alone) == 6
+    monkeypatch.setattr(importer, "BATCH", 2_000)
+    imported(project, "--jobs", "1")
+    assert pooled == scored() and len(pooled) == 6
 
 
 def test_bad_use_exits_2_with_a_message(project: Path, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import zstandard
 from monitor.collectors.text import utc_from_iso
 from monitor.csvsafe import FORMULA_STARTS
 from monitor.errors import ConfigError
-from monitor.imports import Opener, Skipped
+from monitor.imports import Opener, Skipped, json_records
 from monitor.model import Post
 
 _OPTIONAL = ("author", "title", "thread_id", "parent_id")
@@ -31,19 +30,8 @@ _OPTIONAL = ("author", "title", "thread_id", "parent_id")
 def read_jsonl(lines: Iterator[tuple[int, bytes | None]], name: str,
                source: str | None) -> Iterator[Post | Skipped]:
     """Each line of a ``monitor export --format jsonl`` of posts as a Post."""
-    for number, line in lines:
-        where = f"{name}:{number}"
-        if line is None:
-            yield Skipped(where, "line longer than the 8 MiB a record may have")
-            continue
-        if line.isspace():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as error:
-            yield Skipped(where, f"not JSON ({str(error)[:100]})")
-            continue
-        yield _post(record, source, where)
+    for where, record in json_records(lines, name):
+        yield record if isinstance(record, Skipped) else _post(record, source, where)
 
 
 def read_csv(opener: Opener, path: Path, source: str | None) -> Iterator[Post | Skipped]:

@@ -22,17 +22,13 @@ what an import is for. A deleted or removed body has no words: Skipped, with the
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
-from json.scanner import make_scanner
 from typing import Any
-
-import orjson
 
 from monitor.collectors.reddit import WEB, clean, title_text
 from monitor.collectors.text import MAX_TEXT, utc_from_epoch
-from monitor.imports import Skipped
+from monitor.imports import Skipped, json_records
 from monitor.model import Post
 
 MAX_TITLES = 2_000_000
@@ -46,20 +42,9 @@ _GONE_WORDS = {"[deleted]": "deleted by its author", "[removed]": "removed by mo
 def read(lines: Iterator[tuple[int, bytes | None]], name: str, source: str,
          thread_titles: MutableMapping[str, str]) -> Iterator[Post | Skipped]:
     """Each line of a dump as a Post, or a Skipped saying why not."""
-    scan = make_scanner(json.JSONDecoder())  # json.loads without its per-call Python layers
-    for number, line in lines:
-        where = f"{name}:{number}"
-        if line is None:
-            yield Skipped(where, "line longer than the 8 MiB a record may have")
-            continue
-        if line.isspace():
-            continue
-        try:  # orjson: twice as fast; what it refuses (a lone surrogate) json may still read
-            record: Any = orjson.loads(line.removeprefix(BOM) if number == 1 else line)
-        except orjson.JSONDecodeError:
-            record = _slowly(scan, line, number)
-        if isinstance(record, str):
-            yield Skipped(where, record)
+    for where, record in json_records(lines, name):
+        if isinstance(record, Skipped):
+            yield record
         elif not isinstance(record, dict):
             yield Skipped(where, "not one JSON object")
         else:
@@ -70,23 +55,6 @@ def read(lines: Iterator[tuple[int, bytes | None]], name: str, source: str,
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 yield Skipped(where, f"not a Reddit submission or comment "
                                      f"({type(error).__name__}: {error})"[:200])
-
-
-BOM = b"\xef\xbb\xbf"
-
-
-def _slowly(scan: Any, line: bytes, number: int) -> Any:
-    """The line by the json module: the record, or why it is not one (a str)."""
-    try:
-        text = line.decode("utf-8").strip()
-        if number == 1:
-            text = text.removeprefix("\ufeff")
-        record, end = scan(text, 0)
-    except StopIteration:  # no JSON value starts the line
-        return "not JSON"
-    except (ValueError, RecursionError) as error:  # bad JSON, bytes that are not UTF-8
-        return f"not JSON ({str(error)[:100]})"
-    return record if end == len(text) else None
 
 
 class _Skip(Exception):
