@@ -42,7 +42,7 @@ from monitor.store.casework import CaseQueries
 from monitor.store.deliveries import DeliveryQueries
 from monitor.store.followup import FollowupQueries
 from monitor.store.learning import LearnQueries
-from monitor.store.leases import LeaseQueries, lock_source
+from monitor.store.leases import SCHEMA_KEY, LeaseQueries, lock_source
 from monitor.store.reports import ReportQueries
 from monitor.store.retention import RetentionQueries
 from monitor.store.rows import (  # noqa: F401 (StoredPost re-exported: what callers hold)
@@ -118,7 +118,7 @@ class Store(FollowupQueries, DeliveryQueries, CaseQueries, StormQueries, ReportQ
         """Create the schema on first use, or migrate an older one, in one transaction."""
         with self.engine.begin() as db:
             if db.dialect.name == "postgresql":  # two monitors starting at once: one migrates
-                db.execute(text("SELECT pg_advisory_xact_lock(4242001)"))
+                db.execute(text(f"SELECT pg_advisory_xact_lock(4242001, {SCHEMA_KEY})"))
             existed = inspect(db).has_table("meta")
             version = db.execute(select(meta.c.value).where(meta.c.key == "schema_version")) \
                 .scalar() if existed else None

@@ -31,6 +31,7 @@ from monitor.queue import (
     queue_stats,
     thread_title,
 )
+from monitor.store.leases import SCHEMA_KEY
 from monitor.store.rows import SCORE_COLUMNS
 from monitor.store.schema import case_events, case_posts, cases, flags, people, posts, scores
 
@@ -240,7 +241,7 @@ def lock_queue(db: Connection) -> None:
     """Serialise filing (grouping and the assignment rotation are shared state) until the
     transaction ends, across processes: several monitors may share one PostgreSQL."""
     if db.dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": QUEUE_LOCK})
+        db.execute(text(f"SELECT pg_advisory_xact_lock(:key, {SCHEMA_KEY})"), {"key": QUEUE_LOCK})
     else:  # an empty write takes SQLite's write lock now, not at the first real write
         db.execute(people.update().where(people.c.name.is_(None)).values(name=people.c.name))
 

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 SAVE_LOCKS = 4242004
 """The advisory lock space (first key) of ``lock_source``; the second is the source's hash."""
 
+SCHEMA_KEY = "hashtext(current_schema())"
+"""The second key of the store's other advisory locks (a PostgreSQL lock is the database's):
+stores in separate schemas of one database never wait for one another."""
+
 
 class LeaseQueries:
     """Claiming, renewing and releasing a source's lease, mixed into Store."""
@@ -85,7 +89,8 @@ def lock_source(db: Connection, source: str) -> None:
     that did not hold the lease (``monitor run`` beside daemons, a storm two daemons saw, a
     lease lost mid-fetch) then finds the posts the other stored, instead of failing on them."""
     if db.dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:source))"),
+        db.execute(text("SELECT pg_advisory_xact_lock(:space, "
+                        "hashtext(current_schema() || '/' || :source))"),
                    {"space": SAVE_LOCKS, "source": source})
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from monitor.errors import StoreError
+from monitor.store.leases import SCHEMA_KEY
 
 PASS_LOCK = 4242003  # the advisory lock id (4242001 is the schema migration's)
 PASS_SUFFIX, DAEMON_SUFFIX = ".lock", ".daemon"  # the SQLite lock files beside the database
@@ -39,12 +40,13 @@ def pass_lock(engine: Engine, wait: float) -> Iterator[None]:
     deadline = time.monotonic() + wait
     if engine.dialect.name == "postgresql":
         with engine.connect() as db:
-            while not db.execute(text(f"SELECT pg_try_advisory_lock({PASS_LOCK})")).scalar():
+            take = text(f"SELECT pg_try_advisory_lock({PASS_LOCK}, {SCHEMA_KEY})")
+            while not db.execute(take).scalar():
                 _pause(deadline, wait)
             try:
                 yield
             finally:
-                db.execute(text(f"SELECT pg_advisory_unlock({PASS_LOCK})"))
+                db.execute(text(f"SELECT pg_advisory_unlock({PASS_LOCK}, {SCHEMA_KEY})"))
                 db.commit()
         return
     database = engine.url.database
