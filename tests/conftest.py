@@ -17,6 +17,27 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """pyproject's addopts ask pytest-xdist for workers (`-n auto --dist loadfile`): without
+    it (`-p no:xdist`, or not installed) accept its two options and run in this process."""
+    if not pluginmanager.has_plugin("xdist"):
+        group = parser.getgroup("xdist", "without pytest-xdist: -n and --dist are ignored")
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None)
+        group._addoption("--dist", dest="dist", default="no")
+
+
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: absent under `-p no:xdist`
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` for tests of one file alone (`pytest tests/test_x.py[::name]`): none, run here,
+    since `--dist loadfile` would give them to one worker anyway after starting them all;
+    otherwise xdist's answer, one worker per core."""
+    if config.args_source is pytest.Config.ArgsSource.ARGS and \
+            len({arg.split("::")[0] for arg in config.args}) == 1 and \
+            config.args[0].split("::")[0].endswith(".py"):
+        return 0
+    return None
+
+
 @pytest.fixture(scope="session")
 def _running_server() -> Iterator[LoopbackServer]:
     running = LoopbackServer()
@@ -136,19 +157,21 @@ def hook() -> Iterator[Hook]:
 _chaos_seconds: dict[str, float] = {}
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    report = yield
-    if item.get_closest_marker("chaos") is not None:
-        _chaos_seconds[item.nodeid] = _chaos_seconds.get(item.nodeid, 0.0) + call.duration
-    return report
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Each phase's report of a chaos test; under pytest-xdist the workers' reports reach the
+    controller through this hook too, so the total below covers every worker."""
+    if "chaos" in report.keywords:  # a test's markers are among its keywords
+        _chaos_seconds[report.nodeid] = _chaos_seconds.get(report.nodeid, 0.0) + report.duration
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _chaos_seconds:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    if _chaos_seconds and not hasattr(config, "workerinput"):  # the controller, or a serial run
+        workers = getattr(config.option, "numprocesses", None) or 0
+        spread = f", summed over {workers} workers" if workers > 1 else ""
         terminalreporter.write_line(
             f"chaos suite: {len(_chaos_seconds)} tests in {sum(_chaos_seconds.values()):.1f} s "
-            "(setup, call and teardown; kept under 60 s)")
+            f"(setup, call and teardown{spread}; kept under 60 s)")
 
 
 # --- cheap password hashes where accounts are only a way in --------------------------------------

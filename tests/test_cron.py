@@ -6,17 +6,20 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from conftest import fixture_bytes
 from loopback import LoopbackServer
+from sqlalchemy import select
 
 from monitor.cli import main
 from monitor.config import load
 from monitor.store import Store
 from monitor.store.passlock import pass_lock
+from monitor.store.schema import sources
 
 FEED = "e2e/comments-v1.xml"
 
@@ -56,7 +59,9 @@ def test_an_overlapping_pass_waits_then_says_so(project: Path) -> None:
             assert time.monotonic() - started >= 0.5
         assert blocked.exit_code == 1
         assert "another pass is still working on this store (waited 0.5s)" in blocked.output
-        assert monitor("run", "--wait", "0s", "--config", str(project)).exit_code == 0
+        # released: a run gets the lock (PostgreSQL's advisory lock is one per database, so a
+        # pass on another test's schema may hold it for a moment; a leaked one never frees)
+        assert monitor("run", "--wait", "30s", "--config", str(project)).exit_code == 0
     finally:
         store.close()
 
@@ -78,22 +83,36 @@ def test_a_killed_pass_never_leaves_the_lock_behind(project: Path) -> None:
         assert monitor("run", "--wait", "0s", "--config", str(project)).exit_code == 1
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
-        result = monitor("run", "--wait", "5s", "--config", str(project))
+        result = monitor("run", "--wait", "30s", "--config", str(project))  # as above
         assert result.exit_code == 0, result.output
     finally:
         holder.kill()
         holder.wait(10)
 
 
+def _attempted_earlier(project: Path, by: timedelta) -> None:
+    """Each source's last attempt moved ``by`` into the past, as if that much time went by."""
+    store = Store(load(project).store_url)
+    try:
+        with store.engine.begin() as db:
+            for name, at in db.execute(select(sources.c.name, sources.c.last_attempt_at)).all():
+                db.execute(sources.update().where(sources.c.name == name)
+                           .values(last_attempt_at=at - by))
+    finally:
+        store.close()
+
+
 def test_due_only_backs_off_a_failing_source(server: LoopbackServer, make_project) -> None:
     server.serve("/ok.xml", body=fixture_bytes(FEED))
     server.serve("/down.xml", status=500)
     project = make_project([
-        {"name": "ok", "kind": "rss", "url": server.url("/ok.xml"), "interval": "1s"},
-        {"name": "down", "kind": "rss", "url": server.url("/down.xml"), "interval": "1s"},
+        {"name": "ok", "kind": "rss", "url": server.url("/ok.xml"), "interval": "1m"},
+        {"name": "down", "kind": "rss", "url": server.url("/down.xml"), "interval": "1m"},
     ])
     assert monitor("run", "--due-only", "--config", str(project)).exit_code == 1
-    time.sleep(1.1)  # ok is due again (1 s); down waits 2 s after one failure
+    # 61 s pass (in the store's clock): ok is due again (1 m); down waits 2 m after one failure
+    # (a real wait of 1 s for intervals of 1 s left too little to spare on a busy machine)
+    _attempted_earlier(project, timedelta(seconds=61))
     again = monitor("run", "--due-only", "--config", str(project))
     assert "1 sources: 1 ok" in again.output  # down is not tried, but not forgotten either:
     assert again.exit_code == 1 and "skipped while backing off after failures: down" in \
