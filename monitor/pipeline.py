@@ -80,7 +80,7 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
              deliver: bool = True,
              writing: AbstractContextManager[object] | None = None,
              storms: bool = True, runtime: Runtime | None = None,
-             sweep: bool = True) -> RunReport:
+             sweep: bool = True, jobs: int = 1) -> RunReport:
     """Collect the configured sources (or ``only`` these), then score what is new, file and
     route the flags, and (unless ``deliver`` is False: the daemon sends on its own schedule)
     send the outbox. ``runtime``: the config compiled (the daemon keeps one); made here when
@@ -94,7 +94,8 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
     ``sweep``: score every post left unscored in the store (a pass killed before scoring
     leaves some); without it, only the posts this pass saved are scored, so a poll costs the
     same in a store of a thousand posts or of millions (the daemon sweeps in a job of its
-    own)."""
+    own). ``jobs``: processes that judge the posts when a pass brings many (``monitor run``;
+    the daemon, a threaded process that must not fork, judges in its own)."""
     started, clock = datetime.now(UTC), time.monotonic()
     last_pass = store.last_pass_at()
     run_id = store.begin_run(started)
@@ -113,7 +114,8 @@ def run_once(config: Config, store: Store, only: list[str] | None = None,
         if not chosen and writing is not None:
             held.enter_context(writing)
         runtime = runtime or Runtime.of(config, learned_models(store))
-        scored, by_source = score_pending(store, runtime, ids=None if sweep else saved)
+        scored, by_source = score_pending(store, runtime, ids=None if sweep else saved,
+                                          jobs=jobs)
         if storms and runtime.events:  # the daemon looks for storms in a job of its own
             from monitor.backlash.storms import file_storms
 

@@ -40,6 +40,7 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str,
     Only one pass works on a store at a time: an overlapping run waits up to --wait, then
     exits 1 saying so. Safe to kill at any moment: the next pass finishes the work.
     """
+    from monitor.parallel import cores
     from monitor.pipeline import backing_off, due_sources, run_once
     from monitor.store.passlock import pass_lock
     from monitor.units import parse_duration
@@ -58,7 +59,7 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str,
                 now = datetime.now(UTC)
                 skipped = backing_off(config, store, now, chosen)
                 chosen = due_sources(config, store, now, chosen)
-            report = run_once(config, store, chosen)
+            report = run_once(config, store, chosen, jobs=cores())
             report.skipped = skipped
     if as_json:
         click.echo(logs.mask(json.dumps({**report.as_dict(), "exit_code": report.exit_code},
