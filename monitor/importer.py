@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from monitor.model import QUEUE, Flag, Post, Score
 from monitor.runtime import Runtime
 from monitor.store import Store, StoredPost
-from monitor.store.history import insert_history
+from monitor.store.history import insert_history, known_posts
 from monitor.store.judged import save_judged
-from monitor.store.schema import posts
 
 BATCH = 2_000
 """Posts read, judged and stored together: big enough that a batch's one INSERT and its
@@ -109,15 +107,11 @@ def _new_posts(paths: Sequence[Path], store: Store, source: str | None,
 
 
 def _unknown(store: Store, batch: list[Post], report: ImportReport) -> list[Post]:
-    keys = {(p.source, p.external_id) for p in batch}
     known: set[tuple[str, str]] = set()
     with store.engine.connect() as db:
-        for name in {s for s, _ in keys}:
-            wanted = [e for s, e in keys if s == name]
-            for start in range(0, len(wanted), 500):
-                known.update((name, e) for e in db.execute(select(posts.c.external_id).where(
-                    posts.c.source == name,
-                    posts.c.external_id.in_(wanted[start:start + 500]))).scalars())
+        for name in {p.source for p in batch}:
+            wanted = [p.external_id for p in batch if p.source == name]
+            known.update((name, e) for e in known_posts(db, name, wanted, ids_only=True))
     report.known += sum(1 for p in batch if (p.source, p.external_id) in known)
     return [p for p in batch if (p.source, p.external_id) not in known]
 

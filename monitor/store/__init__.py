@@ -41,6 +41,7 @@ from monitor.store.alerts import AlertQueries
 from monitor.store.casework import CaseQueries
 from monitor.store.deliveries import DeliveryQueries
 from monitor.store.followup import FollowupQueries
+from monitor.store.history import insert_posts, known_posts
 from monitor.store.learning import LearnQueries
 from monitor.store.leases import SCHEMA_KEY, LeaseQueries, lock_source
 from monitor.store.reports import ReportQueries
@@ -172,7 +173,7 @@ class Store(FollowupQueries, DeliveryQueries, CaseQueries, StormQueries, ReportQ
                 new: list[int] = []
                 edited: list[int] = []
                 unique = {p.external_id: p for p in fetch.posts}  # a feed may repeat an entry
-                known = _known_posts(db, source, list(unique))
+                known = known_posts(db, source, list(unique))
                 fresh = []
                 for post in unique.values():
                     digest = content_hash(post.title, post.text)
@@ -188,11 +189,8 @@ class Store(FollowupQueries, DeliveryQueries, CaseQueries, StormQueries, ReportQ
                             **post_row(post), changed_at=now, content_hash=digest,
                             version=old.version + 1, pruned_at=None))  # new text to keep
                         edited.append(old.id)
-                if fresh:  # one executemany, then the ids: SQLite's INSERT ... RETURNING in
-                    db.execute(posts.insert(), fresh)  # the order given was one per row
-                    ids = _known_posts(db, source, [row["external_id"] for row in fresh],
-                                       ids_only=True)
-                    new = [ids[row["external_id"]].id for row in fresh]
+                if fresh:
+                    new = insert_posts(db, source, fresh)
                 done.append((source, kind, fetch.cursor, bool(new)))
                 saved.append(Saved(tuple(new), tuple(edited)))
             _touch_sources(db, done, now)
@@ -425,22 +423,6 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparsable URL>"
-
-
-def _known_posts(db: Connection, source: str, external_ids: Sequence[str],
-                 ids_only: bool = False) -> dict[str, Any]:
-    """``source``'s stored posts of ``external_ids`` by external id (``ids_only``: their ids
-    alone, not their text, for a caller that has just inserted them)."""
-    found: dict[str, Any] = {}
-    columns = [posts.c.id, posts.c.external_id] if ids_only else [
-        posts.c.id, posts.c.external_id, posts.c.content_hash, posts.c.version, posts.c.title,
-        posts.c.text]
-    for start in range(0, len(external_ids), 500):  # bound the IN list
-        chunk = external_ids[start:start + 500]
-        query = select(*columns).where(posts.c.source == source,
-                                       posts.c.external_id.in_(chunk))
-        found.update({r.external_id: r for r in db.execute(query)})
-    return found
 
 
 def _touch_source(db: Connection, name: str, kind: str, now: datetime, *, ok: bool,

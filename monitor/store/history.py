@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import groupby
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -24,37 +25,47 @@ from monitor.store.schema import posts
 
 def insert_history(db: Connection, batch: Sequence[Post], now: datetime) -> list[StoredPost]:
     """Store the posts of ``batch`` their source does not hold yet, in the caller's
-    transaction; returns them as stored (ids in ``batch``'s order)."""
+    transaction; returns them as stored, source by source."""
     from monitor.store import content_hash  # the store's own notion of "the text changed"
 
-    fresh: list[Post] = []
+    stored: list[StoredPost] = []
     ordered = sorted(batch, key=lambda p: p.source)
     for source, group in groupby(ordered, key=lambda p: p.source):
         lock_source(db, source)  # a live pass saving the same source waits, then finds these
         mine = {p.external_id: p for p in group}  # a file may repeat a post
-        known = {e for e, _ in _known(db, source, list(mine))}
-        fresh.extend(p for external_id, p in mine.items() if external_id not in known)
-    if not fresh:
-        return []
-    rows = [{**post_row(p), "first_seen_at": min(p.published_at, now), "changed_at": now,
-             "content_hash": content_hash(p.title, p.text), "version": 1, "imported_at": now}
-            for p in fresh]
-    # a plain executemany, then the ids looked up: INSERT ... RETURNING in parameter order
-    # goes a row at a time on SQLite (20 times slower)
+        known = known_posts(db, source, list(mine), ids_only=True)
+        fresh = [p for external_id, p in mine.items() if external_id not in known]
+        if not fresh:
+            continue
+        rows = [{**post_row(p), "first_seen_at": min(p.published_at, now), "changed_at": now,
+                 "content_hash": content_hash(p.title, p.text), "version": 1,
+                 "imported_at": now} for p in fresh]
+        stored.extend(StoredPost(i, p, str(row["content_hash"]), imported=True)
+                      for i, p, row in zip(insert_posts(db, source, rows), fresh, rows,
+                                           strict=True))
+    return stored
+
+
+def insert_posts(db: Connection, source: str, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``source``'s new post rows; returns their ids in order. One executemany, then
+    the ids looked up: INSERT ... RETURNING in parameter order goes a row at a time on
+    SQLite (20 times slower)."""
     db.execute(posts.insert(), rows)
-    ids: dict[tuple[str, str], int] = {}
-    for source, group in groupby(fresh, key=lambda p: p.source):
-        ids.update({(source, e): i for e, i in _known(db, source, [p.external_id
-                                                                    for p in group])})
-    return [StoredPost(ids[(p.source, p.external_id)], p, str(values["content_hash"]),
-                       imported=True) for p, values in zip(fresh, rows, strict=True)]
+    ids = known_posts(db, source, [row["external_id"] for row in rows], ids_only=True)
+    return [ids[row["external_id"]].id for row in rows]
 
 
-def _known(db: Connection, source: str, external_ids: list[str]) -> list[tuple[str, int]]:
-    """(external id, post id) of those of ``external_ids`` the source holds."""
-    found: list[tuple[str, int]] = []
+def known_posts(db: Connection, source: str, external_ids: Sequence[str],
+                ids_only: bool = False) -> dict[str, Any]:
+    """``source``'s stored posts of ``external_ids`` by external id (``ids_only``: their ids
+    alone, not their text): what a fetch or an import already holds, and the ids of the
+    posts it has just inserted."""
+    found: dict[str, Any] = {}
+    columns = [posts.c.id, posts.c.external_id] if ids_only else [
+        posts.c.id, posts.c.external_id, posts.c.content_hash, posts.c.version, posts.c.title,
+        posts.c.text]
     for start in range(0, len(external_ids), 500):  # bound the IN list
-        found.extend(db.execute(select(posts.c.external_id, posts.c.id).where(
-            posts.c.source == source,
-            posts.c.external_id.in_(external_ids[start:start + 500]))).tuples())
+        query = select(*columns).where(posts.c.source == source,
+                                       posts.c.external_id.in_(external_ids[start:start + 500]))
+        found.update({r.external_id: r for r in db.execute(query)})
     return found
