@@ -77,13 +77,14 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
     and the backlash report on the sample product's new editor."""
     folder = Path(folder or tempfile.mkdtemp(prefix="monitor-demo-"))
     site = folder / "site"
-    _write_site(site, datetime.now(UTC))
+    anchor = _sample_clock(datetime.now(ZoneInfo(ZONE)))
+    _write_site(site, anchor.astimezone(UTC))
     with _serve(site) as base:
         (folder / "sources").mkdir(parents=True, exist_ok=True)
         (folder / "sources" / "demo.yaml").write_text(SOURCES.format(base=base))
         with as_file(files("monitor.demo") / "rules") as rules:
             shutil.copytree(rules, folder / "rules", dirs_exist_ok=True)
-        launch = (datetime.now(ZoneInfo(ZONE)) - timedelta(days=2)).date().isoformat()
+        launch = (anchor - timedelta(days=2)).date().isoformat()
         alerts = (folder / "reports" / "alerts.jsonl").resolve()
         alerts.parent.mkdir(exist_ok=True)
         (folder / "config.yaml").write_text(CONFIG.format(launch=launch, alerts=alerts,
@@ -120,6 +121,18 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         finally:
             store.close()
     return report, paths
+
+
+SAMPLE_HOUR = 10
+"""The sample posts are dated back from the last time it was this hour in Berlin, not from
+now: which of them fall before the launch (two days back, at midnight) and on which days,
+and so the backlash report's figures, do not depend on the hour the demo is run."""
+
+
+def _sample_clock(now: datetime) -> datetime:
+    """The last SAMPLE_HOUR o'clock at or before ``now`` (aware, in the demo's zone)."""
+    anchor = now.replace(hour=SAMPLE_HOUR, minute=0, second=0, microsecond=0)
+    return anchor if anchor <= now else (anchor - timedelta(days=1)).replace(hour=SAMPLE_HOUR)
 
 
 WON_BACK_AUTHOR = "sarahbeth"
