@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from monitor.errors import ConfigError
@@ -74,6 +75,37 @@ def _cost(check: Check) -> int:
     return getattr(check, "cost", 0)
 
 
+Gate = tuple[Callable[[Score], Any], Any, Any, bool, bool]
+"""Exactly what a condition on the score alone (a number, ``angry``) matches: open when
+``low <= read(score) <= high`` and, if the fourth is true, the sentiment is known; the fifth
+negates that (``not:`` of such a condition)."""
+
+Clauses = tuple[tuple[Gate, ...], ...]
+"""Gates that every post a check matches passes: of each clause, one gate at least is open
+(the clause of an ``any`` of gated conditions has one gate per alternative).
+``RuleSet.evaluate`` tests a rule's clauses before calling its check: most posts fail there,
+and a test in a loop costs a fraction of the calls that would say the same."""
+
+
+def gates(check: Check) -> Clauses:
+    """``check``'s clauses (none: every post is worth calling it for)."""
+    return getattr(check, "gates", ())
+
+
+def texts(check: Check) -> tuple[frozenset[int], ...]:
+    """What ``check`` needs of a post without a thread title: of each set, one piece
+    (numbers of ``textmatch.PIECES``) in its own words; ``RuleSet.evaluate`` tests them as
+    it tests clauses. Set by ``words`` and ``regex``, whose pieces they are."""
+    return getattr(check, "texts", ())
+
+
+def _gated(check: Check, gate: Gate) -> Check:
+    """``check`` matches exactly where ``gate`` is open."""
+    check.gate = gate  # type: ignore[attr-defined]
+    check.gates = ((gate,),)  # type: ignore[attr-defined]
+    return check
+
+
 def _costs(check: Check, cost: int) -> Check:
     check.cost = cost  # type: ignore[attr-defined]
     return check
@@ -114,7 +146,11 @@ def _group(name: str, value: Any, where: Where) -> Check:
 
 def _negated(name: str, value: Any, where: Where) -> Check:
     part = _compile(value, where)
-    return _costs(_not(part), _cost(part))
+    check = _costs(_not(part), _cost(part))
+    if (gate := getattr(part, "gate", None)) is not None:
+        read, low, high, known, negate = gate
+        _gated(check, (read, low, high, known, not negate))
+    return check
 
 
 def _unnamed(build: Callable[[Any, str, str], Check],
@@ -165,6 +201,8 @@ def _all(parts: Sequence[Check]) -> Check:
                 return None
             found[i] = why
         return [reason for why in found for reason in why or ()]
+    check.gates = tuple(clause for part in parts for clause in gates(part))  # type: ignore
+    check.texts = tuple(pieces for part in parts for pieces in texts(part))  # type: ignore
     return check
 
 
@@ -175,6 +213,11 @@ def _any(parts: Sequence[Check]) -> Check:
             if (why := part(subject, score)) is not None:
                 return why
         return None
+    alternatives = tuple(getattr(part, "gate", None) for part in parts)
+    if None not in alternatives:
+        check.gates = (alternatives,)  # type: ignore[attr-defined]
+    if all(texts(part) for part in parts):   # one piece of any part's first set, at least
+        check.texts = (frozenset().union(*(texts(part)[0] for part in parts)),)  # type: ignore
     return check
 
 
@@ -225,30 +268,32 @@ def _sentiment(name: str, value: Any, where: Where) -> Check:
     no threshold matches it. Where the negative side matched, the worst sentence is cited."""
     bounds = _bounds(value, where, -1.0 if name == "compound" else 0.0, 1.0, _signed)
     negative_side = name == "neg" and bounds.has_min or name == "compound" and not bounds.has_min
+    read, low, high = attrgetter(name), bounds.low, bounds.high  # locals: read for every post
 
     def check(subject: Subject, score: Score) -> Reasons:
-        number = getattr(score, name)
-        if not score.sentiment_known or not bounds.low <= number <= bounds.high:
+        number = read(score)
+        if not low <= number <= high or not score.sentiment_known:
             return None
         reasons = [f"{name} {number:+.2f} ({bounds.text})"]
         if negative_side and score.worst_sentence:
             reasons.append(f"worst sentence '{shorten(score.worst_sentence, 100)}'")
         return reasons
-    return check
+    return _gated(check, (read, low, high, True, False))
 
 
 def _signal(name: str, value: Any, where: Where) -> Check:
     """Our 0..1 signals; a match cites the scorer's evidence for that signal."""
     bounds = _bounds(value, where, 0.0, 1.0, _plain)
+    read, low, high = attrgetter(name), bounds.low, bounds.high
 
     def check(subject: Subject, score: Score) -> Reasons:
-        number = getattr(score, name)
-        if not bounds.low <= number <= bounds.high:
+        number = read(score)
+        if not low <= number <= high:
             return None
         evidence = [phrase for signal, phrase in score.evidence if signal == name]
         why = "; ".join(evidence) if bounds.has_min and evidence else bounds.text
         return [f"{name} {number:.2f} ({why})"]
-    return check
+    return _gated(check, (read, low, high, False, False))
 
 
 def _angry(name: str, value: Any, where: Where) -> Check:
@@ -263,7 +308,11 @@ def _angry(name: str, value: Any, where: Where) -> Check:
             return []
         evidence = [phrase for signal, phrase in score.evidence if signal == "anger"]
         return [f"anger {score.anger:.2f} ({'; '.join(evidence) or 'angry'})"]
-    return check
+    # angry is a bool: between value and value is equal to value
+    return _gated(check, (_ANGRY, value, value, False, False))
+
+
+_ANGRY = attrgetter("angry")
 
 
 _LANGUAGE = re.compile(r"^([a-z]{2,3}|unknown)$")

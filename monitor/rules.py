@@ -32,9 +32,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.conditions import compile_condition
+from monitor.conditions import Clauses, compile_condition, gates, texts
 from monitor.errors import ConfigError
 from monitor.model import SEVERITIES, Flag, Post, Score
+from monitor.textmatch import PIECES
 from monitor.yamlfile import read_yaml, shown_path
 
 Reasons = list[str] | None
@@ -68,12 +69,29 @@ class Subject:
     thread_lower: str = field(init=False, compare=False)
     source: str | None = field(init=False, compare=False)     # the post's, for matchers
     author: str | None = field(init=False, compare=False)
+    own_pieces: frozenset[int] | None | bool = field(init=False, compare=False)
+    thread_pieces: frozenset[int] | None | bool = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         self.own_lower = self.own.lower()
         self.thread_lower = self.thread.lower()
         self.source = self.post.source if self.post else None
         self.author = self.post.author if self.post else None
+        self.own_pieces = self.thread_pieces = False   # not looked for yet
+
+    def pieces(self, thread: bool = False) -> frozenset[int] | None:
+        """Which pieces of the text conditions (``textmatch.PIECES``) the own words (or the
+        thread title) hold: looked for once per post, for every condition. None: RE2 could
+        not tell."""
+        found = self.thread_pieces if thread else self.own_pieces
+        if found is False:
+            found = PIECES.found(self.thread, self.thread_lower) if thread else \
+                PIECES.found(self.own, self.own_lower)
+            if thread:
+                self.thread_pieces = found
+            else:
+                self.own_pieces = found
+        return found  # type: ignore[return-value]
 
     @classmethod
     def of(cls, post: Post, kind: str | None = None, tags: Sequence[str] = (),
@@ -133,14 +151,34 @@ class VipList:
         return isinstance(author, str) and author.strip().casefold() in self.names
 
 
+_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+
+
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
+    # what ``evaluate`` and ``labels_of`` look up for each post, worked out once
+    _checks: tuple[tuple[Clauses, tuple[frozenset[int], ...], Check, Rule], ...] = field(
+        init=False, repr=False, compare=False)
+    _labels: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        labels: dict[str, frozenset[str]] = {}
+        for rule in self.rules:
+            labels[rule.id] = labels.get(rule.id, frozenset()) | rule.labels
+        object.__setattr__(self, "_checks", tuple(
+            (gates(rule.check), texts(rule.check), rule.check, rule) for rule in self.rules))
+        object.__setattr__(self, "_labels", labels)
 
     @property
     def notices(self) -> tuple[str, ...]:
         """Every rule's notices (old spellings, still read), for ``monitor check``."""
         return tuple(notice for rule in self.rules for notice in rule.notices)
+
+    def labels_of(self, flag: Flag) -> frozenset[str]:
+        """The categories and tags of every rule that gave ``flag`` (for ``rules test``)."""
+        labels = self._labels
+        return frozenset().union(*(labels.get(rule_id, ()) for rule_id in flag.rules))
 
     def evaluate(self, post: Post, score: Score, *, kind: str | None = None,
                  tags: Sequence[str] = (), vip: bool = False) -> Flag | None:
@@ -151,18 +189,44 @@ class RuleSet:
         not given do not match (``kind: [rss]`` without ``kind``, ``vip: true`` by default).
         """
         subject = Subject.of(post, kind, tags, vip, score.language)
-        matched = [(rule, why) for rule in self.rules
-                   if (why := rule.check(subject, score)) is not None]
+        matched = []
+        # a rule is called only if what it needs of the score (conditions.gates) and of the
+        # words (conditions.texts) is there: tested here, in a loop, for a fraction of what
+        # calling its conditions would cost only to say no (most rules, for most posts)
+        for clauses, needs, check, rule in self._checks:
+            may = True
+            for clause in clauses:
+                for read, low, high, known, negate in clause:
+                    if (low <= read(score) <= high and (not known or score.sentiment_known)) \
+                            != negate:
+                        break   # this gate is open
+                else:
+                    may = False   # no gate of this clause is
+                    break
+            if may and needs and not subject.thread:
+                found = subject.own_pieces
+                if found is False:
+                    found = subject.pieces()
+                if found is not None:
+                    for pieces in needs:
+                        if found.isdisjoint(pieces):
+                            may = False
+                            break
+            if may and (why := check(subject, score)) is not None:
+                matched.append((rule, why))
         if not matched:
             return None
-        top = max(matched, key=lambda m: SEVERITIES.index(m[0].severity))[0]
-        reasons = tuple(f"{rule.id}: {'; '.join(dict.fromkeys(why)) or 'matched'}"
-                        for rule, why in matched)
+        top = matched[0][0] if len(matched) == 1 else max(
+            matched, key=lambda m: _RANK[m[0].severity])[0]   # a tie: the first loaded
+        ids, reasons, tags_ = [], [], {}   # one loop: a generator costs a function and a frame
+        for rule, why in matched:
+            ids.append(rule.id)
+            reasons.append(f"{rule.id}: {'; '.join(dict.fromkeys(why)) or 'matched'}")
+            tags_.update(dict.fromkeys(rule.tags))
         if score.truncated or subject.cut:
-            reasons += ("only the first part of this long post was scored",)
-        tags_ = tuple(dict.fromkeys(t for rule, _ in matched for t in rule.tags))
-        return Flag(severity=top.severity, rules=tuple(r.id for r, _ in matched),
-                    reasons=reasons, category=top.category, tags=tags_)
+            reasons.append("only the first part of this long post was scored")
+        return Flag(severity=top.severity, rules=tuple(ids), reasons=tuple(reasons),
+                    category=top.category, tags=tuple(tags_))
 
 
 REPLIES = "replies"

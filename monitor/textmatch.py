@@ -14,7 +14,8 @@ repeats, conditionals) is refused when the rules are checked, naming the constru
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import re2
@@ -41,18 +42,29 @@ def _words(value: Any, file: str, key: str) -> Check:
     # position, not once per term), over the lowercased text (no IGNORECASE needed)
     pattern = re.compile(r"(?<!\w)(?:" + "|".join(_term(t) for t in terms) + r")(?!\w)")
     needs = word_needs(terms)
+    firsts, rests = _term_pieces(terms) if needs is not None else (None, {})
 
-    def hits(text: str) -> list[str]:
+    def hits(text: str, found: frozenset[int] | None) -> list[str]:
         # the pattern's leading lookbehind makes the engine try every position, slowly;
-        # most posts lack every needed piece, which plain substring tests see far sooner
-        if needs is not None and not _has_any(text, needs):
-            return []
+        # most posts lack some piece of every term, which PIECES (or, when it cannot tell,
+        # plain substring tests) sees far sooner
+        if needs is not None:
+            if found is None or firsts is None:
+                if not _has_any(text, needs):
+                    return []
+            elif firsts.isdisjoint(found) or not _any_term(firsts & found, rests, found):
+                return []
         return _hits(pattern, text)
-    on_empty = hits("")                # what an empty thread title (most posts) gives
+    on_empty = hits("", None)          # what an empty thread title (most posts) gives
 
     def check(subject: Subject, score: Score) -> Reasons:
-        own = hits(subject.own_lower)
-        thread = hits(subject.thread_lower) if subject.thread_lower else on_empty
+        found = subject.own_pieces
+        if found is False:
+            found = subject.pieces()
+        own = [] if firsts is not None and found is not None and firsts.isdisjoint(found) \
+            else hits(subject.own_lower, found)   # (most posts: no call to say no)
+        thread = hits(subject.thread_lower, subject.pieces(thread=True)) \
+            if subject.thread_lower else on_empty
         if not own and not thread:
             return None
         thread = [h for h in thread if h not in own]
@@ -60,7 +72,33 @@ def _words(value: Any, file: str, key: str) -> Check:
         if thread:
             reasons.append(f"thread title mentions {_listed(thread)}")
         return reasons
+    if firsts is not None and not on_empty:
+        check.texts = (firsts,)  # type: ignore[attr-defined]
     return check
+
+
+def _term_pieces(terms: Iterable[str]) -> tuple[frozenset[int] | None,
+                                                 dict[int, list[frozenset[int]]]]:
+    """What tells, from the pieces (``PIECES``) a text holds, whether it may hold one of
+    ``terms``: a match of a term holds every piece of it (its letters between spaces and
+    ``*``), so a text lacking one piece of each term cannot match. Each term's longest
+    piece, and for each such piece the other pieces of the terms it is longest in; (None,
+    {}) when PIECES takes no more."""
+    wanted = [sorted({f for part in t.lower().split() for f in part.split("*") if f},
+                     key=lambda f: (-len(f), f)) for t in terms]
+    ids = [PIECES.add(pieces) for pieces in wanted]
+    if any(i is None for i in ids):
+        return None, {}
+    rests: dict[int, list[frozenset[int]]] = {}
+    for first, *rest in ids:  # type: ignore[misc]  # no term without pieces (checked above)
+        rests.setdefault(first, []).append(frozenset(rest))
+    return frozenset(rests), rests
+
+
+def _any_term(firsts: frozenset[int], rests: dict[int, list[frozenset[int]]],
+              found: frozenset[int]) -> bool:
+    """Whether ``found`` holds every piece of a term whose longest piece is in ``firsts``."""
+    return any(rest <= found for first in firsts for rest in rests[first])
 
 
 def word_needs(terms: Iterable[str]) -> tuple[str, ...] | None:
@@ -85,6 +123,86 @@ def _has_any(text: str, needles: tuple[str, ...]) -> bool:
         if needle in text:
             return True
     return False
+
+
+_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+"""The characters outside ASCII that a character of ASCII matches with case ignored (in
+Python's re and in RE2; every code point tried), as the letter they match: İ ı ſ K."""
+_FOLDED = re.compile("[\u0130\u0131\u017f\u212a]")   # finds one sooner than translate() would
+_UNFOLDED = frozenset("\u0131\u017f\u0307")
+"""What a piece may not hold, as ``_FOLD`` changes it in a text (ı, ſ; the dot that
+lowercasing İ adds)."""
+
+
+class Pieces:
+    """The pieces that the text conditions' shortcuts look for, every condition's at once:
+    one pass of an RE2 set over a post's text says which of them it holds, where plain
+    substring tests would read it once per piece and condition (some hundred pieces for
+    the shipped rules).
+
+    The text is searched lowercased, and with ``_FOLD`` before that when it holds one of
+    those characters: then every ASCII piece a ``regex`` needs is found in the text if the
+    regex can match it (in any text, where substring tests of the lowercased text are only
+    sure for ASCII), and every piece of a ``words`` term found if it is in the lowercased
+    text.
+
+    Shared by every condition compiled in this process (a piece is added once); past
+    ``limit`` pieces or ``chars`` characters, a condition is left to its substring tests, so
+    the set stays small, as does the memory of its automaton. Thread-safe."""
+
+    def __init__(self, limit: int = 4_000, chars: int = 40_000) -> None:
+        self._ids: dict[str, int] = {}        # numbered from 1: 0 is the end of the text
+        self._limit, self._chars, self._used = limit, chars, 0
+        self._compiled: tuple[int, Any] = (-1, None)  # (pieces it holds, the RE2 set): one
+        self._lock = threading.Lock()                   # read gives both, never a mixed pair
+
+    def add(self, pieces: Sequence[str]) -> tuple[int, ...] | None:
+        """Each piece's number, to look for in ``found``; None when the set is full, or for
+        a piece that ``_FOLD`` would hide."""
+        if any(not _UNFOLDED.isdisjoint(piece) for piece in pieces):
+            return None
+        with self._lock:
+            new = [p for p in dict.fromkeys(pieces) if p not in self._ids]
+            size = sum(map(len, new))
+            if len(self._ids) + len(new) > self._limit or self._used + size > self._chars:
+                return None
+            for piece in new:
+                self._ids[piece] = len(self._ids) + 1
+            self._used += size
+            return tuple(self._ids[p] for p in pieces)
+
+    def found(self, text: str, lower: str) -> frozenset[int] | None:
+        """The numbers of the pieces that ``text`` (``lower``: lowercased) holds; None when
+        RE2 could not tell (out of memory, or a lone surrogate it cannot encode): the caller
+        then tests its pieces itself."""
+        count, matcher = self._compiled
+        if count != len(self._ids):
+            matcher = self._compile()
+        if not text.isascii() and _FOLDED.search(text):
+            lower = text.translate(_FOLD).lower()
+        try:
+            hits = matcher.Match(lower.encode())
+        except UnicodeEncodeError:
+            return None
+        # the end of the text is in every text: missing, the search failed (RE2 then says
+        # nothing at all), rather than found nothing
+        return frozenset(hits) if 0 in hits else None
+
+    def _compile(self) -> Any:
+        with self._lock:
+            if self._compiled[0] != len(self._ids):
+                options = re2.Options()
+                options.log_errors = False
+                pieces = re2.Set.SearchSet(options)
+                pieces.Add(r"\z")        # number 0 (not "", which would match everywhere,
+                for piece in self._ids:  # which is slower); then the pieces in number order
+                    pieces.Add(re2.escape(piece))
+                pieces.Compile()
+                self._compiled = (len(self._ids), pieces._set)  # the bare RE2 set
+            return self._compiled[1]
+
+
+PIECES = Pieces()
 
 
 def _hits(pattern: re.Pattern[str], text: str) -> list[str]:
@@ -329,22 +447,34 @@ def _regex(value: Any, file: str, key: str) -> Check:
     except ValueError as error:
         raise ConfigError(str(error), file, key) from None
     needs = regex_needs(pattern)
+    need_ids = PIECES.add(needs) if needs is not None else None
+    wanted = frozenset(need_ids) if need_ids is not None else None
     on_empty = pattern.search("")      # what an empty thread title (most posts) gives
 
-    def search(text: str, lower: str) -> Found | None:
+    def search(text: str, lower: str, found: frozenset[int] | None) -> Found | None:
         # with IGNORECASE the engine tries the pattern at every position; a missing needed
-        # piece says "no" sooner. Only for ASCII text, where lower() is what IGNORECASE does
-        if needs is not None and text.isascii() and not _has_any(lower, needs):
+        # piece says "no" sooner. PIECES knows what IGNORECASE does; substring tests of the
+        # lowercased text, used when it cannot tell, only for ASCII text
+        if needs is not None and (
+                found.isdisjoint(wanted) if found is not None and wanted is not None
+                else text.isascii() and not _has_any(lower, needs)):
             return None
         return pattern.search(text)
 
     def check(subject: Subject, score: Score) -> Reasons:
-        if match := search(subject.own, subject.own_lower):
+        found = subject.own_pieces
+        if found is False:
+            found = subject.pieces()
+        if wanted is not None and found is not None and found.isdisjoint(wanted):
+            pass   # most posts: no call to say no
+        elif match := search(subject.own, subject.own_lower, found):
             return [f"says '{match.group(0)[:80]}'"]
-        if match := (search(subject.thread, subject.thread_lower) if subject.thread
-                     else on_empty):
+        if match := (search(subject.thread, subject.thread_lower, subject.pieces(thread=True))
+                     if subject.thread else on_empty):
             return [f"thread title says '{match.group(0)[:80]}'"]
         return None
+    if wanted is not None and not on_empty:
+        check.texts = (wanted,)  # type: ignore[attr-defined]
     return check
 
 
