@@ -34,7 +34,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
@@ -126,6 +126,8 @@ class _Phrase:
     whole: bool            # ... as a run of letters of its own (else anywhere, as a prefix)
     pattern: LazyRegex
     size: int              # longer phrases are tried first: theirs is a match inside them
+    lead: str              # the literal text every match starts with ...
+    runs: frozenset[str]   # ... and the runs of letters it holds whole: cheap first tests
 
 
 def _compile(weight: float, phrase: str) -> _Phrase:
@@ -142,13 +144,70 @@ def _compile(weight: float, phrase: str) -> _Phrase:
         runs += found[:-1] if word.endswith("*") else found  # ending in a prefix, not a word
     whole = bool(runs)
     needle = max(runs, key=len) if runs else max((w.rstrip("*") for w in words), key=len)
-    return _Phrase(weight, needle, whole, LazyRegex(r"\s+".join(parts) + r"(?!\w)"), size)
+    return _Phrase(weight, needle, whole, LazyRegex(r"\s+".join(parts) + r"(?!\w)"), size,
+                   words[0].rstrip("*"), frozenset(runs))
+
+
+_LOOKED_UP_RUNS = 64  # a text with more runs of letters is searched for prefixes instead
+
+
+class _Starts(dict[str, tuple[str, ...]]):
+    """A run of letters -> the prefixes it starts with, filled as runs are met: a text's
+    words are looked up in C, and most words of a stream have been met before."""
+
+    LIMIT = 50_000  # runs remembered; then it starts again (hostile input: random words)
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def __missing__(self, run: str) -> tuple[str, ...]:
+        found = tuple(p for p in self.prefixes if run.startswith(p)) \
+            if run.startswith(self.prefixes) else ()
+        if len(self) >= self.LIMIT:
+            self.clear()
+        self[run] = found
+        return found
+
+
+class _Gate:
+    """Which needles of some phrases a text holds: its runs of letters that are needles (a
+    set intersection), and the prefixes its runs start with. A phrase is tried only when
+    its needle is held: every match holds it (a prefix of letters starts a run wherever its
+    phrase matches; any other prefix, such as '2fa', is looked for anywhere in the text)."""
+
+    def __init__(self, phrases: Iterable[_Phrase]) -> None:
+        phrases = list(phrases)
+        self.words = frozenset(p.needle for p in phrases if p.whole)
+        prefixes = tuple(dict.fromkeys(p.needle for p in phrases if not p.whole))
+        letters = tuple(p for p in prefixes if _LETTERS.fullmatch(p))
+        self.starts = _Starts(letters) if letters else None
+        # a long text's runs are not looked up one by one (a hostile one's are all new):
+        # one search of the text finds where any prefix occurs at all, as a cheaper test
+        self.any_prefix = re.compile("|".join(map(re.escape, letters))) if letters else None
+        self.loose = tuple(p for p in prefixes if p not in letters)
+        self.prefixes = prefixes
+
+    def present(self, folded: str, words: Set[str]) -> Set[str]:
+        """The needles ``folded`` holds, ``words`` being its runs of letters."""
+        present = self.words.intersection(words)
+        if self.starts is not None:
+            if len(words) <= _LOOKED_UP_RUNS:
+                started = list(filter(None, map(self.starts.__getitem__, words)))
+                if started:
+                    present = present.union(*started)
+            elif self.any_prefix is not None and self.any_prefix.search(folded):
+                present = present.union([n for n in self.starts.prefixes if n in folded])
+        if self.loose:
+            present = present.union([n for n in self.loose if n in folded])
+        return present
 
 
 class PhraseList:
     """Weighted phrases matched on folded text; each is tried only when its longest word is
     one of the text's words (a set intersection), or for a phrase that is one word with a
-    wildcard, when its prefix occurs: a list of a hundred phrases costs a few microseconds.
+    wildcard, when one of the text's runs of letters starts with its prefix (see ``_Gate``):
+    a list of a hundred phrases costs a few microseconds.
 
     ``negations``: words that, in the few characters before a match, undo it.
     """
@@ -161,11 +220,10 @@ class PhraseList:
         for i, phrase in enumerate(self.phrases):
             by_needle.setdefault(phrase.needle, []).append(i)
         self.by_needle = {needle: tuple(at) for needle, at in by_needle.items()}
-        self.words = frozenset(p.needle for p in self.phrases if p.whole)
-        self.prefixes = tuple(dict.fromkeys(p.needle for p in self.phrases if not p.whole))
-        # one search tells a text without any prefix (most texts) from the rest
-        self.any_prefix = re.compile("|".join(map(re.escape, self.prefixes))) \
-            if self.prefixes else None
+        self.needles = frozenset(by_needle)
+        self.gate = _Gate(self.phrases)
+        self.words = self.gate.words
+        self.prefixes = self.gate.prefixes
         words = [re.escape(fold(w)) for w in negations]
         self.negation = re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") \
             if words else None
@@ -174,25 +232,31 @@ class PhraseList:
         return bool(self.phrases)
 
     def hits(self, folded: str, original: str | None = None,
-             words: Set[str] | None = None) -> list[Hit]:
+             words: Set[str] | None = None, present: Set[str] | None = None) -> list[Hit]:
         """Each phrase found, once, with its weight; a match inside an earlier (longer) one is
         the same words said once. With the ``original`` text that was folded, phrases are
         reported as written (accents kept) when folding kept every character in place.
-        ``words``: the folded text's runs of letters, when the caller has them already."""
+        ``words``: the folded text's runs of letters, when the caller has them already;
+        ``present``: the needles a wider ``_Gate`` (its language's) found in the text."""
         if words is None:
-            words = set(_LETTERS.findall(folded)) if self.words else set()
-        present = set(self.words.intersection(words))
-        if self.any_prefix is not None and self.any_prefix.search(folded):
-            present.update(n for n in self.prefixes if n in folded)
+            words = set(_LETTERS.findall(folded))
+        if present is None:
+            present = self.gate.present(folded, words)
+        else:
+            present = self.needles.intersection(present)
         if not present:
             return []
-        shown = original.lower() if original is not None and len(original) == len(folded) \
-            else folded
         found: dict[str, float] = {}
         taken: list[tuple[int, int]] = []
-        wanted = [i for needle in present for i in self.by_needle[needle]]
-        for i in sorted(wanted) if len(present) > 1 else wanted:
+        shown = None
+        if len(present) == 1:
+            wanted: Iterable[int] = self.by_needle[next(iter(present))]
+        else:
+            wanted = sorted([i for needle in present for i in self.by_needle[needle]])
+        for i in wanted:
             phrase = self.phrases[i]
+            if phrase.lead not in folded or not phrase.runs <= words:
+                continue
             for match in phrase.pattern.finditer(folded):
                 start, end = match.span()
                 if any(start < e and s < end for s, e in taken):
@@ -201,6 +265,9 @@ class PhraseList:
                         folded, max(0, start - _NEGATION_WINDOW), start):
                     continue
                 taken.append((start, end))
+                if shown is None:
+                    shown = original.lower() if original is not None \
+                        and len(original) == len(folded) else folded
                 found.setdefault(" ".join(shown[start:end].split()), phrase.weight)
         return list(found.items())
 
@@ -219,7 +286,8 @@ def folded_letters(text: Text) -> tuple[str, Set[str]]:
         return folded, letters(folded)
     if "'" not in text.lower:
         return text.lower, text.word_set
-    return text.lower, {run for word in text.lower_words for run in word.split("'")}
+    # the words cut at their (inner) apostrophes, in C: "don't" -> "don", "t"
+    return text.lower, set(" ".join(text.lower_words).replace("'", " ").split())
 
 
 def saturate(hits: Iterable[Hit]) -> float:
@@ -238,6 +306,13 @@ class Language:
     churn: PhraseList
     profanity: PhraseList
     folder: Traversable = field(repr=False, compare=False)
+
+    @cached_property
+    def gate(self) -> _Gate:
+        """One ``_Gate`` for all the lists: a text is looked through once, not per list."""
+        return _Gate(phrase for phrases in (self.complaint, self.anger_words, self.change,
+                                            self.churn, self.profanity)
+                     for phrase in phrases.phrases)
 
     def model(self, name: str) -> Any:
         """The language's ``<name>.npz`` model (complaint, anger), or None when not shipped."""

@@ -27,14 +27,13 @@ from monitor.scoring.lexicons import (
     saturate,
 )
 from monitor.scoring.signals import (
+    BLAME,
+    CHURN,
     change_cues,
-    change_talk,
-    churn_intent,
     intensifier_hits,
     profanity_hits,
     profanity_list,
     punctuation_runs,
-    second_person_blame,
     shouting,
 )
 from monitor.scoring.vader import Tokens, Vader, vader
@@ -191,9 +190,10 @@ class Scorer:
         worst, worst_sentence = 0.0, None
         if code in (None, "en"):
             tokens = self.vader.tokens(scored)
-            numbers, negative = self.vader.analyze(tokens)
+            long = len(scored) >= LONG_POST_CHARS  # only a long post is read per sentence
+            numbers, negative = self.vader.analyze(tokens, negatives=long)
             worst = numbers[0]
-            if len(scored) >= LONG_POST_CHARS and negative:
+            if long and negative:
                 worst, worst_sentence, cut = self._worst_sentence(tokens, worst, negative)
                 truncated = truncated or cut
         else:
@@ -232,29 +232,37 @@ class Scorer:
 
     def _cues(self, text: Text, pack: Language | None) -> Cues:
         """English: the built-in cues. Any language with data (English too): its lists, and
-        the launch keywords. Every language: capitals, !!!, the listed swear words."""
+        the launch keywords. Every language: capitals, !!!, the listed swear words.
+
+        Most short texts hold no cue: the cue sets are asked directly (no wrapper per
+        signal), and the language's lists are looked through once for all (``Language.gate``)."""
         share, shouted = shouting(text.words)
         profanity = profanity_hits(text, self.profanity)
         if pack is None or pack.code == "en":
-            change, churn = change_talk(text, self.change_cues), churn_intent(text)
-            blame, intensifiers = second_person_blame(text), intensifier_hits(text)
+            change, churn = self.change_cues.hits(text), CHURN.hits(text)
+            blame = [phrase for phrase, _ in BLAME.hits(text)]
+            intensifiers = intensifier_hits(text)
         else:
             change, churn, blame, intensifiers = [], [], [], []
         complaint: list[Hit] = []
         anger_words: list[str] = []
         if pack is not None:
             folded, words = folded_letters(text)
-
-            def listed(phrases: PhraseList) -> list[Hit]:
-                return phrases.hits(folded, text.original, words) if phrases else []
-
+            original = text.original
             if pack.code != "en":
-                change = listed(self.launch)
-            change += [hit for hit in listed(pack.change) if hit not in change]
-            churn += listed(pack.churn)
-            profanity += [phrase for phrase, _ in listed(pack.profanity)]
-            complaint = listed(pack.complaint)
-            anger_words = [phrase for phrase, _ in listed(pack.anger_words)]
+                change = self.launch.hits(folded, original, words) if self.launch.phrases \
+                    else []
+            present = pack.gate.present(folded, words)  # one look for all the lists
+            if present:
+                def listed(phrases: PhraseList) -> list[Hit]:
+                    return phrases.hits(folded, original, words, present) \
+                        if phrases.phrases else []
+
+                change += [hit for hit in listed(pack.change) if hit not in change]
+                churn += listed(pack.churn)
+                profanity += [phrase for phrase, _ in listed(pack.profanity)]
+                complaint = listed(pack.complaint)
+                anger_words = [phrase for phrase, _ in listed(pack.anger_words)]
         return Cues(shouted, share, punctuation_runs(text.original), profanity, intensifiers,
                     blame, change, churn, complaint, anger_words)
 
@@ -317,11 +325,13 @@ class Scorer:
     def _finish(self, d: _Draft, probability: float | None,
                 complaint_model: tuple[float, float] | None, model: str | None) -> Score:
         compound, pos, neu, neg = d.numbers
-        cues, lowest = d.cues, d.lowest
+        cues = d.cues
+        known = d.language in (None, "en")  # d.known and d.lowest, without property calls
+        lowest = min(compound, d.worst) if known else 0.0
         threshold = self.threshold if probability is not None else None
         complaint = complaint_signal(cues, complaint_model)
-        angry = verdict(d.known, lowest, cues, probability, threshold, complaint)
-        intensifiers = cues.intensifiers if lowest <= -0.3 else []
+        angry = verdict(known, lowest, cues, probability, threshold, complaint)
+        intensifiers = cues.intensifiers if lowest <= -0.3 else ()
         anger = intensity(lowest, cues, intensifiers, probability, threshold, angry)
         model_said = probability if threshold is not None and probability is not None \
             and probability >= threshold else None

@@ -71,8 +71,10 @@ def shouting(words: Sequence[str], acronyms: frozenset[str] | None = None) -> tu
     """
     if acronyms is None:
         acronyms = _acronyms()
-    capitals = [w for w in words if w.isupper()]
-    count = sum(1 for w in capitals if len(w) >= 4 and w.lower() not in acronyms)
+    count = 0
+    for word in filter(str.isupper, words):  # few words are: filter them in C first
+        if len(word) >= 4 and word.lower() not in acronyms:
+            count += 1
     return (count / len(words) if words else 0.0), count
 
 
@@ -103,11 +105,14 @@ def intensifier_hits(text: Text | str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Cue:
-    """A phrase pattern worth ``weight`` to a signal; tried only when an anchor word occurs."""
+    """A phrase pattern worth ``weight`` to a signal; tried only when an anchor word occurs,
+    and then only when the text holds ``lead``, the literal text every match starts with (a
+    substring test is much cheaper than starting a regex search)."""
 
     weight: float
     anchors: frozenset[str]
     pattern: LazyRegex
+    lead: str = ""
 
 
 def _cue(weight: float, lead: str, rest: str = "", anchors: str = "") -> Cue:
@@ -120,7 +125,7 @@ def _cue(weight: float, lead: str, rest: str = "", anchors: str = "") -> Cue:
     """
     literal = re.escape(lead)
     pattern = LazyRegex(f"{literal}(?<!\\w{literal}){rest}(?!\\w)")
-    return Cue(weight, frozenset(anchors.split() or lead.split()[:1]), pattern)
+    return Cue(weight, frozenset(anchors.split() or lead.split()[:1]), pattern, lead)
 
 
 def _cues(weight: float, leads: str, rest: str = "", anchors: str = "") -> tuple[Cue, ...]:
@@ -226,26 +231,35 @@ class CueSet:
                 index.setdefault(anchor, []).append(i)
         self.index = {anchor: tuple(at) for anchor, at in index.items()}
         self.anchors = frozenset(index)
-        self.always = frozenset(i for i, cue in enumerate(self.cues) if not cue.anchors)
+        self.always = tuple(i for i, cue in enumerate(self.cues) if not cue.anchors)
 
     def hits(self, text: Text) -> list[Hit]:
         """Each phrase matched, with its cue's weight; a match overlapping an earlier one is
         the same words said once ('i am cancelling my subscription' counts once)."""
         present = self.anchors.intersection(text.word_set)
-        if not present and not self.always:
-            return []
-        wanted = set(self.always)
-        for anchor in present:
-            wanted.update(self.index[anchor])
+        if not present:
+            if not self.always:
+                return []
+            wanted: Iterable[int] = self.always
+        elif len(present) == 1 and not self.always:  # the usual case: one sorted tuple
+            wanted = self.index[next(iter(present))]
+        else:
+            chosen = set(self.always)
+            for anchor in present:
+                chosen.update(self.index[anchor])
+            wanted = sorted(chosen)
+        lower = text.lower
         found: dict[str, float] = {}
         taken: list[tuple[int, int]] = []
-        for i in sorted(wanted):
+        for i in wanted:
             cue = self.cues[i]
-            for match in cue.pattern.finditer(text.lower):
+            if cue.lead not in lower:
+                continue
+            for match in cue.pattern.finditer(lower):
                 start, end = match.span()
                 if any(start < e and s < end for s, e in taken):
                     continue
-                if self.negatable and _NEGATED.search(text.lower, max(0, start - 30), start):
+                if self.negatable and _NEGATED.search(lower, max(0, start - 30), start):
                     continue
                 taken.append((start, end))
                 found.setdefault(" ".join(match.group().split()), cue.weight)
@@ -289,6 +303,7 @@ def change_cues(event_terms: Iterable[str]) -> CueSet:
         first = WORD.findall(words[0])
         anchors = frozenset(first[:1]) if first and not words[0].endswith("*") else frozenset()
         pattern = LazyRegex(r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)")
-        cues.append(Cue(0.5, anchors, pattern))
+        # every match starts with the first word (less its wildcard), as written
+        cues.append(Cue(0.5, anchors, pattern, words[0].removesuffix("*")))
     return CueSet((*cues, *CHANGE_CUES))
 

@@ -21,6 +21,7 @@ import string
 from bisect import insort
 from dataclasses import dataclass
 from functools import cache
+from itertools import compress
 
 from vaderSentiment import vaderSentiment as _vs
 
@@ -39,12 +40,10 @@ _CLOSERS = frozenset(".!?…\"')]}»”’")
 _ABBREVIATIONS = frozenset(("mr.", "mrs.", "ms.", "dr.", "vs.", "etc.", "e.g.", "i.e.", "st.",
                             "jr.", "sr.", "prof.", "approx.", "inc.", "ltd.", "co.", "fig."))
 
+_NO_LINE_ENDS: frozenset[int] = frozenset()
+
 Numbers = tuple[float, float, float, float]
 """(compound, pos, neu, neg), rounded as VADER rounds them (4, 3, 3, 3 decimals)."""
-
-
-def _negated(word: str) -> bool:
-    return word in NEGATE or "n't" in word
 
 
 def _ends_sentence(raw: str) -> bool:
@@ -117,10 +116,10 @@ class Vader:
         else:
             raw = replaced.split()
         # VADER's _strip_punc_if_word, without a Python call per token.
-        stripped = [t.strip(_PUNCT) for t in raw]
-        words = [s if len(s) > 2 else t for s, t in zip(stripped, raw, strict=True)]
+        words = [s if len(s := t.strip(_PUNCT)) > 2 else t for t in raw]  # one pass
         return Tokens(replaced, raw, words, list(map(str.lower, words)),
-                      list(map(str.isupper, words)), frozenset(line_ends))
+                      list(map(str.isupper, words)),
+                      frozenset(line_ends) if line_ends else _NO_LINE_ENDS)
 
     def sentences(self, tokens: Tokens, max_chars: int) -> list[tuple[int, int]]:
         """(start, end) token spans of the sentences; one longer than max_chars is cut in parts.
@@ -163,10 +162,13 @@ class Vader:
         sentiments, text = self._span(tokens, start, end)
         return _score_valence(sentiments, text)
 
-    def analyze(self, tokens: Tokens) -> tuple[Numbers, list[int]]:
+    def analyze(self, tokens: Tokens, negatives: bool = True) -> tuple[Numbers, list[int]]:
         """The whole text's numbers, and the tokens it found negative (where a negative
-        sentence can be: a sentence alone is negative only where its words are)."""
+        sentence can be: a sentence alone is negative only where its words are); with
+        ``negatives`` False, no tokens (a caller that scores no sentences need not look)."""
         sentiments, text = self._span(tokens, 0, None)
+        if not negatives or not any(sentiments):  # a short text often has no sentiment word
+            return _score_valence(sentiments, text), []
         return _score_valence(sentiments, text), [i for i, s in enumerate(sentiments) if s < 0]
 
     def compound_span(self, tokens: Tokens, start: int = 0, end: int | None = None) -> float:
@@ -196,7 +198,9 @@ class Vader:
         lexicon = self.lexicon
         n = len(lower)
         sentiments = [0.0] * n
-        for i in [i for i, word in enumerate(lower) if word in lexicon]:
+        if lexicon.keys().isdisjoint(lower):  # one pass in C: most tokens are not in it
+            return sentiments
+        for i in compress(range(n), map(lexicon.__contains__, lower)):
             word = lower[i]
             if word in BOOSTER or (word == "kind" and i < n - 1 and lower[i + 1] == "of"):
                 continue
@@ -215,25 +219,42 @@ class Vader:
             valence = lexicon[word] * N_SCALAR
         if cap_diff and words[i].isupper():
             valence = valence + C_INCR if valence > 0 else valence - C_INCR
-        for start_i in range(3):
-            j = i - start_i - 1
-            if j < 0 or lower[j] in lexicon:
+        # The (up to) three tokens before, nearest first, with vaderSentiment's negation
+        # check written out (a word in NEGATE or with "n't"): this runs per sentiment word.
+        for start_i in range(i if i < 3 else 3):
+            prior = lower[i - start_i - 1]
+            if prior in lexicon:
                 continue
             scalar = 0.0
-            boost = BOOSTER.get(lower[j])
+            boost = BOOSTER.get(prior)
             if boost is not None:
                 scalar = boost
                 if valence < 0:
                     scalar *= -1
-                if cap_diff and words[j].isupper():
+                if cap_diff and words[i - start_i - 1].isupper():
                     scalar = scalar + C_INCR if valence > 0 else scalar - C_INCR
                 if start_i == 1 and scalar != 0:
                     scalar = scalar * 0.95
                 if start_i == 2 and scalar != 0:
                     scalar = scalar * 0.9
             valence = valence + scalar
-            valence = _negation_check(valence, lower, start_i, i)
-            if start_i == 2:
+            if start_i == 0:
+                if prior in NEGATE or "n't" in prior:
+                    valence = valence * N_SCALAR
+            elif start_i == 1:
+                if prior == "never" and lower[i - 1] in _SO_THIS:
+                    valence = valence * 1.25
+                elif prior == "without" and lower[i - 1] == "doubt":
+                    pass
+                elif prior in NEGATE or "n't" in prior:
+                    valence = valence * N_SCALAR
+            else:
+                if (prior == "never" and lower[i - 2] in _SO_THIS) or lower[i - 1] in _SO_THIS:
+                    valence = valence * 1.25
+                elif prior == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                    pass
+                elif prior in NEGATE or "n't" in prior:
+                    valence = valence * N_SCALAR
                 valence = _idioms_check(valence, lower, i)
         if i > 0 and lower[i - 1] == "least" and "least" not in lexicon:
             if i > 1:
@@ -242,27 +263,6 @@ class Vader:
             else:
                 valence = valence * N_SCALAR
         return valence
-
-
-def _negation_check(valence: float, lower: list[str], start_i: int, i: int) -> float:
-    if start_i == 0:
-        if _negated(lower[i - 1]):
-            valence = valence * N_SCALAR
-    elif start_i == 1:
-        if lower[i - 2] == "never" and lower[i - 1] in _SO_THIS:
-            valence = valence * 1.25
-        elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
-            pass
-        elif _negated(lower[i - 2]):
-            valence = valence * N_SCALAR
-    else:
-        if (lower[i - 3] == "never" and lower[i - 2] in _SO_THIS) or lower[i - 1] in _SO_THIS:
-            valence = valence * 1.25
-        elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
-            pass
-        elif _negated(lower[i - 3]):
-            valence = valence * N_SCALAR
-    return valence
 
 
 def _idioms_check(valence: float, lower: list[str], i: int) -> float:
@@ -338,15 +338,18 @@ def _score_valence(sentiments: list[float], text: str) -> Numbers:
     """vaderSentiment's ``score_valence``: punctuation emphasis, normalisation, proportions."""
     if not sentiments:
         return 0.0, 0.0, 0.0, 0.0
+    if not any(sentiments):  # what the sums below come to when every token is neutral
+        return 0.0, 0.0, 1.0, 0.0
     punct = _punctuation(text)
     compound = _compound(float(sum(sentiments)), punct)
     pos_sum, neg_sum = 0.0, 0.0
-    for s in [s for s in sentiments if s]:  # in VADER's order: the sums are bit-for-bit its own
+    nonzero = list(filter(None, sentiments))
+    for s in nonzero:  # in VADER's order: the sums are bit-for-bit its own
         if s > 0:
             pos_sum += s + 1
         else:
             neg_sum += s - 1
-    neu_count = sentiments.count(0)
+    neu_count = len(sentiments) - len(nonzero)  # sentiments.count(0)
     if pos_sum > math.fabs(neg_sum):
         pos_sum += punct
     elif pos_sum < math.fabs(neg_sum):

@@ -62,8 +62,11 @@ def complaint_signal(cues: Cues, model: tuple[float, float] | None) -> float:
     """Complaint 0..1, at least 0.5 exactly when the post reports a problem: the language's
     model (its threshold rescaled to 0.5), or, without a model, the cue score alone; a phrase
     that alone says something is wrong ("not working", "bring back the old") is enough."""
-    value = rescaled(*model) if model is not None else 0.6 * cues.complaint_cues
-    if cues.plain_complaint:
+    if model is not None:
+        value = rescaled(*model)
+    else:
+        value = 0.6 * cues.complaint_cues if cues.complaint else 0.0
+    if cues.complaint and cues.plain_complaint:
         value = max(value, 0.5)
     return round(value, 3)
 
@@ -110,17 +113,19 @@ def intensity(lowest: float, cues: Cues, intensifiers: Sequence[str],
         base = rescaled(probability, threshold)
     else:
         base = 0.6 * max(0.0, -lowest)
-    parts = (
-        base,
-        0.35 if len(cues.profanity) == 1 else 0.55 if cues.profanity else 0.0,
-        0.4 if cues.blame else 0.0,
-        min(0.5, 0.15 + cues.shout_share) if cues.shouted >= 2 else 0.0,
-        min(0.2, 0.1 * cues.run_count),
-        min(0.2, 0.1 * len(intensifiers)),
-    )
-    calm = 1.0
-    for part in parts:
-        calm *= 1.0 - part
+    # Each cue found leaves less calm; a cue not found would multiply by exactly 1.0, so it
+    # is skipped (the same result, bit for bit, in the same order).
+    calm = 1.0 - base
+    if cues.profanity:
+        calm *= 1.0 - (0.35 if len(cues.profanity) == 1 else 0.55)
+    if cues.blame:
+        calm *= 1.0 - 0.4
+    if cues.shouted >= 2:
+        calm *= 1.0 - min(0.5, 0.15 + cues.shout_share)
+    if cues.runs:
+        calm *= 1.0 - min(0.2, 0.1 * cues.run_count)
+    if intensifiers:
+        calm *= 1.0 - min(0.2, 0.1 * len(intensifiers))
     anger = 1.0 - calm
     anger = max(anger, 0.5) if angry else min(anger, 0.49)
     return round(anger, 3)

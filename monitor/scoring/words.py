@@ -106,10 +106,12 @@ class WordList:
     def hits(self, text: Text) -> list[str]:
         """The entries found, in text order (a word as often as it occurs)."""
         words = self.words
-        found = [] if words.isdisjoint(text.word_set) else \
-            [w for w in text.lower_words if w in words]
-        if self.prefixes and any(p in text.lower for p in self.prefixes):
+        if self.prefixes and any(map(text.lower.__contains__, self.prefixes)):
             found = [w for w in text.lower_words if w in words or w.startswith(self.prefixes)]
+        elif words.isdisjoint(text.word_set):
+            found = []
+        else:
+            found = [w for w in text.lower_words if w in words]
         if self.phrase_re is not None and (self.anchors is None
                                            or not self.anchors.isdisjoint(text.word_set)):
             found += [" ".join(m.group().split()) for m in self.phrase_re.finditer(text.lower)]
