@@ -181,7 +181,7 @@ class Pieces:
         if not text.isascii() and _FOLDED.search(text):
             lower = text.translate(_FOLD).lower()
         try:
-            hits = matcher.Match(lower.encode())
+            hits = matcher.Match(lower.encode()) or ()  # the wrapper says None for none
         except UnicodeEncodeError:
             return None
         # the end of the text is in every text: missing, the search failed (RE2 then says
@@ -198,7 +198,8 @@ class Pieces:
                 for piece in self._ids:  # which is slower); then the pieces in number order
                     pieces.Add(re2.escape(piece))
                 pieces.Compile()
-                self._compiled = (len(self._ids), pieces._set)  # the bare RE2 set
+                # the bare RE2 set (one call less per post), else the public wrapper
+                self._compiled = (len(self._ids), getattr(pieces, "_set", pieces))
             return self._compiled[1]
 
 

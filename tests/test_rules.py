@@ -696,3 +696,20 @@ def test_shortcuts_agree_with_the_reference_on_real_comments() -> None:
         found = [fast.evaluate(s, score, **context) for s, score in pairs]
         assert found == [slow.evaluate(s, score, **context) for s, score in pairs]
         assert sum(f is not None for f in found) > 100
+
+
+@pytest.mark.parametrize("bare", [True, False], ids=["bare RE2 set", "public re2.Set"])
+def test_pieces_of_the_text_conditions_are_found_with_either_re2_set(
+        bare: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Pieces`` uses google-re2's bare set when it has one and its public wrapper (which
+    says None, not [], for no match) otherwise: the same answers either way."""
+    if not bare:  # as a google-re2 without the private attribute would be
+        monkeypatch.setattr(rules_module, "getattr", lambda obj, name, default: default,
+                            raising=False)
+    pieces = rules_module.Pieces()
+    refund, cancel = pieces.add(["refund", "cancel"]) or ()
+    assert pieces.found("I want a Refund", "i want a refund") == {0, refund}
+    assert pieces.found("cancel my refund", "cancel my refund") == {0, refund, cancel}
+    assert pieces.found("nothing here", "nothing here") == {0}
+    assert pieces.found("\ud800 refund", "\ud800 refund") is None  # RE2 cannot tell: the
+    # caller tests its pieces itself
