@@ -20,18 +20,13 @@ import orjson
 
 from monitor.model import Flag, Score
 from monitor.rules import RuleSet, VipList
-from monitor.ruletest import NO_VIPS, Judged, PostScorer, Sample, flag_of, parse_sample
+from monitor.ruletest import NO_VIPS, PostScorer, Sample, flag_of, parse_sample
 
 log = logging.getLogger(__name__)
 
 
-def as_json(judged: Judged) -> dict[str, Any]:
-    """The ``monitor score`` output for one sample."""
-    return _output(judged.score, judged.flag)
-
-
-def _output(score: Score, flag: Flag | None) -> dict[str, Any]:
-    """``as_json`` of a score and flag (one look at each of the flag's properties)."""
+def as_json(score: Score, flag: Flag | None) -> dict[str, Any]:
+    """The ``monitor score`` output for one sample: its score and the rules' flag."""
     praise = flag is not None and flag.praise
     return {
         "compound": score.compound, "pos": score.pos, "neu": score.neu, "neg": score.neg,
@@ -91,7 +86,7 @@ def score_batch(batch: Sequence[tuple[int, str]], rules: RuleSet, scorer: PostSc
     posts = [sample.post(number) for _, number, sample in good]
     scores = scorer.score_posts(posts)
     for (at, _, sample), post, score in zip(good, posts, scores, strict=True):
-        out[at] = _output(score, flag_of(sample, post, score, rules, vips))
+        out[at] = as_json(score, flag_of(sample, post, score, rules, vips))
     return out
 
 

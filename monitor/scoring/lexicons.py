@@ -186,7 +186,6 @@ class _Gate:
         # one search of the text finds where any prefix occurs at all, as a cheaper test
         self.any_prefix = re.compile("|".join(map(re.escape, letters))) if letters else None
         self.loose = tuple(p for p in prefixes if p not in letters)
-        self.prefixes = prefixes
 
     def present(self, folded: str, words: Set[str]) -> Set[str]:
         """The needles ``folded`` holds, ``words`` being its runs of letters."""
@@ -222,8 +221,6 @@ class PhraseList:
         self.by_needle = {needle: tuple(at) for needle, at in by_needle.items()}
         self.needles = frozenset(by_needle)
         self.gate = _Gate(self.phrases)
-        self.words = self.gate.words
-        self.prefixes = self.gate.prefixes
         words = [re.escape(fold(w)) for w in negations]
         self.negation = re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)") \
             if words else None

@@ -325,12 +325,10 @@ class Scorer:
     def _finish(self, d: _Draft, probability: float | None,
                 complaint_model: tuple[float, float] | None, model: str | None) -> Score:
         compound, pos, neu, neg = d.numbers
-        cues = d.cues
-        known = d.language in (None, "en")  # d.known and d.lowest, without property calls
-        lowest = min(compound, d.worst) if known else 0.0
+        cues, lowest = d.cues, d.lowest
         threshold = self.threshold if probability is not None else None
         complaint = complaint_signal(cues, complaint_model)
-        angry = verdict(known, lowest, cues, probability, threshold, complaint)
+        angry = verdict(d.known, lowest, cues, probability, threshold, complaint)
         intensifiers = cues.intensifiers if lowest <= -0.3 else ()
         anger = intensity(lowest, cues, intensifiers, probability, threshold, angry)
         model_said = probability if threshold is not None and probability is not None \
