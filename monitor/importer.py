@@ -89,7 +89,8 @@ def _new_posts(paths: Sequence[Path], store: Store, source: str | None,
     titles: dict[str, str] = {}  # a dump of comments after its dump of submissions
     for path in paths:
         with _Counting(path, report) as counted:
-            for item in imports.read(path, source, thread_titles=titles):
+            for item in imports.read(path, source, thread_titles=titles,
+                                     position=counted.position):
                 counted.update()
                 if isinstance(item, imports.Skipped):
                     report.skipped[item.why.split(" (")[0]] += 1  # tallied without details
@@ -143,7 +144,9 @@ class _Counting:
     .zst file's progress is its compressed bytes), checked every few hundred records."""
 
     def __init__(self, path: Path, report: ImportReport) -> None:
-        self.path, self.report, self.seen = path, report, 0
+        from monitor.imports import Position
+
+        self.report, self.seen, self.position = report, 0, Position()
         self.base = report.done_bytes
         self.size = path.stat().st_size
 
@@ -153,27 +156,8 @@ class _Counting:
     def update(self) -> None:
         self.seen += 1
         if self.seen % 500 == 0:
-            self.report.done_bytes = self.base + min(self.size, _position(self.path))
+            done = self.base + min(self.size, self.position())
+            self.report.done_bytes = max(self.report.done_bytes, done)
 
     def __exit__(self, *exc: object) -> None:
         self.report.done_bytes = self.base + self.size
-
-
-def _position(path: Path) -> int:
-    """The offset of this process's open file descriptor on ``path`` (Linux /proc); 0 when
-    it cannot be told. The readers open the file themselves; this watches them read it."""
-    import os
-
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return 0
-    target = str(path.resolve())
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == target:
-                with open(f"/proc/self/fdinfo/{fd}") as info:
-                    return int(info.readline().split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return 0

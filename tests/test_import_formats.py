@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from monitor.collectors.http import HttpClient, Response
 from monitor.collectors.reddit import RedditCollector, RedditOptions, clean, title_text
 from monitor.collectors.rss import read_feed
 from monitor.errors import ConfigError
-from monitor.imports import Skipped, read
+from monitor.imports import Position, Skipped, read
 from monitor.imports.reddit_dump import _clean, _title
 from monitor.model import Fetch, Post
 from monitor.store import Store
@@ -153,6 +154,30 @@ def test_zst_cut_short_fails_after_the_lines_it_could_read(tmp_path: Path) -> No
         for _ in items:
             read_before += 1
     assert read_before > 100
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "zst"])
+def test_position_follows_the_file_on_disk(tmp_path: Path, packed: bool) -> None:
+    """What the import's progress bar shows: bytes of the file on disk read so far (of a .zst
+    file, compressed bytes), rising as records are read, never past the file's size."""
+    line = json.loads((HERE / "RC_acmeapp.ndjson").read_bytes().splitlines()[1])
+    noise = random.Random(7)  # bodies that do not compress away
+    lines = [json.dumps({**line, "id": f"c{i}", "body": noise.randbytes(300).hex()}).encode()
+             + b"\n" for i in range(6000)]
+    path = tmp_path / ("RC_big.zst" if packed else "RC_big.ndjson")
+    path.write_bytes(_zst(b"".join(lines), window_log=20) if packed else b"".join(lines))
+    size = path.stat().st_size
+    assert size > 1 << 20  # more than one read of the reader's buffer
+    position = Position()
+    seen = []
+    for n, _ in enumerate(read(path, "acme", position=position), 1):
+        if n % 500 == 0:
+            seen.append(position())
+    assert seen == sorted(seen) and len(set(seen)) >= 2
+    assert seen[0] > 0 and seen[-1] <= size
+    if not packed:  # a plain file: exactly the lines read so far
+        assert seen[0] == len(b"".join(lines[:500]))
+    assert position() == 0  # the file is closed once read
 
 
 def _collector_post(http: HttpClient, kind: str, data: dict) -> Post | None:

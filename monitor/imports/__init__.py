@@ -55,8 +55,27 @@ Opener = Callable[[], BinaryIO]
 """Opens the file again from its start, decompressed: each format reader streams from it."""
 
 
+class Position:
+    """How far the readers have got through the file on disk, in bytes (of a .zst file, its
+    compressed bytes): what a progress bar shows. ``read`` hands it each file it opens."""
+
+    def __init__(self) -> None:
+        self._file: BinaryIO | None = None
+
+    def watch(self, file: BinaryIO) -> None:
+        self._file = file
+
+    def __call__(self) -> int:
+        """The offset in the file last opened; 0 before one is opened or once it is closed."""
+        try:
+            return self._file.tell() if self._file is not None else 0
+        except (OSError, ValueError):  # ValueError: closed
+            return 0
+
+
 def read(path: Path, source: str | None, *,
-         thread_titles: MutableMapping[str, str] | None = None) -> Iterator[Post | Skipped]:
+         thread_titles: MutableMapping[str, str] | None = None,
+         position: Position | None = None) -> Iterator[Post | Skipped]:
     """The posts in ``path``, in file order, with a ``Skipped`` for each record left out.
 
     ``source`` is the configured source the posts belong to (``--source``): required for a
@@ -65,10 +84,11 @@ def read(path: Path, source: str | None, *,
     fullname, shared across calls so comments read after their submissions' dump get their
     thread's title as the live collector gives them (its /comments listing carries
     ``link_title``; dumps do not). The format is told, and a wrong file or a missing source
-    refused (ConfigError), at this call, before the first post is asked for.
+    refused (ConfigError), at this call, before the first post is asked for. ``position``, when
+    given, follows the reading (for progress).
     """
     name = path.name
-    opener = _opener(path)
+    opener = _opener(path, position)
     kind = sniff(_head(opener, path), path)
     if kind in ("reddit", "wordpress") and not (source and source.strip()):
         what = "a Reddit dump" if kind == "reddit" else "a WordPress export"
@@ -134,9 +154,9 @@ def _json_kind(record: dict[str, object]) -> str | None:
     return None
 
 
-def _opener(path: Path) -> Opener:
+def _opener(path: Path, position: Position | None = None) -> Opener:
     """How to open ``path`` from its start, decompressing zstd (by magic bytes, or refused
-    when it is called .zst but is not)."""
+    when it is called .zst but is not); ``position`` watches the file on disk."""
     try:
         with path.open("rb") as probe:
             magic = probe.read(4)
@@ -150,6 +170,8 @@ def _opener(path: Path) -> Opener:
 
     def open_() -> BinaryIO:
         raw = path.open("rb", buffering=1 << 20)
+        if position is not None:
+            position.watch(raw)
         if not compressed:
             return raw
         return io.BufferedReader(_Zstd(raw), buffer_size=1 << 20)
