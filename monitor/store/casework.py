@@ -110,13 +110,7 @@ class CaseQueries:
         if offset:
             query = query.offset(offset)
         with self.engine.connect() as db:
-            order = list(db.execute(query).scalars())
-            found: dict[int, Case] = {}
-            for start in range(0, len(order), _READ_AT_ONCE):  # a bounded IN list
-                chunk = order[start:start + _READ_AT_ONCE]
-                found.update((r.id, _case(r, now)) for r in db.execute(
-                    _case_query().where(cases.c.id.in_(chunk))))
-        return [found[i] for i in order if i in found]
+            return cases_in_order(db, list(db.execute(query).scalars()), now)
 
     def count_listed(self, *, now: datetime, assignee: str | None = None,
                      states: Sequence[str] | None = None, overdue: bool = False,
@@ -330,6 +324,17 @@ def _case_query() -> Any:
                          .outerjoin(_HEAD_FLAG, _HEAD_FLAG.c.post_id == _HEAD.c.id)
                          .outerjoin(_OWN, and_(_OWN.c.source == _HEAD.c.source,
                                                _OWN.c.external_id == _HEAD.c.thread_id))))
+
+
+def cases_in_order(db: Connection, ids: Sequence[int], now: datetime) -> list[Case]:
+    """The cases ``ids``, in that order (one gone meanwhile is left out), read a bounded IN
+    list at a time."""
+    found: dict[int, Case] = {}
+    for start in range(0, len(ids), _READ_AT_ONCE):
+        chunk = ids[start:start + _READ_AT_ONCE]
+        found.update((r.id, _case(r, now)) for r in db.execute(
+            _case_query().where(cases.c.id.in_(chunk))))
+    return [found[i] for i in ids if i in found]
 
 
 def reload_case(db: Connection, case_id: int, now: datetime) -> Case:

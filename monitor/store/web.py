@@ -20,7 +20,7 @@ from sqlalchemy import String, and_, cast, exists, func, or_, select, union_all
 from sqlalchemy.engine import Engine
 
 from monitor.queue import OPEN_STATES, Case
-from monitor.store.casework import _case, _case_query, change_after
+from monitor.store.casework import cases_in_order, change_after
 from monitor.store.schema import (
     case_events,
     case_posts,
@@ -130,12 +130,8 @@ class WebQueries:
         """One page of the filtered cases, most urgent first: priority, then the due time
         (the soonest first; none last), then the oldest."""
         with self.engine.connect() as db:
-            order = [r[0] for r in db.execute(_page_ids(where, limit, offset))]
-            if not order:
-                return []
-            found = {r.id: _case(r, now) for r in db.execute(
-                _case_query().where(cases.c.id.in_(order)))}
-        return [found[i] for i in order if i in found]
+            return cases_in_order(db, [r[0] for r in db.execute(_page_ids(where, limit, offset))],
+                                  now)
 
     def count_cases(self, where: CaseFilter) -> int:
         with self.engine.connect() as db:
