@@ -204,9 +204,7 @@ class RuleSet:
                     may = False   # no gate of this clause is
                     break
             if may and needs and not subject.thread:
-                found = subject.own_pieces
-                if found is False:
-                    found = subject.pieces()
+                found = subject.pieces()
                 if found is not None:
                     for pieces in needs:
                         if found.isdisjoint(pieces):

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 def as_json(score: Score, flag: Flag | None) -> dict[str, Any]:
     """The ``monitor score`` output for one sample: its score and the rules' flag."""
-    praise = flag is not None and flag.praise
     return {
         "compound": score.compound, "pos": score.pos, "neu": score.neu, "neg": score.neg,
         "angry": score.angry,
@@ -35,8 +34,8 @@ def as_json(score: Score, flag: Flag | None) -> dict[str, Any]:
         "language": score.language, "sentiment_known": score.sentiment_known,
         "truncated": score.truncated, "worst_sentence": score.worst_sentence,
         "evidence": list(map(list, score.evidence)),
-        "flagged": flag is not None and not praise,
-        "praise": praise,
+        "flagged": flag is not None and flag.needs_person,
+        "praise": flag is not None and flag.praise,
         "severity": flag.severity if flag else None,
         "category": flag.category if flag else None,
         "tags": list(flag.tags) if flag else [],

@@ -58,9 +58,7 @@ def _words(value: Any, file: str, key: str) -> Check:
     on_empty = hits("", None)          # what an empty thread title (most posts) gives
 
     def check(subject: Subject, score: Score) -> Reasons:
-        found = subject.own_pieces
-        if found is False:
-            found = subject.pieces()
+        found = subject.pieces()
         own = [] if firsts is not None and found is not None and firsts.isdisjoint(found) \
             else hits(subject.own_lower, found)   # (most posts: no call to say no)
         thread = hits(subject.thread_lower, subject.pieces(thread=True)) \
@@ -463,9 +461,7 @@ def _regex(value: Any, file: str, key: str) -> Check:
         return pattern.search(text)
 
     def check(subject: Subject, score: Score) -> Reasons:
-        found = subject.own_pieces
-        if found is False:
-            found = subject.pieces()
+        found = subject.pieces()
         if wanted is not None and found is not None and found.isdisjoint(wanted):
             pass   # most posts: no call to say no
         elif match := search(subject.own, subject.own_lower, found):

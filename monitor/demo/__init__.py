@@ -132,7 +132,7 @@ and so the backlash report's figures, do not depend on the hour the demo is run.
 def _sample_clock(now: datetime) -> datetime:
     """The last SAMPLE_HOUR o'clock at or before ``now`` (aware, in the demo's zone)."""
     anchor = now.replace(hour=SAMPLE_HOUR, minute=0, second=0, microsecond=0)
-    return anchor if anchor <= now else (anchor - timedelta(days=1)).replace(hour=SAMPLE_HOUR)
+    return anchor if anchor <= now else anchor - timedelta(days=1)  # wall-clock arithmetic
 
 
 WON_BACK_AUTHOR = "sarahbeth"
