@@ -17,7 +17,10 @@ def start_daemon(config: Path, log: Path, *flags: str,
                             cwd=config.parent, env=None if env is None else dict(env))
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 20.0, what: str = "") -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "") -> None:
+    """Poll ``condition`` until it holds. The deadline is generous on purpose: it costs nothing
+    when the daemon is on time, and a machine busy with other work (a parallel suite, a build)
+    can make a daemon's start-up and first retries take several times their usual 2-5 s."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
