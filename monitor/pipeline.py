@@ -399,7 +399,8 @@ _SOURCE_LOG = logging.getLogger(logs.PASS_SOURCES)
 def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
                   since: datetime | None = None, batch: int = 500,
                   ids: Sequence[int] | None = None, jobs: int = 1) -> tuple[int, Counter[str]]:
-    """Score every post not yet scored (or changed since); returns (scored, new flags/source).
+    """Score every post not yet scored (or changed since); returns (scored, new flags/source:
+    flags that need a person, praise not counted).
 
     Works from the store, not from this pass's fetches, so posts saved by a pass that was
     killed before scoring are scored by the next one. ``rescore`` re-applies the current
@@ -428,6 +429,6 @@ def score_pending(store: Store, runtime: Runtime, rescore: bool = False,
         with store.transaction() as db:  # scores, flags, cases and outbox rows: all or none
             newly = outbox.record(db, judged, now, routes, runtime.config.policy,
                                   drop_unmatched=rescore)
-        flagged.update(stored.post.source for stored, _ in newly)
+        flagged.update(stored.post.source for stored, flag in newly if flag.needs_person)
         total += len(items)
     return total, flagged

@@ -94,7 +94,10 @@ class Runtime:
         folded into an open storm's case (``storms``: storm source -> case id) when it talks
         about that storm's launch. The monitor's alerts about itself (``monitor.alarms``) go
         to config ``alerts.receivers`` and to the routes they reach below the root (a route
-        matching ``category: system``), never to the root's receivers or the queue."""
+        matching ``category: system``), never to the root's receivers or the queue. Praise
+        needs no answer: it goes only where a route below the root takes it (a route
+        matching ``category: praise``), never to the root's receivers, so by default it is
+        listed in the digest and opens no case."""
         source = self.sources.get(post.source)
         alert = is_system_source(post.source)
         kind = "system" if alert else source.kind if source else None
@@ -106,6 +109,9 @@ class Runtime:
             routed = (n for r in reached if r.path != "root" for n in r.receivers)
             receivers = tuple(dict.fromkeys(
                 n for n in (*self.config.main.alerts.receivers, *routed) if n != QUEUE))
+        elif not flag.needs_person:  # praise: only where a route below the root asks for it
+            receivers = tuple(dict.fromkeys(
+                n for r in reached if r.path != "root" for n in r.receivers))
         first = reached[0] if reached else self.routes.settings
         folded = next((storms[e.storm_source] for e in self.events if storms and
                        e.storm_source in storms and e.mentions(post.source, post.title,

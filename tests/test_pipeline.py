@@ -202,7 +202,7 @@ def test_rescore_applies_fixed_rules_to_stored_posts(project: Path) -> None:
     for pack in rules.glob("*.yaml"):
         pack.unlink()
     (rules / "fixed.yaml").write_text(
-        "rules:\n  - {id: looks-fresh, severity: low, category: praise, "
+        "rules:\n  - {id: looks-fresh, severity: low, category: feedback, "
         "when: {words: [looks fresh]}}\n")
     result = monitor("rescore", "--config", str(project))
     assert result.exit_code == 0, result.output
@@ -214,3 +214,42 @@ def test_rescore_applies_fixed_rules_to_stored_posts(project: Path) -> None:
     assert [p["external_id"] for p in case["posts"]] == ["comment-1", "comment-3", "comment-2"]
     again = monitor("rescore", "--config", str(project), "--since", "1d")
     assert again.output.strip() == "rescored 58 posts; 0 newly flagged"
+
+
+PRAISE_AND_BACKLASH = """\
+rules:
+  - {id: fans, severity: low, category: praise, when: {words: [looks fresh]}}
+  - {id: backlash, severity: high, category: backlash, when: {words: [redesign, new design]}}
+"""
+
+
+@pytest.mark.parametrize("fans_route", [False, True])
+def test_praise_opens_no_case_and_goes_only_where_a_route_takes_it(
+        server: LoopbackServer, make_project, tmp_path: Path, fans_route: bool) -> None:
+    """Praise needs no answer: it is stored and listed, but the root's receivers (the queue, a
+    notification) never get it; a route below the root matching it passes it on."""
+    server.serve("/comments.xml", body=fixture_bytes(V1),
+                 headers={"Content-Type": "application/rss+xml"})
+    team, fans = tmp_path / "team.jsonl", tmp_path / "fans.jsonl"
+    routing: dict = {"receivers": ["queue", "team"], "group_by": ["thread"], "group_wait": "0s"}
+    if fans_route:
+        routing["routes"] = [{"match": {"category": ["praise"]}, "receivers": ["fans"]}]
+    config = make_project(
+        [{"name": "blog", "kind": "rss", "url": server.url("/comments.xml")}],
+        rules=PRAISE_AND_BACKLASH, routing=routing,
+        receivers={"team": {"type": "file", "path": str(team)},
+                   "fans": {"type": "file", "path": str(fans)}})
+    result = run(config)
+    assert result.exit_code == 0, result.output
+    assert "2 flagged" in result.output  # comments 1 and 3; the praise of comment 2 is not
+    posts = {p["external_id"]: p for p in exported(config)}
+    assert posts["comment-2"]["rules"] == ["fans"]  # stored with its flag, for the digest
+    case, = exported(config, "cases")
+    assert [p["external_id"] for p in case["posts"]] == ["comment-1", "comment-3"]
+    told = [json.loads(line) for line in team.read_text().splitlines()]
+    assert sorted(p["external_id"] for n in told for p in n["posts"]) == \
+        ["comment-1", "comment-3"]
+    passed_on = [json.loads(line) for line in fans.read_text().splitlines()] \
+        if fans.exists() else []
+    assert [p["external_id"] for n in passed_on for p in n["posts"]] == \
+        (["comment-2"] if fans_route else [])
