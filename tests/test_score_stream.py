@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -307,3 +307,29 @@ def test_an_empty_rule_set_and_an_empty_input_write_nothing(judge: Runtime) -> N
     scorestream.write_scores([], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
     scorestream.write_scores(["", "  "], out, RuleSet(()), judge.scorer, jobs=2, pool_lines=1)
     assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_reader_that_stops_early_ends_it_quietly(project: Path, jobs: str) -> None:
+    """``monitor score < big | head -1``: the closed pipe ends the command with exit 0 and
+    nothing on stderr, not an error about a rolled-back write."""
+    lines = "".join(json.dumps({"text": f"the new editor is broken, day {i}"}) + "\n"
+                    for i in range(6000))
+    process = subprocess.Popen([MONITOR, "score", "--jobs", jobs, "--config", str(project)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    writer = threading.Thread(target=_feed, args=(process.stdin, lines.encode()))
+    writer.start()
+    assert json.loads(process.stdout.readline())["flagged"] in (True, False)
+    process.stdout.close()
+    writer.join(60)
+    assert process.wait(60) == 0
+    assert process.stderr.read().decode() == ""
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except BrokenPipeError:  # the command stopped reading once its output was closed
+        pass

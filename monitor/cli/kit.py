@@ -62,6 +62,9 @@ def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
         except MonitorError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(1)
+        except BrokenPipeError:  # the reader stopped reading (``| head``): nothing to say
+            _quiet_stdout()
+            sys.exit(0)
         except Exception as error:  # a full disk, a store gone mid-command: a message
             if not _outside_failure(error):
                 raise
@@ -71,6 +74,16 @@ def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
                                  "back: run it again once that is fixed)"), err=True)
             sys.exit(1)
     return wrapper
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of what the closed pipe
+    never took does not print a second BrokenPipeError on the way out."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _outside_failure(error: Exception) -> bool:
