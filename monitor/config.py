@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
-from monitor.model import QUEUE, STORM_SOURCE, SYSTEM_SOURCE
+from monitor.model import EARLIEST, LATEST, QUEUE, STORM_SOURCE, SYSTEM_SOURCE
 from monitor.queue import Assignment, QueuePolicy, Reply, SlaTimes, Team, load_replies
 from monitor.receivers import Receiver, build_receiver
 from monitor.registry import collector_class
@@ -115,6 +115,13 @@ class Event(BaseModel):
     def _midnight(cls, value: Any) -> Any:
         if isinstance(value, datetime_.date) and not isinstance(value, datetime_.datetime):
             return datetime_.datetime.combine(value, datetime_.time())
+        return value
+
+    @field_validator("date")
+    @classmethod
+    def _in_range(cls, value: datetime_.datetime) -> datetime_.datetime:
+        if not EARLIEST.year <= value.year < LATEST.year:
+            raise ValueError(f"must be a year from {EARLIEST.year} to {LATEST.year - 1}")
         return value
 
 

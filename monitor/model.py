@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +76,12 @@ def is_system_source(source: str) -> bool:
     return source.startswith(SYSTEM_SOURCE)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest date a post or a launch may have; an earlier one is read as this."""
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""No date is this late or later; a later one is read as this."""
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """One thing someone wrote in public. Its strings are valid Unicode (see ``__post_init__``)."""
@@ -94,7 +100,13 @@ class Post:
     def __post_init__(self) -> None:
         """A lone surrogate (a JSON API's broken escape, such as "\\ud800") becomes U+FFFD
         here, where every source's posts pass, so neither PostgreSQL nor the scorer's hashing
-        (both UTF-8) fails on one post and takes the pass down with it."""
+        (both UTF-8) fails on one post and takes the pass down with it. So does a date no
+        post can have (year 1, year 9999: a hostile feed's or a broken dump's), which would
+        overflow once shown in a time zone or counted back from: it is kept within
+        EARLIEST..LATEST."""
+        if not EARLIEST <= self.published_at < LATEST:
+            object.__setattr__(self, "published_at",
+                               EARLIEST if self.published_at < EARLIEST else LATEST)
         for name in _POST_STRINGS:
             value = getattr(self, name)
             if value is not None and not value.isascii() and _SURROGATE.search(value):

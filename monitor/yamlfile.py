@@ -33,8 +33,20 @@ class _Duplicate(yaml.MarkedYAMLError):
     """A key given twice in one mapping: valid YAML, but surely a mistake."""
 
 
+class _NotADate(yaml.MarkedYAMLError):
+    """An unquoted value shaped like a date that no calendar has (2026-02-30)."""
+
+
 class _Loader(SAFE_LOADER):  # type: ignore[misc,valid-type]
-    """The safe loader, refusing a key given twice in one mapping."""
+    """The safe loader, refusing a key given twice in one mapping and a date that does not
+    exist (PyYAML raises a bare ValueError there, with no file or line)."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as error:
+            raise _NotADate(None, None, f"{node.value!r} is not a date ({error}); quote it "
+                            "if it is not meant as one", node.start_mark) from None
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
@@ -42,6 +54,9 @@ class _Loader(SAFE_LOADER):  # type: ignore[misc,valid-type]
             return None
         _no_duplicates(self, node)     # on the nodes as written, before ``<<:`` merges
         return self.construct_document(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 
 def _no_duplicates(loader: _Loader, root: yaml.Node) -> None:
@@ -84,7 +99,7 @@ def read_yaml(path: Path, shown: str) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
         problem = getattr(error, "problem", None) or error
-        raise ConfigError(problem if isinstance(error, _Duplicate) else
+        raise ConfigError(problem if isinstance(error, (_Duplicate, _NotADate)) else
                           f"not valid YAML ({problem})", shown, where) from None
     if data is None:
         return {}

@@ -70,6 +70,8 @@ def problems(path: Path) -> list[str]:
     ("routing: {group_wait: 2d}", "routing.group_wait"),
     ("routing: {repeat_interval: 400d}", "routing.repeat_interval"),
     ("events: [{name: x, date: 2026-01-01, keywords: [x], days: 0}]", "events[0].days"),
+    ("events: [{name: x, date: 9999-12-31, keywords: [x]}]", "events[0].date"),  # overflowed
+    ("events: [{name: x, date: 0001-01-01, keywords: [x]}]", "events[0].date"),  # the window
 ])
 def test_out_of_bounds_settings_name_their_key(tmp_path: Path, config: str, key: str) -> None:
     found = problems(project(tmp_path, config=config + "\n"))
@@ -185,6 +187,23 @@ def test_a_key_given_twice_is_a_mistake(tmp_path: Path, text: str, line: int, ke
     found = problems(project(tmp_path, config=text))
     assert len(found) == 1 and found[0].startswith(
         f"config.yaml: line {line}: key {key!r} given twice"), found
+
+
+@pytest.mark.parametrize(("files", "shown", "line"), [
+    ({"config": "events: [{name: x, date: 2026-02-30, keywords: [x]}]\n"}, "config.yaml", 1),
+    ({"sources": SOURCES + "  - {name: b, kind: rss, url: 'https://e.com/b', tags: [x]}\n"
+      "  - {name: c, kind: rss, url: 'https://e.com/c', tags: [2026-13-01]}\n"},
+     "sources/feeds.yaml", 4),
+    ({"rules": "rules:\n  - {id: r1, when: {words: [2026-02-31]}}\n"}, "rules/pack.yaml", 2),
+])
+def test_a_date_no_calendar_has_names_its_file_and_line(tmp_path: Path, files: dict[str, str],
+                                                        shown: str, line: int) -> None:
+    """PyYAML raised a bare ValueError (a traceback from every command, check included)."""
+    found = problems(project(tmp_path, **files))
+    assert found == [f"{shown}: line {line}: {found[0].split(': ', 2)[2]}"], found
+    assert "is not a date" in found[0] and "quote it" in found[0]
+    result = CliRunner().invoke(main, ["check", "--config", str(tmp_path / "config.yaml")])
+    assert result.exit_code == 2 and "is not a date" in result.output
 
 
 def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:

@@ -189,3 +189,34 @@ def test_bad_use_exits_2_with_a_message(project: Path, tmp_path: Path) -> None:
                     "--config", str(project))
     assert other.exit_code == 2 and "notes.txt" in other.output
     assert counts(store_of(project))["posts"] == 0
+
+
+def test_dates_no_post_can_have_are_kept_in_range_and_shown_in_any_zone(
+        make_project, tmp_path: Path) -> None:
+    """Year 1 and year 9999 (a hostile feed's, a broken dump's) overflowed once shown in a
+    zone far from UTC: `queue show` and the digest died with a traceback."""
+    dump = tmp_path / "odd.ndjson"
+    dump.write_text("".join(json.dumps(
+        {"id": name, "subreddit": "acmeapp", "author": "u", "title": name,
+         "selftext": "I hate this redesign, it is awful", "created_utc": when}) + "\n"
+        for name, when in [("ancient", -62135596800), ("future", 253402300799)]))
+    for zone in ("America/St_Johns", "Pacific/Chatham"):
+        project = make_project([SOURCE], RULES, timezone=zone)
+        result = monitor("import", str(dump), "--source", "acme-reddit", "--open-cases",
+                         "--config", str(project))
+        assert result.exit_code == 0, result.output
+        with store_of(project).engine.connect() as db:
+            dated = sorted(db.execute(select(posts.c.published_at)).scalars())
+        assert [d.replace(tzinfo=UTC) if d.tzinfo is None else d for d in dated] == [
+            datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)]
+        for args in (["queue", "show", "1"], ["queue", "show", "2"], ["queue", "list"],
+                     ["digest", "--day", "today", "--no-send"], ["export", "posts"]):
+            result = monitor(*args, "--config", str(project))
+            assert result.exit_code == 0, (args, result.output)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_digest_day_outside_the_years_of_posts_is_a_usage_error(project: Path,
+                                                                   day: str) -> None:
+    result = monitor("digest", "--day", day, "--no-send", "--config", str(project))
+    assert result.exit_code == 2 and "give a day from 1971 to 2199" in result.output

@@ -253,3 +253,15 @@ def test_praise_opens_no_case_and_goes_only_where_a_route_takes_it(
         if fans.exists() else []
     assert [p["external_id"] for n in passed_on for p in n["posts"]] == \
         (["comment-2"] if fans_route else [])
+
+
+def test_export_never_writes_over_the_store(project: Path) -> None:
+    """``export -o monitor.db`` truncated the store while reading it: both were lost."""
+    run(project)
+    database = project.parent / "monitor.db"
+    before = database.read_bytes()
+    result = monitor("export", "posts", "--config", str(project), "-o", str(database))
+    assert result.exit_code == 2, result.output
+    assert "is a SQLite database (the store?)" in result.output
+    assert database.read_bytes() == before
+    assert len(exported(project)) == 58

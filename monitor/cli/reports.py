@@ -54,11 +54,19 @@ def digest(config_path: Path, day: str | None, send: bool | None) -> None:
 
 
 def _day(value: str) -> date:
+    """--day as a date; one outside the years posts can have (the digest also charts the
+    days before it) is a mistake, not a day to count."""
+    from monitor.model import EARLIEST, LATEST
+
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not YYYY-MM-DD, today or yesterday",
                                  param_hint="--day") from None
+    if not EARLIEST.year < day.year < LATEST.year:
+        raise click.BadParameter(f"{value!r}: give a day from {EARLIEST.year + 1} to "
+                                 f"{LATEST.year - 1}", param_hint="--day")
+    return day
 
 
 @click.command()
@@ -131,15 +139,28 @@ def _tell(outcome: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
               show_default=True)
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-",
-              help="Where to write (default: standard output).")
+              help="Where to write (default: standard output); never over a database file.")
 @errors_to_exit_codes
 def export(what: str, config_path: Path, since: str | None, fmt: str, output: Any) -> None:
     """Export stored posts or cases as JSON lines or CSV."""
     from monitor import export as exporting
 
+    if output.name != "-" and _is_database(Path(output.name)):  # not yet opened: it is lazy
+        raise click.BadParameter(f"{output.name} is a SQLite database (the store?): export "
+                                 "will not overwrite it", param_hint="--output")
     with opened(config_path) as (config, store):
         start = parse_since(since, config.timezone) if since else None
         records = (exporting.post_records if what == "posts" else exporting.case_records)(
             store, start)
         count = exporting.write(records, fmt, output)
     click.echo(f"{count} {what} exported", err=True)
+
+
+def _is_database(path: Path) -> bool:
+    """Whether ``path`` holds a SQLite database: ``-o monitor.db`` truncated the store while
+    it was being read, leaving neither."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:  # not there, or not readable: nothing to protect
+        return False
