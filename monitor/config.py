@@ -388,6 +388,9 @@ def load(path: str | Path = "config.yaml", *, scoring_only: bool = False) -> Con
     profanity = _word_file(base / main.rules / PROFANITY_FILE, base, problems)
     if not scoring_only:
         _check_replies(base / main.rules / REPLIES_FILE, base, problems)
+        if (base / main.reports).exists() and not (base / main.reports).is_dir():
+            problems.append(ConfigError("is a file, not a folder: reports are written into "
+                                        "a folder (made when missing)", path.name, "reports"))
     if problems:
         raise ConfigError.combine(problems)
     notices = (*rules.notices, *(f"{path.name}: {key}: {message}"

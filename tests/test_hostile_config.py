@@ -378,3 +378,10 @@ def test_check_refuses_a_pattern_the_safe_engine_cannot_run(tmp_path: Path) -> N
                                                                         rules=rules))])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: rules/pack.yaml: rules[0] (echo).when.regex: ")
+
+
+def test_reports_naming_a_file_is_a_config_mistake(tmp_path: Path) -> None:
+    """It passed `check`, then the digest failed with exit 1 and a FileExistsError."""
+    found = problems(project(tmp_path, config="reports: config.yaml\n"))
+    assert found == ["config.yaml: reports: is a file, not a folder: reports are written "
+                     "into a folder (made when missing)"], found

@@ -127,6 +127,29 @@ def test_init_refuses_a_site_that_is_no_web_address(tmp_path: Path) -> None:
     assert not (tmp_path / "config.yaml").exists()
 
 
+@pytest.mark.parametrize(("option", "value", "said"), [
+    ("--site", "https://acme.example/p?q=1", "without ?query or #fragment"),  # was .../p?q=1/feed/
+    ("--site", "https://acme.example/${X}", "read as an environment variable"),
+    ("--product", "Ac${HOME}me", "read as an environment variable"),
+])
+def test_init_refuses_what_would_fail_its_own_check(tmp_path: Path, option: str, value: str,
+                                                    said: str) -> None:
+    result = monitor("init", str(tmp_path), option, value)
+    assert result.exit_code == 2 and said in result.output
+    assert not (tmp_path / "config.yaml").exists()
+
+
+def test_a_long_product_name_still_makes_a_project_that_passes_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDDIT_CLIENT_ID", "id")
+    monkeypatch.setenv("REDDIT_CLIENT_SECRET", "secret")
+    assert monitor("init", str(tmp_path), "--product", "Acme Cloud " * 30,
+                   "--site", "https://acme.example").exit_code == 0
+    uncomment_examples(tmp_path)
+    checked = monitor("check", "--config", str(tmp_path / "config.yaml"))
+    assert checked.exit_code == 0, checked.output
+
+
 def test_init_help() -> None:
     listed = monitor("--help")
     assert re.search(r"^  init +Start a project in FOLDER", listed.stdout, re.MULTILINE)

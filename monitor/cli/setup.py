@@ -24,6 +24,7 @@ from monitor.errors import ConfigError
 
 STARTER = ("config.yaml", "sources/feeds.yaml", "sources/community.yaml")
 """The files of ``monitor/starter/`` that ``init`` fills in and writes, by their place."""
+SLUG_CHARS = 40  # of the names made from the product's (source names are shown in tables)
 
 _MARK = re.compile(r"@([a-z_]+)@")
 
@@ -73,12 +74,25 @@ def _site(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{value!r} is not a web address (https://...)")
-    return value.rstrip("/")
+    if parts.query or parts.fragment:  # URL/feed/ would land inside the query
+        raise click.BadParameter(f"{value!r}: give the site's address without ?query or "
+                                 "#fragment")
+    return _no_variables(_ctx, _param, value).rstrip("/")
+
+
+def _no_variables(_ctx: click.Context, _param: click.Parameter,
+                  value: str | None) -> str | None:
+    """The config reads ``${NAME}`` as an environment variable: one written by init would
+    make the project fail its own check."""
+    if value is not None and "${" in value:
+        raise click.BadParameter(f"{value!r}: '${{' would be read as an environment "
+                                 "variable in the config")
+    return value
 
 
 @click.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
-@click.option("--product", metavar="NAME",
+@click.option("--product", metavar="NAME", callback=_no_variables,
               help="Your product's name, for the example searches, event and source names "
               "(default: the site's host name, else Example).")
 @click.option("--site", metavar="URL", callback=_site,
@@ -133,7 +147,7 @@ def _values(product: str | None, site: str | None) -> dict[str, str]:
     host = (urlsplit(site).hostname or "") if site else ""
     name = " ".join((product or host.removeprefix("www.") or "Example").split())
     ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_).strip("-") or "product"
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_)[:SLUG_CHARS].strip("-") or "product"
     subreddit = re.sub(r"[^a-z0-9_]", "", ascii_)[:21]
     contact = site or "https://example.com/contact"
     return {
