@@ -91,6 +91,16 @@ def test_redirect_loop_is_an_error(server: LoopbackServer, make_client, sleeps) 
     assert sleeps == []
 
 
+def test_a_redirect_without_location_is_an_http_failure(server: LoopbackServer, make_client,
+                                                         sleeps) -> None:
+    """It was handed on as an empty answer: "not a readable feed (...; empty response)"."""
+    url = server.serve("/nowhere", status=302)
+    with pytest.raises(SourceError, match="HTTP 302 Found without a Location") as caught:
+        make_client().get(url)
+    assert not caught.value.retryable
+    assert sleeps == []
+
+
 # --- conditional GET ---------------------------------------------------------------------
 
 STAMP = "Wed, 21 Oct 2015 07:28:00 GMT"

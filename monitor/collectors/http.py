@@ -355,6 +355,9 @@ class HttpClient:
                 if status >= 400:
                     raise SourceError(f"HTTP {status} {r.reason_phrase}".rstrip(),
                                       retryable=status not in (400, 401, 403, 404, 410))
+                if 300 <= status < 400:  # a redirect httpx could not follow: no Location
+                    raise SourceError(f"HTTP {status} {r.reason_phrase}".rstrip() +
+                                      " without a Location to follow", retryable=False)
                 declared = r.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes:
                     raise SourceError(f"response of {int(declared)} bytes is over the "
