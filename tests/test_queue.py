@@ -642,3 +642,22 @@ def test_cli_list_fits_the_terminal_by_dropping_columns(project, width: int) -> 
     assert len(shown) >= 20 and title.startswith(shown.removesuffix(" …"))
     assert (shown == title) == (width == 200)
     assert rows[1]["due"].startswith("OVERDUE ") and rows[0]["title"] == "Thread 2"
+
+
+@pytest.mark.parametrize("width", [20, 35, 45])
+def test_cli_list_on_a_narrow_terminal_keeps_id_severity_state_and_20_of_title(
+        project, width: int) -> None:
+    """Below what fits, rich cut the id to '…' and the severity to 'critic…' (print's
+    width= is capped at the terminal's): the lines are longer than the terminal instead."""
+    path, store = project
+    now = datetime.now(UTC)
+    case = file(store, "a", thread="Thread " + " ".join(f"word{n}" for n in range(14)),
+                severity="critical", now=now, policy=ROUND)
+    listed = CliRunner().invoke(queue, ["list", "--config", str(path)],
+                                env={"COLUMNS": str(width)})
+    assert listed.exit_code == 0, listed.output
+    names, rows = _table(listed.stdout)
+    assert names == ["id", "severity", "state", "title"]
+    assert [(r["id"], r["severity"], r["state"]) for r in rows] == [
+        (str(case), "critical", "assigned")]  # ROUND assigns it
+    assert len(rows[0]["title"]) >= 20, listed.stdout

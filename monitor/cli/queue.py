@@ -162,8 +162,10 @@ def _list(found: list[Case], now: datetime) -> None:
         table.add_column(name, justify="right" if name in ("id", "prio", "posts") else "left",
                          no_wrap=True)
     for row in rows:
-        table.add_row(*(quote(row[n], room - 2) if n == "title" else row[n] for n in shown))
-    console.print(table, width=max(console.width, used() + room))  # never squeezed
+        table.add_row(*(quote(row[n], room) if n == "title" else row[n] for n in shown))
+    # never squeezed: print(width=) is capped at the terminal's, so the console is widened
+    console.width = max(console.width, used() + 2 + room)
+    console.print(table)
 
 
 @queue.command()
