@@ -97,7 +97,8 @@ def delivery_alarms(batches: Iterable[Mapping[str, Any]], known: set[str]) -> li
             key, f"receiver:{receiver}", "high", "delivery-dead",
             f"Notification dead: {receiver}",
             f"{receiver} could not deliver a notification of {batch['posts']} flagged "
-            f"post(s) ({batch['group_key']}) after {batch['attempts']} attempts: "
+            f"post(s) ({batch['group_key']}) after {batch['attempts']} "
+            f"attempt{'' if batch['attempts'] == 1 else 's'}: "
             f"{logs.mask(str(batch['last_error'] or 'unknown error'))}. Fix the receiver, "
             f"then: monitor deliveries retry --receiver {receiver}"))
     return found

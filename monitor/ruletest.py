@@ -80,9 +80,15 @@ def parse_sample(line: str) -> Sample:
         return Sample.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        raise ValueError(f"{where}: {'required' if first['type'] == 'missing' else first['msg']}"
-                         ) from None
+        field = str(first["loc"][0])  # not pydantic's ``label.str``: the key the user wrote
+        said = "required" if first["type"] == "missing" else _MUST.get(field, "must be a string")
+        raise ValueError(f"{field}: {said}") from None
+
+
+_MUST = {"source": "must be a non-empty string", "tags": "must be a list of strings",
+         "reach": "must be a whole number, 0 or more", "vip": "must be true or false",
+         "label": "must be a string (or a list of strings)"}
+"""What a wrong value of each key must be, in the user's words (the others take a string)."""
 
 
 def _loads(text: str) -> object:

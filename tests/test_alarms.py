@@ -100,6 +100,7 @@ def test_a_dead_notification_pages_once_and_the_dead_admins_receiver_does_not_lo
     assert first.exit_code == 1  # a notification died in this pass
     assert [h.path for h in hook.hits] == ["/team", "/ops"]  # the alert tried at once
     assert hook.hits[1].json["posts"][0]["external_id"].startswith("delivery-dead:")
+    assert ") after 1 attempt: " in hook.hits[1].json["posts"][0]["text"]  # not "attempts"
     again = run(config)  # the alert's own death is not alerted: no loop, nothing new
     assert again.exit_code == 0 and len(hook.hits) == 2, again.output
 

@@ -67,3 +67,50 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     result = sh("frobnicate")
     assert result.returncode == 2 and "No such command" in result.stderr
+
+
+def test_deliveries_retry_refuses_an_unknown_receiver(make_project, tmp_path: Path) -> None:
+    config = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}],
+                          receivers={"ops-log": {"type": "file",
+                                                 "path": str(tmp_path / "alerts.jsonl")}})
+    wrong = sh("deliveries", "retry", "--receiver", "nope", "--config", str(config))
+    assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+    assert "no receiver 'nope' (known: queue, ops-log)" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and "will be sent again" not in wrong.stdout
+    for name in ("ops-log", "queue"):
+        right = sh("deliveries", "retry", "--receiver", name, "--config", str(config))
+        assert right.returncode == 0, right.stderr
+        assert "0 dead deliveries will be sent again" in right.stdout
+
+
+def test_silence_add_refuses_a_silence_over_before_it_begins(make_project) -> None:
+    config = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    for lasting in ("0s", "0", "0m"):
+        refused = sh("silence", "add", "--match", "severity=h*", "--for", lasting,
+                     "--reason", "x", "--config", str(config))
+        assert refused.returncode == 2, (lasting, refused.stdout, refused.stderr)
+        assert "must last longer than 0s" in refused.stderr
+    negative = sh("silence", "add", "--match", "severity=h*", "--for", "-1h", "--reason", "x",
+                  "--config", str(config))
+    assert negative.returncode == 2 and "Traceback" not in negative.stderr
+    assert sh("silence", "list", "--all", "--config", str(config)).stdout == "no silences\n"
+    assert sh("silence", "add", "--match", "severity=h*", "--for", "1s", "--reason", "x",
+              "--config", str(config)).returncode == 0
+
+
+def test_demo_runs_again_in_its_own_folder_but_never_over_a_project(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    assert sh("demo", "--dir", str(folder)).returncode == 0
+    again = sh("demo", "--dir", str(folder))
+    assert again.returncode == 0, again.stderr
+    assert "5 sources: 4 ok, 1 failed" in again.stdout  # the same story, from the start
+    assert "A second pass found 0 new posts (4 of 5 sources unchanged" in again.stdout
+    assert len((folder / "reports" / "alerts.jsonl").read_text().splitlines()) == 2
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.yaml").write_text("store: sqlite:///mine.db\n")
+    refused = sh("demo", "--dir", str(project))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"error: {project}: holds a project that is not a demo's" in refused.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["config.yaml"]
+    assert (project / "config.yaml").read_text() == "store: sqlite:///mine.db\n"

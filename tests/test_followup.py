@@ -211,12 +211,13 @@ def test_the_loop_won_back_still_unhappy_leaving_quiet_and_linked(
         for author, case_id in by_author.items():
             if author == "dana":  # through the CLI, as a person would
                 said = CliRunner().invoke(main, [
-                    "queue", "respond", str(case_id), "--template", "thanks", "--text",
+                    "queue", "respond", str(case_id), "--template", "praise-thanks", "--text",
                     "Hi dana", "--as", "ana", "--config", str(project)])
                 assert said.exit_code == 0, said.output
                 continue
             cases.respond(store, case_id, actor="ana", now=answered,
-                          template="sorry" if author in ("marta", "bob") else "thanks")
+                          template="angry-listen" if author in ("marta", "bob")
+                          else "praise-thanks")
         cases.resolve(store, by_author["bob"], actor="ana", now=answered)
         assert followup.update(store, config, answered) == \
             [f"case {by_author[a]}: {TOO_EARLY}" for a in sorted(by_author,
@@ -256,7 +257,7 @@ def test_the_loop_won_back_still_unhappy_leaving_quiet_and_linked(
         assert still_open.case.state == "responded"  # open: the note says so, no reopen
         assert "still open" in still_open.notes[0]["detail"]["text"]
         assert outcome("dana")["outcome"] == TOO_EARLY
-        assert outcome("dana")["evidence"]["template"] == "thanks"
+        assert outcome("dana")["evidence"]["template"] == "praise-thanks"
         assert outcome("erin")["outcome"] == TOO_EARLY  # erin_b is nobody yet
 
         assert store.link([("forum", "erin"), ("chat", "erin_b")], "ana", later) == \
@@ -284,7 +285,7 @@ def test_the_loop_won_back_still_unhappy_leaving_quiet_and_linked(
                 ana["gone_quiet"], ana["too_early"]) == ("ana", 5, 2, 2, 1, 0)
         assert ana["rate"] == 0.4
         templates = {f["key"]: (f["answered"], f["won_back"]) for f in figures["template"]}
-        assert templates == {"sorry": (2, 1), "thanks": (3, 1)}
+        assert templates == {"angry-listen": (2, 1), "praise-thanks": (3, 1)}
         assert {f["key"] for f in figures["severity"]} <= {"low", "medium", "high",
                                                            "critical"}
         assert figures["answered_last_7_days"]["answered"] == 5

@@ -156,6 +156,15 @@ def test_503_forever_gives_up_after_retries_plus_one(server: LoopbackServer, mak
     assert sleeps == [0.5, 1.0]
 
 
+def test_no_retries_gives_up_after_1_try(server: LoopbackServer, make_client,
+                                         sleeps) -> None:
+    url = server.serve("/down", body=b"maintenance", status=503)
+    with pytest.raises(SourceError) as caught:
+        make_client(retries=0).get(url)
+    assert str(caught.value) == f"HTTP 503 from {url} (gave up after 1 try)"
+    assert sleeps == []
+
+
 def test_own_backoff_is_capped_not_mistaken_for_a_server_request(
         server: LoopbackServer, make_client, sleeps) -> None:
     url = server.serve("/down", status=500)

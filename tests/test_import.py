@@ -191,6 +191,42 @@ def test_bad_use_exits_2_with_a_message(project: Path, tmp_path: Path) -> None:
     assert counts(store_of(project))["posts"] == 0
 
 
+def test_a_cases_export_is_refused_saying_import_takes_posts(project: Path,
+                                                             tmp_path: Path) -> None:
+    imported(project, "--open-cases")
+    for form in ("jsonl", "csv"):
+        out = tmp_path / f"cases.{form}"
+        made = monitor("export", "cases", "--format", form, "-o", str(out),
+                       "--config", str(project))
+        assert made.exit_code == 0 and out.stat().st_size, made.output
+        before = counts(store_of(project))
+        refused = monitor("import", str(out), "--config", str(project))
+        assert refused.exit_code == 2, refused.output
+        assert f"{out}: a `monitor export cases` file, but import takes posts" in refused.stderr
+        assert "skipped" not in refused.stdout and counts(store_of(project)) == before
+
+
+def test_a_dump_goes_only_to_a_source_of_its_kind(make_project, store_url: str) -> None:
+    blog = {"name": "blog-comments", "kind": "rss", "url": "https://blog.test/comments/feed/"}
+    project = make_project([SOURCE, blog], RULES, store=store_url)
+    reddit = monitor("import", str(DUMPS[0]), "--source", "blog-comments",
+                     "--config", str(project))
+    assert reddit.exit_code == 2, reddit.output
+    assert ("a Reddit dump goes to a source of kind reddit, and --source 'blog-comments' is "
+            "of kind rss") in reddit.stderr
+    wordpress = monitor("import", str(FILES / "wordpress-export.xml"), "--source",
+                        "acme-reddit", "--config", str(project))
+    assert wordpress.exit_code == 2, wordpress.output
+    assert "a WordPress export goes to a source of kind rss" in wordpress.stderr
+    both = monitor("import", str(FILES / "wordpress-export.xml"), str(DUMPS[0]),
+                   "--source", "blog-comments", "--config", str(project))
+    assert both.exit_code == 2 and "RS_acmeapp.ndjson" in both.stderr
+    assert counts(store_of(project))["posts"] == 0  # nothing stored from either file
+    fitting = monitor("import", str(FILES / "wordpress-export.xml"), "--source",
+                      "blog-comments", "--config", str(project))
+    assert fitting.exit_code == 0, fitting.output
+
+
 def test_dates_no_post_can_have_are_kept_in_range_and_shown_in_any_zone(
         make_project, tmp_path: Path) -> None:
     """Year 1 and year 9999 (a hostile feed's, a broken dump's) overflowed once shown in a

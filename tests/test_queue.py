@@ -570,6 +570,42 @@ def test_cli_without_a_team_lets_anyone_take_cases(make_project, tmp_path: Path,
         store.close()
 
 
+def test_cli_respond_refuses_an_unknown_template_naming_the_known_ones(project) -> None:
+    path, store = project
+    case_id = file(store, "a")
+    before = snapshot(store, case_id)
+    wrong = cli(path, "respond", str(case_id), "--template", "nope", "--as", "ana")
+    assert wrong.exit_code == 2, wrong.output
+    assert "unknown reply template 'nope'" in wrong.stderr
+    assert "backlash-own-it" in wrong.stderr and "Traceback" not in wrong.output
+    assert snapshot(store, case_id) == before  # nothing recorded
+    said = cli(path, "respond", str(case_id), "--template", "backlash-own-it", "--as", "ana")
+    assert said.exit_code == 0, said.output
+    events = json.loads(cli(path, "show", str(case_id), "--json").stdout)["events"]
+    assert events[-1]["detail"] == {"template": "backlash-own-it"}
+
+
+@pytest.mark.parametrize("name", [" ", "a\nb", " ana", "ana ", "a\tb", "a\x1bb"])
+def test_cli_refuses_blank_and_control_character_names(make_project, name: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONITOR_USER", raising=False)
+    path = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    store = QStore(configuration.load(path).store_url)
+    try:
+        case_id = file(store, "a")
+        for args in (("claim", str(case_id), "--as", name),
+                     ("assign", str(case_id), name, "--as", "dee"),
+                     ("away", name, "--as", "dee")):
+            refused = cli(path, *args)
+            assert refused.exit_code == 2, (args, refused.output)
+            assert "name cannot" in refused.stderr and "Traceback" not in refused.output
+        monkeypatch.setenv("MONITOR_USER", name)
+        assert cli(path, "claim", str(case_id)).exit_code == 2
+        assert store.get_case(case_id, datetime.now(UTC)).case.assignee is None
+    finally:
+        store.close()
+
+
 def test_cli_lists_nothing_calmly_on_a_fresh_install_and_for_any_empty_filter(
         make_project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MONITOR_USER", "dee")

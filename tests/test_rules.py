@@ -494,6 +494,21 @@ def test_rules_test_refuses_a_bad_file(project: Path, tmp_path: Path) -> None:
     assert f"error: {labelled}: line 3: not valid JSON" in result.output
 
 
+def test_rules_test_says_what_a_wrong_value_must_be(project: Path, tmp_path: Path) -> None:
+    labelled = tmp_path / "bad.jsonl"
+    labelled.write_text('{"text": "x", "label": "praise"}\n{"label": 5, "text": "y"}\n'
+                        '{"text": "z", "tags": ["a", 1]}\n{"text": 3}\n'
+                        '{"text": "w", "reach": -1}\n{"text": "v", "vip": "maybe"}\n')
+    result = monitor("rules", "test", str(labelled), "--config", str(project))
+    assert result.exit_code == 2, result.output
+    for line, said in ((2, "label: must be a string (or a list of strings)"),
+                       (3, "tags: must be a list of strings"), (4, "text: must be a string"),
+                       (5, "reach: must be a whole number, 0 or more"),
+                       (6, "vip: must be true or false")):
+        assert f"error: {labelled}: line {line}: {said}\n" in result.output
+    assert "Input should" not in result.output and "label.str" not in result.output
+
+
 def test_shipped_packs_keep_their_measured_quality(shipped: RuleSet) -> None:
     """Floors under the figures of README "Rule packs" (GoEmotions dev sample, see
     tests/fixtures/labelled/README.md): a change that makes the packs much worse fails here."""

@@ -38,6 +38,7 @@ def import_command(files: tuple[Path, ...], source: str | None, open_cases: bool
     """
     from monitor.errors import ConfigError
     from monitor.importer import import_files
+    from monitor.imports import check_source_kind, file_kind
     from monitor.parallel import cores
     from monitor.runtime import Runtime, learned_models
 
@@ -47,6 +48,11 @@ def import_command(files: tuple[Path, ...], source: str | None, open_cases: bool
             raise ConfigError(f"--source {source!r} is not a configured source (configured: "
                               f"{known}); add it to sources/ first, so that the posts "
                               "collected live later are the same posts")
+        kinds = {s.name: s.kind for s in config.sources}
+        for path in files:  # every file told (or refused) before any is imported
+            kind = file_kind(path)
+            if source is not None:
+                check_source_kind(kind, path, source, kinds[source])
         runtime = Runtime.of(config, learned_models(store))
         with _progress() as show:
             report = import_files(list(files), store, runtime, source, open_cases,

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.model import QUEUE
 
 
 @click.group()
@@ -44,6 +45,9 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
         seconds = parse_duration(lasting)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
+    if seconds <= 0:  # it would be over before it began, muting nothing
+        raise click.BadParameter(f"{lasting!r}: a silence must last longer than 0s",
+                                 param_hint="--for")
     now = datetime.now(UTC)
     with opened(config_path) as (config, store):
         sid = store.add_silence(parsed, reason, now + timedelta(seconds=seconds), now, who)
@@ -93,7 +97,11 @@ def deliveries() -> None:
 @errors_to_exit_codes
 def deliveries_retry(receiver: str | None, config_path: Path) -> None:
     """Send dead deliveries again (after fixing the receiver); the next pass sends them."""
-    with opened(config_path) as (_config, store):
+    with opened(config_path) as (config, store):
+        known = [QUEUE, *config.main.receivers]
+        if receiver is not None and receiver not in known:  # a typo would retry nothing
+            raise click.BadParameter(f"no receiver {receiver!r} (known: {', '.join(known)})",
+                                     param_hint="--receiver")
         count = store.retry_dead(datetime.now(UTC), receiver)
     click.echo(f"{count} dead deliveries will be sent again")
 

@@ -54,11 +54,32 @@ class _Session:
     now: datetime
 
 
+def _name(name: str, what: str) -> str:
+    """A person's name as given, refused when blank, padded or holding control characters:
+    without a ``team:`` any name is taken, and such a typo would be stored for good."""
+    if not name.strip():
+        raise click.BadParameter("a name cannot be blank", param_hint=what)
+    if name != name.strip() or any(not c.isprintable() for c in name):
+        raise click.BadParameter(f"{name!r}: a name cannot hold control characters or "
+                                 "begin or end with spaces", param_hint=what)
+    return name
+
+
+def _template(template: str | None, config: Any) -> str | None:
+    """``respond --template``: one of the reply templates' ids, never a typo that would count
+    in the won-back figures as a template of its own."""
+    known = [r.id for r in config.replies()]
+    if template is not None and template.strip() not in known:
+        raise click.BadParameter(f"unknown reply template {template!r} (known: "
+                                 f"{', '.join(known)})", param_hint="'--template'")
+    return template
+
+
 @contextmanager
 def _session(config_path: Path, actor: str | None) -> Iterator[_Session]:
+    me = _name(actor or getpass.getuser(), "'--as' / $MONITOR_USER")
     with opened(config_path) as (config, store):
-        yield _Session(store, config.policy, config, actor or getpass.getuser(),
-                       datetime.now(UTC))
+        yield _Session(store, config.policy, config, me, datetime.now(UTC))
 
 
 @click.group("queue")
@@ -249,8 +270,8 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
             text: str | None = None, template: str | None = None) -> None:
         with _session(config_path, actor) as s:
             if action == "assign":
-                case = cases.assign(s.store, case_id, person_name, actor=s.me, now=s.now,
-                                    policy=s.policy)
+                case = cases.assign(s.store, case_id, _name(person_name or "", "'PERSON'"),
+                                    actor=s.me, now=s.now, policy=s.policy)
             elif action == "claim":
                 case = cases.claim(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
             elif action == "dismiss":
@@ -259,7 +280,7 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
                 case = cases.reopen(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
             elif action == "respond":
                 case = cases.respond(s.store, case_id, actor=s.me, now=s.now, text=text,
-                                     template=template)
+                                     template=_template(template, s.config))
             else:
                 case = getattr(cases, action)(s.store, case_id, actor=s.me, now=s.now)
         click.echo(f"case {case.id}: {case.state}"
@@ -350,7 +371,7 @@ def _presence(name: str, away: bool, about: str) -> None:
     @_options
     def command(person: str, config_path: Path, actor: str | None) -> None:
         with _session(config_path, actor) as s:
-            cases.set_away(s.store, person, away, now=s.now, policy=s.policy)
+            cases.set_away(s.store, _name(person, "'PERSON'"), away, now=s.now, policy=s.policy)
         click.echo(f"{person} is {name}")
 
 

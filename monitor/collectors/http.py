@@ -268,8 +268,9 @@ class HttpClient:
                 response = self._attempt(url, request_headers, policy)
             except _Retryable as failure:
                 if attempt >= self.retries:
+                    tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
                     raise SourceError(f"{failure.reason} from {shown} (gave up after "
-                                      f"{attempt + 1} tries)") from None
+                                      f"{tries})") from None
                 # Our own backoff is capped; only a wait the *server* asks for can be too long.
                 wait = (failure.wait if failure.wait is not None
                         else min(self.backoff * 2**attempt, self.max_retry_after))

@@ -26,6 +26,7 @@ from monitor import cases
 from monitor import config as configuration
 from monitor.backlash import report as backlash
 from monitor.backlash.events import watched
+from monitor.errors import ConfigError
 from monitor.pipeline import RunReport, run_once
 from monitor.queue import replies_for
 from monitor.reports import digest as digests
@@ -76,6 +77,7 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
     """Set up a demo project in ``folder`` (or a new temporary one), run a pass, write a digest
     and the backlash report on the sample product's new editor."""
     folder = Path(folder or tempfile.mkdtemp(prefix="monitor-demo-"))
+    _start_afresh(folder)
     site = folder / "site"
     anchor = _sample_clock(datetime.now(ZoneInfo(ZONE)))
     _write_site(site, anchor.astimezone(UTC))
@@ -121,6 +123,36 @@ def run_demo(folder: Path | None, echo: Callable[[str], None]) -> tuple[RunRepor
         finally:
             store.close()
     return report, paths
+
+
+MARK = ".monitor-demo"
+"""The file that tells a folder the demo made (and may start afresh) from anyone's project."""
+_DEMO_STATE = ("monitor.db", "monitor.db-wal", "monitor.db-shm", "monitor.db-journal",
+               "reports/alerts.jsonl", f"site/{STATUS_FEED}")  # it appears mid-run
+
+
+def _is_demo(folder: Path) -> bool:
+    """Marked, or made by a demo from before the mark: its sources file and its launch."""
+    if (folder / MARK).exists():
+        return True
+    config = folder / "config.yaml"
+    return (folder / "sources" / "demo.yaml").is_file() and config.is_file() \
+        and "{name: New editor," in config.read_text("utf-8", "replace")
+
+
+def _start_afresh(folder: Path) -> None:
+    """A previous demo's folder loses its store and alerts, so a second run replays the same
+    story (answering a case already answered would fail); a folder holding a project that is
+    not a demo's is refused, and nothing in it is touched or deleted."""
+    if _is_demo(folder):
+        for name in _DEMO_STATE:
+            (folder / name).unlink(missing_ok=True)
+    elif any((folder / name).exists() for name in ("config.yaml", "monitor.db", "sources")):
+        raise ConfigError("holds a project that is not a demo's: give --dir a new or empty "
+                          "folder (the demo writes its own config, sources and store)",
+                          file=str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARK).write_text("made by `monitor demo`: a second run starts its store afresh\n")
 
 
 SAMPLE_HOUR = 10

@@ -108,6 +108,27 @@ def read(path: Path, source: str | None, *,
     return export_files.read_csv(opener, path, source)
 
 
+SOURCE_KINDS = {"reddit": ("reddit", "a Reddit dump"), "wordpress": ("rss", "a WordPress export")}
+"""The source kind a dump's posts must go to, so their ids and links are the ones that kind's
+collector gives live (a Reddit dump under an rss source would never meet its live posts)."""
+
+CASES_EXPORT = "a `monitor export cases` file, but import takes posts, not cases; " + EXPECTED
+
+
+def file_kind(path: Path) -> str:
+    """The format of ``path`` as ``sniff`` tells it (ConfigError for none): checked for every
+    file before any is imported, so a wrong one stops the command with nothing stored."""
+    return sniff(_head(_opener(path), path), path)
+
+
+def check_source_kind(kind: str, path: Path, source: str, source_kind: str) -> None:
+    """A Reddit dump only into a reddit source, a WordPress export only into an rss one."""
+    wanted, what = SOURCE_KINDS.get(kind, (source_kind, ""))
+    if source_kind != wanted:
+        raise ConfigError(f"{what} goes to a source of kind {wanted}, and --source {source!r} "
+                          f"is of kind {source_kind}", file=str(path))
+
+
 def sniff(head: bytes, path: Path) -> str:
     """``reddit``, ``wordpress``, ``export-jsonl`` or ``export-csv`` from the file's first
     bytes (decompressed); ConfigError for anything else."""
@@ -128,9 +149,13 @@ def sniff(head: bytes, path: Path) -> str:
                 record = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(record, dict) and {"state", "group", "posts"} <= record.keys():
+                raise ConfigError(CASES_EXPORT, file=str(path))
             if isinstance(record, dict) and (kind := _json_kind(record)):
                 return kind
         # No whole line parsed (one huge record, or broken ones): the key names still tell.
+        if b'"posts"' in text and b'"state"' in text and b'"group"' in text:
+            raise ConfigError(CASES_EXPORT, file=str(path))
         if b'"external_id"' in text and b'"published_at"' in text:
             return "export-jsonl"
         if b'"created_utc"' in text:
@@ -139,6 +164,8 @@ def sniff(head: bytes, path: Path) -> str:
         header = next(csv.reader([whole[0].decode("utf-8", "replace")]), [])
         if set(header) >= _CSV_REQUIRED:
             return "export-csv"
+        if {"state", "group", "post_external_id"} <= set(header):
+            raise ConfigError(CASES_EXPORT, file=str(path))
     raise ConfigError(f"not a format monitor import reads; {EXPECTED}", file=str(path))
 
 
