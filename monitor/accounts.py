@@ -15,6 +15,7 @@ with the name, never the password.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,9 @@ MIN_PASSWORD = 12
 """Characters a password needs at least: length is what makes a guess unlikely."""
 
 MAX_NAME = 100  # the width of the name columns (users, case_events.actor, cases.assignee)
+NAME = re.compile(r"[a-z0-9._-]+")
+"""What a new account's name is made of: one way to write each name (no "ANA" beside "ana"),
+nothing a page, a URL or a log line must escape. Accounts made before the rule keep working."""
 
 SLOW_AFTER = 5
 """Failed logins in a row a name may have before each further try must wait."""
@@ -101,14 +105,15 @@ def may(role: str, action: str) -> bool:
 # --- rules -----------------------------------------------------------------------------------
 
 def check_name(name: str) -> str:
-    """``name`` if it can be an account's: it is shown in case histories and lists, so one
-    line of printable characters, no spaces around it, at most ``MAX_NAME`` long."""
+    """``name`` if a new account may have it: it is shown in case histories, lists and URLs,
+    so lowercase letters, digits, '.', '_' and '-' (``NAME``), at most ``MAX_NAME`` long."""
     if not name or name != name.strip():
         raise InvalidAccount("a user name may not be empty or start or end with a space")
     if len(name) > MAX_NAME:
         raise InvalidAccount(f"a user name has at most {MAX_NAME} characters")
-    if not name.isprintable():
-        raise InvalidAccount("a user name may not hold control characters or line breaks")
+    if not NAME.fullmatch(name):
+        raise InvalidAccount(f"a user name is made of lowercase letters a-z, digits, '.', '_' "
+                             f"and '-' ({shown_name(name)} is not)")
     return name
 
 
@@ -139,9 +144,12 @@ def add_user(store: Any, name: str, role: str, password: str, now: datetime,
     check_name(name)
     check_role(role)
     check_password(password)
-    if not store.add_user(name, role, hash_password(password, hasher), now):
-        raise AccountError(f"there is already a user named {name!r} (disabled or not: names "
-                           "are never reused, a case history may name them)")
+    taken = store.user_named_like(name)
+    if taken is not None or not store.add_user(name, role, hash_password(password, hasher),
+                                               now):
+        raise AccountError(f"there is already a user named {taken or name!r} (disabled or "
+                           "not, in capitals or not: names are never reused, a case history "
+                           "may name them)")
     log.info("user %s added (%s)", shown_name(name), role)
     return User.from_row(store.get_user(name))
 

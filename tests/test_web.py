@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -449,3 +450,271 @@ def test_monitor_web_workers_share_the_port_and_the_sessions(tmp_path: Path) -> 
         _out, err = server.communicate(timeout=30)
     assert server.returncode == 0, err
     assert "Traceback" not in err
+
+
+# --- drafts, refusals and the people a case may go to ------------------------------------------
+
+def _case_page(client, case_id: int) -> tuple[str, dict[str, str]]:
+    page = client.get(f"/cases/{case_id}")
+    assert page.status_code == 200, page.text
+    return page.text, tokens(page.text)
+
+
+def _box(page_html: str, box_id: str) -> str | None:
+    """The text a page's textarea holds (unescaped), or None when there is no such box."""
+    import html
+
+    found = re.search(rf'<textarea id="{box_id}"[^>]*>(.*?)</textarea>', page_html, re.DOTALL)
+    return None if found is None else html.unescape(found.group(1))
+
+
+def test_a_refused_reply_or_note_comes_back_in_its_own_box(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    ana, bo = login(app, "ana"), login(app, "bo")
+    _html, anas = _case_page(ana, case_id)
+    _html, bos = _case_page(bo, case_id)
+    assert bo.post(f"/cases/{case_id}/resolve", data=bos).status_code == 303
+    reply = "Sorry <3: the export moved to File > Export."
+    refused = ana.post(f"/cases/{case_id}/respond",
+                       data={**anas, "text": reply, "template": "backlash-own-it"})
+    assert refused.status_code == 409
+    # resolved meanwhile: no reply can be recorded, but hers is on the page to copy
+    assert _box(refused.text, "reply-text") == reply
+    assert 'name="template" value="backlash-own-it"' not in refused.text  # no form to send
+    note = ana.post(f"/cases/{case_id}/note", data={**anas, "text": "Ask the editor team"})
+    assert note.status_code == 409
+    assert _box(note.text, "note-text") == "Ask the editor team"
+    assert _box(note.text, "reply-text") == ""  # the note is not put in the reply's box
+
+    open_case = file(store, config, "p2")
+    page, anas = _case_page(ana, open_case)
+    assert 'data-draft="reply"' in page and 'data-user="ana"' in page
+    refused = ana.post(f"/cases/{open_case}/respond",
+                       data={**anas, "text": "   ", "template": "backlash-own-it"})
+    assert refused.status_code == 400 and "Write what you posted" in refused.text
+    assert 'name="template" value="backlash-own-it"' in refused.text  # the form as it was
+    assert re.search(r'<textarea id="reply-text" name="text"[^>]* required', refused.text)
+
+
+def test_a_recorded_reply_says_so_and_lets_the_browser_forget_its_draft(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    ana = login(app, "ana")
+    _html, anas = _case_page(ana, case_id)
+    done = ana.post(f"/cases/{case_id}/respond", data={**anas, "text": "Answered on the forum"})
+    assert done.status_code == 303
+    target = httpx.URL(done.headers["location"])
+    assert target.path == f"/cases/{case_id}" and target.params["recorded"] == "reply"
+    shown = ana.get(done.headers["location"]).text
+    assert re.search(r'class="notice" role="status" data-recorded="reply">Your reply is '
+                     r'recorded\.', shown)
+    forged = ana.get(f"/cases/{case_id}?msg=Your+reply+is+recorded.&kind=ok&recorded=reply"
+                     "&sig=00000000000000000000000000000000").text
+    assert "data-recorded" not in forged and "Your reply is recorded" not in forged
+
+
+def test_a_post_after_the_session_ended_offers_the_login_back_to_the_case(site) -> None:
+    app, store, config, clock = site
+    case_id = file(store, config, "p1")
+    ana = login(app, "ana")
+    _html, anas = _case_page(ana, case_id)
+    clock.advance(hours=9)  # web.session_idle is 8h
+    for action in ("respond", "note"):
+        ended = ana.post(f"/cases/{case_id}/{action}", data={**anas, "text": "a long answer"})
+        assert ended.status_code == 401 and "Your session has ended" in ended.text
+        assert f'href="/login?next=/cases/{case_id}"' in ended.text
+        assert "kept in this browser" in ended.text
+    bulk = ana.post("/inbox/bulk", data={**anas, "action": "resolve", "case": str(case_id)})
+    assert bulk.status_code == 401 and 'href="/login?next=/"' in bulk.text
+    assert store.get_case(case_id, clock()).case.state == "new"
+
+    again = login(app, "ana")
+    back = again.get(f"/login?next=/cases/{case_id}")  # logged in: no form, on to the case
+    assert back.status_code == 303 and back.headers["location"] == f"/cases/{case_id}"
+    assert again.get("/login?next=//evil.test/").headers["location"] == "/"
+
+
+def test_without_a_team_anyone_active_may_be_assigned(tmp_path: Path, store_url: str) -> None:
+    config = load(project(tmp_path / "p", store_url, team=[]))
+    with Store(config.store_url) as store:
+        add_accounts(store)
+        accounts.disable_user(store, "bo", NOW)
+        case_id = file(store, config, "p1")
+        app = create_app(config, store, Clock())
+        lee = login(app, "lee")
+        page, lees = _case_page(lee, case_id)
+        offered = re.findall(r"<option(?: selected)?>([^<]+)</option>",
+                             page.split('id="person"')[1].split("</select>")[0])
+        assert offered == ["ana", "lee", "root"]  # the active accounts; bo is disabled
+        assert 'data-key="c"' in page  # anyone may take a case: lee may claim it
+        assert lee.post(f"/cases/{case_id}/assign",
+                        data={**lees, "person": "root"}).status_code == 303
+        assert store.get_case(case_id, NOW).case.assignee == "root"
+        inbox = lee.get("/").text
+        assert re.findall(r"<option>([^<]+)</option>", inbox.split('id="bulk-person"')[1]
+                          .split("</select>")[0]) == ["ana", "lee", "root"]
+        assert 'value="claim"' in inbox
+
+
+def test_with_a_team_the_away_and_outsiders_are_not_offered(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    cases.set_away(store, "bo", True, now=NOW, policy=config.policy)
+    accounts.add_user(store, "zoe", "lead", PASSWORD, NOW)  # an account, not on the team
+    lee = login(app, "lee")
+    page, _lees = _case_page(lee, case_id)
+    offered = re.findall(r"<option(?: selected)?>([^<]+)</option>",
+                         page.split('id="person"')[1].split("</select>")[0])
+    assert offered == ["ana", "lee", "root"]  # bo is away: assigning to bo is refused
+    assert 'data-key="c"' in page  # lee is on the team: may claim
+    zoe = login(app, "zoe")
+    page, zoes = _case_page(zoe, case_id)
+    assert 'data-key="c"' not in page and 'value="claim"' not in zoe.get("/").text
+    refused = zoe.post(f"/cases/{case_id}/claim", data=zoes)  # what the button would do
+    assert refused.status_code == 400 and "not on the team" in refused.text
+
+
+def test_a_reply_with_the_templates_placeholder_left_in_is_refused(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    ana = login(app, "ana")
+    page, anas = _case_page(ana, case_id)
+    assert 'data-id="backlash-workaround"' in page
+    unedited = ("Hi marta, sorry. In case it helps right now: [describe the setting or\n"
+                "workaround, only if there is one]. Either way ...")
+    refused = ana.post(f"/cases/{case_id}/respond",
+                       data={**anas, "text": unedited, "template": "backlash-workaround"})
+    assert refused.status_code == 400
+    assert ("still holds the template&#39;s placeholder &#34;[describe the setting or "
+            "workaround, only if there is one]&#34;") in refused.text
+    assert _box(refused.text, "reply-text") == unedited.strip()
+    assert store.get_case(case_id, NOW).case.state == "new"
+    edited = unedited.replace("[describe the setting or\nworkaround, only if there is one]",
+                              "Settings > Editor > Classic")
+    assert ana.post(f"/cases/{case_id}/respond", data={
+        **anas, "text": edited, "template": "backlash-workaround"}).status_code == 303
+    assert store.get_case(case_id, NOW).case.state == "responded"
+
+
+# --- notices ------------------------------------------------------------------------------------
+
+def test_failures_are_told_as_errors_and_a_url_cannot_forge_a_notice(site) -> None:
+    app, store, config, _clock = site
+    done = file(store, config, "p1")
+    cases.resolve(store, done, actor="bo", now=NOW)
+    ana, bo = login(app, "ana"), login(app, "bo")
+    csrf = tokens(ana.get("/").text)["csrf"]
+    failed = ana.post("/inbox/bulk", data={"csrf": csrf, "action": "resolve", "case": [done]})
+    said = httpx.URL(failed.headers["location"]).params
+    assert said["kind"] == "error" and said["msg"].startswith("resolve: 0 cases done; 1 not")
+    shown = ana.get(failed.headers["location"]).text
+    assert re.search(r'<p class="error" role="alert">resolve: 0 cases done; 1 not', shown)
+    reason = ana.post("/inbox/bulk", data={"csrf": csrf, "action": "dismiss", "case": [done]})
+    assert httpx.URL(reason.headers["location"]).params["kind"] == "error"
+    assert "needs a reason" in ana.get(reason.headers["location"]).text
+
+    phishing = "Your password expired: send it to it-support@evil.test"
+    for path in ("/", "/themes", "/admin"):
+        for kind in ("ok", "error"):
+            page = login(app, "root").get(f"{path}?msg={phishing}&kind={kind}&sig=abc").text
+            assert "it-support@evil.test" not in page, path
+    # a notice made for one session is not shown in another's
+    assert "1 not" not in bo.get(failed.headers["location"]).text
+
+
+# --- what must never be a 500 --------------------------------------------------------------------
+
+def test_impossible_ids_are_404_or_400_never_500(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    ana, root = login(app, "ana"), login(app, "root")
+    _html, anas = _case_page(ana, case_id)
+    huge, enormous = str(2**63), "9" * 23
+    for path in (f"/cases/{huge}", f"/cases/{'9' * 5000}", "/cases/x1"):
+        assert ana.get(path).status_code == 404, path
+    for path in (f"/cases/{huge}/claim", f"/cases/{huge}/presence", f"/cases/{huge}/leave",
+                 "/cases/999999/presence", "/cases/999999/respond"):
+        answer = ana.post(path, data={**anas, "text": "x"})
+        assert answer.status_code == 404, (path, answer.status_code)
+    stale = ana.post(f"/cases/{case_id}/note", data={**anas, "seen": enormous, "text": "hi"})
+    assert stale.status_code == 400 and _box(stale.text, "note-text") == "hi"
+    assert ana.post(f"/cases/{case_id}/presence", data={**anas, "seen": enormous}) \
+        .status_code == 200
+    bulk = ana.post("/inbox/bulk", data={**anas, "action": "claim",
+                                         "case": [enormous, str(case_id)]})
+    assert f"no case {enormous}" in httpx.URL(bulk.headers["location"]).params["msg"]
+    assert store.get_case(case_id, NOW).case.assignee == "ana"  # the real one was done
+    expire = root.post(f"/admin/silences/{huge}/expire", data=tokens(root.get("/admin").text))
+    assert "no active silence" in httpx.URL(expire.headers["location"]).params["msg"]
+    assert ana.get(f"/?page={enormous}").status_code == 200
+    assert ana.get(f"/inbox/fresh?after={enormous}").status_code == 200
+
+
+# --- times, pages, filters, history -------------------------------------------------------------
+
+def test_a_stale_action_names_the_time_in_the_configured_zone(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    ana, bo = login(app, "ana"), login(app, "bo")
+    _html, anas = _case_page(ana, case_id)
+    _html, bos = _case_page(bo, case_id)
+    bo.post(f"/cases/{case_id}/claim", data=bos)
+    refused = ana.post(f"/cases/{case_id}/resolve", data=anas)
+    assert refused.status_code == 409
+    assert f"bo assigned case {case_id} at Tue 3 Nov 10:30 CET, after you opened it" \
+        in refused.text  # 09:30 UTC, in Europe/Berlin like every time on the page
+    assert "UTC" not in refused.text
+
+
+def test_pages_past_the_end_and_unknown_filters_are_said(site) -> None:
+    app, store, config, _clock = site
+    for i in range(53):
+        file(store, config, f"p{i}", language="fr" if i == 7 else None)
+    ana = login(app, "ana")
+    last = ana.get("/?page=99999").text
+    assert "page 2 of 2" in last and re.search(r'href="\?[^"]*page=1" rel="prev"', last)
+    assert len(re.findall(r'data-case="\d+"', last.split('id="cases"')[1])) == 3
+    for path, said in (("/?state=bogus", "unknown state &#39;bogus&#39;"),
+                       ("/?view=nonsense", "no saved view &#39;nonsense&#39;"),
+                       ("/?severity=bogus", "unknown severity &#39;bogus&#39;")):
+        page = ana.get(path)
+        assert page.status_code == 200 and re.search(
+            rf'<p class="error" role="alert">{said}', page.text), path
+    assert _listed(ana, "/?language=FR") == _listed(ana, "/?language=fr") != []
+
+
+def test_the_history_reads_as_a_sentence(site) -> None:
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1")
+    cases.assign(store, case_id, "bo", actor="lee", now=NOW, policy=config.policy)
+    cases.dismiss(store, case_id, "spam", actor="ana", now=NOW)
+    page = login(app, "ana").get(f"/cases/{case_id}").text
+    history = re.sub(r"<[^>]+>|\s+", " ", page.split('class="history"')[1].split("</ol>")[0])
+    assert "lee assigned to bo" in " ".join(history.split())
+    assert "ana dismissed: spam" in " ".join(history.split())
+
+
+def test_bidi_controls_are_isolated_and_kept_out_of_templates(site) -> None:
+    app, store, config, _clock = site
+    evil = "\u202eevil\u202c user"
+    case_id = file(store, config, "p1", author=evil, title="\u202eBroken title")
+    ana = login(app, "ana")
+    for page in (ana.get("/").text, ana.get(f"/cases/{case_id}").text):
+        assert f"<bdi>{evil}</bdi>" in page and "<bdi>\u202eBroken title</bdi>" in page
+        assert not re.search(rf"[^>]{evil}|{evil}[^<]", page)  # nowhere without its <bdi>
+    templates = re.findall(r'<textarea id="tpl-\d+"[^>]*>(.*?)</textarea>',
+                           ana.get(f"/cases/{case_id}").text, re.DOTALL)
+    assert templates and all("\u202e" not in t and "\u202c" not in t for t in templates)
+    assert any("Hi evil user" in t for t in templates)
+
+
+def test_a_response_recorded_before_its_case_opened_shows_as_negative(site) -> None:
+    """What the demo does (monitor.demo answers 2 minutes before "now", after the case was
+    filed): the stats must not pass a time that went backwards off as a forward one."""
+    app, store, config, _clock = site
+    case_id = file(store, config, "p1", severity="critical")
+    cases.respond(store, case_id, actor="ana", now=NOW - timedelta(minutes=2), text="answered")
+    page = login(app, "lee").get("/stats").text
+    row = re.search(r'<span class="sev">critical</span></th>(.*?)</tr>', page, re.DOTALL)
+    assert row is not None and '<td class="num">-2m</td>' in row.group(1)

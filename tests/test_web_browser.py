@@ -9,6 +9,7 @@ Screenshots of the inbox and a case page (1280x800 and 360x800) are written to
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -464,3 +465,163 @@ def test_g_help_search_and_narrow_layout(opened: Opened, site: Site, shots: Path
         width = narrow.evaluate("document.documentElement.scrollWidth")
         assert width <= 360 + 2, f"{target or 'the inbox'} scrolls sideways: {width}px wide"
     assert opened.dialogs == []
+
+
+# --- h. drafts outlive an ended session and someone else's change ------------------------------
+
+def drafts_kept(page: Page) -> list[str]:
+    return page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('fm-draft:'))")
+
+
+def log_in_here(page: Page, name: str) -> None:
+    page.wait_for_url("**/login?next=**")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_h_a_reply_outlives_an_ended_session(opened: Opened, site: Site, shots: Path) -> None:
+    now = datetime.now(UTC)
+    case_id = _file(site.store, _post("draft-session", title="My drafts vanished", now=now,
+                                      text="Where did my drafts go?"), "medium", now)
+    if accounts.get_user(site.store, "cat") is None:  # her own: her session is ended here
+        accounts.add_user(site.store, "cat", "staff", PASSWORD, now, hasher=cheap_hasher())
+    page = opened.page()
+    page.goto(f"{site.url}cases/{case_id}")
+    log_in_here(page, "cat")
+    page.wait_for_url(f"{site.url}cases/{case_id}")
+    reply = "Posted: your drafts are under File > Recover; sorry for the scare."
+    page.locator("#reply-text").press_sequentially(reply[:20])
+    page.locator("#reply-text").fill(reply)
+
+    site.store.end_sessions(datetime.now(UTC), user="cat")  # idle too long, say
+    warning = page.locator("#session-ended")
+    expect(warning).to_be_visible(timeout=POLL)  # the presence poll was refused
+    expect(warning).to_contain_text("your draft is kept")
+    expect(warning.locator("a")).to_have_attribute("href", f"/login?next=/cases/{case_id}")
+    page.screenshot(path=shots / "case-session-ended.png", full_page=True)
+
+    with page.expect_navigation():
+        page.click("button[data-key=r]")  # sent anyway: refused, nothing recorded
+    expect(page.locator("h1")).to_have_text("Logged out")
+    page.get_by_role("link", name="Log in again").click()
+    log_in_here(page, "cat")
+    page.wait_for_url(f"{site.url}cases/{case_id}")
+    expect(page.locator("#reply-text")).to_have_value(reply)  # from this browser
+    assert drafts_kept(page) == [f"fm-draft:cat:{case_id}:reply"]
+
+    with page.expect_navigation():
+        page.click("button[data-key=r]")
+    expect(page.locator("main p.notice")).to_have_text("Your reply is recorded.")
+    assert drafts_kept(page) == []  # recorded by the server: forgotten here
+    said = [d for actor, action, d in history(site, case_id) if action == "responded"]
+    assert said == [{"text": reply}]
+    page.reload()
+    expect(page.locator("ol.history")).to_contain_text("scare")
+    assert opened.dialogs == []
+
+
+def test_h_a_reply_outlives_someone_elses_change(opened: Opened, site: Site,
+                                                 shots: Path) -> None:
+    now = datetime.now(UTC)
+    case_id = _file(site.store, _post("draft-stale", title="Export is gone", now=now,
+                                      text="Where is export?"), "medium", now)
+    target = f"cases/{case_id}"
+    ana = opened.login("ana", target=target)
+    bo = opened.login("bo", target=target)
+    reply = "Posted: export is in the File menu now."
+    ana.locator("#reply-text").fill(reply)
+    ana.locator("#note-text").fill("She asked twice")
+
+    with bo.expect_navigation():
+        bo.click("button[data-key=c]")  # bo takes it while ana writes
+    with ana.expect_response(f"**/{target}/resolve") as answer:
+        ana.click("button[data-key=e]")
+    assert answer.value.status == 409
+    expect(ana.locator("main p.error[role=alert]")).to_contain_text("bo assigned case")
+    expect(ana.locator("#reply-text")).to_have_value(reply)  # her page drawn anew, her words
+    expect(ana.locator("#note-text")).to_have_value("She asked twice")
+
+    with bo.expect_navigation():
+        bo.click("button[data-key=e]")  # and now bo resolves it
+    with ana.expect_response(f"**/{target}/respond") as answer:
+        ana.click("button[data-key=r]")
+    assert answer.value.status == 409
+    kept = ana.locator(".kept-draft")
+    expect(kept).to_be_visible()  # resolved: nothing can be recorded, but it is all there
+    expect(kept.locator("textarea")).to_have_value(reply)
+    ana.screenshot(path=shots / "case-kept-draft-wide.png", full_page=True)
+    ana.reload()
+    expect(kept.locator("textarea")).to_have_value(reply)  # from this browser
+    assert [a for a, action, _ in history(site, case_id) if action == "responded"] == []
+
+
+# --- i. text that turns itself around, a phone's first look, a long name -----------------------
+
+READS_LEFT_TO_RIGHT = """(element, after) => {
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(after);
+    if (at < 0) { continue; }
+    const left = i => {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      return range.getBoundingClientRect().left;
+    };
+    return left(at + 1) < left(at + after.length - 1);
+  }
+  return null;
+}"""
+"""Whether the words ``after`` (found in ``element``) are laid out left to right: their first
+letter left of their last."""
+
+
+def test_i_an_override_in_a_name_turns_nothing_else_around(opened: Opened, site: Site,
+                                                            shots: Path) -> None:
+    now = datetime.now(UTC)
+    author = "\u202eevil user"  # a right-to-left override, never closed
+    case_id = _file(site.store, _post("bidi", title="\u202eTurned title", author=author,
+                                      now=now, text="Hello"), "critical", now)
+    page = opened.login("ana")
+    meta = case_row(page, case_id).locator(".meta")
+    expect(meta).to_contain_text(" on forum")
+    assert meta.evaluate(READS_LEFT_TO_RIGHT, " on forum") is True
+    page.goto(f"{site.url}cases/{case_id}")
+    assert page.locator(".facts").nth(1).evaluate(READS_LEFT_TO_RIGHT, " on forum") is True
+    assert page.locator("article.post header").evaluate(READS_LEFT_TO_RIGHT,
+                                                        " on forum") is True
+    page.keyboard.press("1")  # a template, filled with the name: no control comes along
+    copied = page.locator("#reply-text").input_value()
+    assert copied.startswith("Hi evil user") and "\u202e" not in copied
+    page.screenshot(path=shots / "case-bidi-wide.png", full_page=True)
+
+
+def test_i_a_phone_opens_the_inbox_at_its_top(opened: Opened, site: Site, shots: Path) -> None:
+    page = opened.login("lee", viewport={"width": 360, "height": 640})  # the list starts below
+    first = page.locator("li.case").first
+    expect(first).to_have_class(re.compile(r"\bcurrent\b"))  # the first row is current ...
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.scrollY") == 0  # ... without scrolling down to it
+    assert first.evaluate("row => row.getBoundingClientRect().top") > 640  # (it is below)
+    page.screenshot(path=shots / "inbox-narrow-top.png")
+    for _ in range(6):
+        page.keyboard.press("j")  # a key does scroll: the row moved to is in view
+    current = page.locator("li.case.current")
+    expect(current).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 0
+
+
+def test_i_a_long_account_name_wraps_in_the_admin_table(opened: Opened, site: Site,
+                                                         shots: Path) -> None:
+    name = "a" * accounts.MAX_NAME
+    if accounts.get_user(site.store, name) is None:
+        accounts.add_user(site.store, name, "staff", PASSWORD, datetime.now(UTC),
+                          hasher=cheap_hasher())
+    page = opened.login("root", target="admin")
+    button = page.get_by_role("button", name=f"Disable {name}")
+    box = button.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= WIDE["width"], box
+    table = page.locator("table.users")
+    assert table.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    page.screenshot(path=shots / "admin-long-name-wide.png", full_page=True)

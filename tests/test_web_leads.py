@@ -85,14 +85,17 @@ def post(client: TestClient, path: str, **fields: Any) -> Any:
     return client.post(path, data={"csrf": csrf_of(client), **fields})
 
 
-def message_of(answer: Any) -> str:
-    """The message a redirect to /admin carries (``msg`` or ``error``)."""
-    from urllib.parse import parse_qs, urlsplit
+def message_of(answer: Any, kind: str | None = None) -> str:
+    """The message a redirect to /admin carries; with ``kind`` ("ok", "error"), it must be
+    one of that kind."""
+    from urllib.parse import parse_qsl, urlsplit
 
     assert answer.status_code == 303, answer.text
     target = urlsplit(answer.headers["location"])
     assert target.path == "/admin"
-    return " ".join(v for values in parse_qs(target.query).values() for v in values)
+    said = dict(parse_qsl(target.query))
+    assert kind is None or said["kind"] == kind, said
+    return said["msg"]
 
 
 @pytest.fixture(scope="module")
@@ -328,11 +331,36 @@ def test_a_new_password_logs_the_old_sessions_out(demo: Demo, admin: TestClient)
     assert "no user named 'ghost'" in message_of(nobody)
 
 
+def test_new_names_are_lowercase_letters_digits_and_dot_dash_underscore(
+        demo: Demo, admin: TestClient) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import users as users_cli
+
+    demo.store.add_user("Mixed", "staff", accounts.hash_password(PASSWORD), datetime.now(UTC))
+    for name in ("ANA", HOSTILE, "bad/name", "two words", "émile", "mixed"):
+        refused = post(admin, "/admin/users", name=name, role="staff", password=PASSWORD)
+        said = message_of(refused, "error")
+        assert said.startswith("No user added: "), said
+        assert accounts.get_user(demo.store, name) is None, name
+    assert "lowercase letters" in message_of(post(admin, "/admin/users", name="ANA",
+                                                  role="staff", password=PASSWORD))
+    assert "already a user named 'Mixed'" in message_of(post(
+        admin, "/admin/users", name="mixed", role="staff", password=PASSWORD))
+    added = post(admin, "/admin/users", name="j.doe_2-x", role="staff", password=PASSWORD)
+    assert message_of(added, "ok") == "User j.doe_2-x added (staff)."
+    assert login(demo, "Mixed").get("/").status_code == 200  # made before the rule: works
+    cli = CliRunner().invoke(users_cli.users, ["add", "Zed", "--config", str(demo.config.path),
+                                               "--role", "staff"])
+    assert cli.exit_code == 2 and "lowercase letters" in cli.output  # the CLI's rule too
+    assert 'pattern="[a-z0-9._\\-]+"' in admin.get("/admin").text
+
+
 def test_a_hostile_user_name_is_shown_escaped_and_can_be_disabled(
         demo: Demo, admin: TestClient) -> None:
-    answer = post(admin, "/admin/users", name=HOSTILE, role="staff", password=PASSWORD)
-    assert message_of(answer) == f"User {HOSTILE} added (staff)."
-    page = admin.get(answer.headers["location"]).text
+    """An account made before names had a rule, with markup in its name."""
+    demo.store.add_user(HOSTILE, "staff", accounts.hash_password(PASSWORD), datetime.now(UTC))
+    page = admin.get("/admin").text
     assert html.escape(HOSTILE) in page and HOSTILE not in page
     action = re.search(r'action="(/admin/users/[^"]*script[^"]*/disable)"', page)
     assert action is not None
@@ -364,11 +392,13 @@ def test_a_bad_silence_is_a_message_and_adds_nothing(demo: Demo, admin: TestClie
     count = len(demo.store.silences(datetime.now(UTC), include_expired=True))
     for fields, problem in (({"matchers": "colour=red", "lasting": "1h", "reason": "r"},
                              "unknown key"),
+                            ({"matchers": "source=x", "lasting": "0m", "reason": "r"},
+                             "say how long it lasts"),
                             ({"matchers": "", "lasting": "1h", "reason": "r"}, "at least one"),
                             ({"matchers": "source=x", "lasting": "soon", "reason": "r"},
                              "not a duration"),
                             ({"matchers": "source=x", "lasting": "1h", "reason": " "}, "why")):
-        assert problem in message_of(post(admin, "/admin/silences", **fields))
+        assert problem in message_of(post(admin, "/admin/silences", **fields), "error")
     assert len(demo.store.silences(datetime.now(UTC), include_expired=True)) == count
 
 

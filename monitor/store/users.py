@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from monitor.store.rows import insert_ignoring
@@ -32,6 +32,14 @@ class UserQueries:
         with self.engine.connect() as db:
             row = db.execute(select(users).where(users.c.name == name)).first()
         return None if row is None else dict(row._mapping)
+
+    def user_named_like(self, name: str) -> str | None:
+        """The name of an account that is ``name`` in another case ("Ana" for "ana"), or
+        None: names are unique whatever their case."""
+        with self.engine.connect() as db:
+            return db.execute(select(users.c.name)
+                              .where(func.lower(users.c.name) == name.lower())
+                              .limit(1)).scalar()
 
     def list_users(self) -> list[dict[str, Any]]:
         """Every account, disabled ones too, by name."""

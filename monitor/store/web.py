@@ -20,7 +20,7 @@ from sqlalchemy import String, and_, cast, exists, func, or_, select, union_all
 from sqlalchemy.engine import Engine
 
 from monitor.queue import OPEN_STATES, Case
-from monitor.store.casework import cases_in_order, change_after
+from monitor.store.casework import cases_in_order, change_after, team_state
 from monitor.store.schema import (
     case_events,
     case_posts,
@@ -57,7 +57,7 @@ class CaseFilter:
     severity: str | None = None
     assignee: str | None = None          # NOBODY: unassigned
     source: str | None = None
-    language: str | None = None
+    language: str | None = None          # a language code, in any case ("FR" is "fr")
     tag: str | None = None
     overdue_at: datetime | None = None   # open, unanswered, past due at this time
     opened_since: datetime | None = None
@@ -100,14 +100,19 @@ class WebQueries:
 
     # --- presence ----------------------------------------------------------------------------
 
-    def mark_presence(self, case_id: int, user: str, activity: str, now: datetime) -> None:
+    def mark_presence(self, case_id: int, user: str, activity: str, now: datetime) -> bool:
+        """``user`` has the case open; False (nothing written) when there is no such case."""
         with self.engine.begin() as db:
             done = db.execute(presence.update().where(presence.c.case_id == case_id,
                                                       presence.c.user_name == user)
                               .values(activity=activity, seen_at=now)).rowcount
-            if not done:
-                db.execute(presence.insert().values(case_id=case_id, user_name=user,
-                                                    activity=activity, seen_at=now))
+            if done:
+                return True
+            if db.execute(select(cases.c.id).where(cases.c.id == case_id)).first() is None:
+                return False
+            db.execute(presence.insert().values(case_id=case_id, user_name=user,
+                                                activity=activity, seen_at=now))
+            return True
 
     def leave_case(self, case_id: int, user: str) -> None:
         with self.engine.begin() as db:
@@ -122,6 +127,11 @@ class WebQueries:
                               .where(presence.c.case_id == case_id, presence.c.seen_at >= since)
                               .order_by(presence.c.user_name))
             return [dict(r._mapping) for r in rows]
+
+    def away_overrides(self) -> dict[str, bool]:
+        """Who ``monitor queue away``/``back`` marked (it wins over the config's ``away``)."""
+        with self.engine.connect() as db:
+            return team_state(db)[0]
 
     # --- the inbox ---------------------------------------------------------------------------
 
@@ -230,7 +240,7 @@ def _conditions(where: CaseFilter) -> list[Any]:
         found.append(exists(select(case_posts.c.post_id)
                             .join(scores, scores.c.post_id == case_posts.c.post_id)
                             .where(case_posts.c.case_id == cases.c.id,
-                                   scores.c.language == where.language)))
+                                   func.lower(scores.c.language) == where.language.lower())))
     if where.tag:
         needle = '%"' + _like_escape(where.tag) + '"%'
         found.append(exists(select(case_posts.c.post_id)

@@ -22,14 +22,14 @@ from monitor.matchers import LABELS
 from monitor.route import parse_matchers, silence_notices
 from monitor.units import parse_duration
 from monitor.web.auth import guard
-from monitor.web.pages import back_to, render
+from monitor.web.pages import back_to, notice_of, render, row_id
 
 EXPIRED_SHOWN = 20  # expired silences listed, latest first
 DEAD_SHOWN = 50
 
 
-def _back(message: str, error: bool = False) -> Response:
-    return back_to("/admin", message, error)
+def _back(request: Request, message: str, error: bool = False) -> Response:
+    return back_to(request, "/admin", message, error=error)
 
 
 def _field(request: Request, name: str, limit: int = 1000) -> str:
@@ -50,8 +50,7 @@ def admin(request: Request) -> Response:
                   expired=expired[:EXPIRED_SHOWN], labels=list(LABELS), dead=dead,
                   dead_total=store.delivery_counts().get("dead", 0),
                   receivers=sorted({d["receiver"] for d in dead}), mask=logs.mask,
-                  message=request.query_params.get("msg"),
-                  error=request.query_params.get("error"))
+                  notice=notice_of(request))
 
 
 # --- accounts ----------------------------------------------------------------------------------
@@ -64,8 +63,8 @@ def add_user(request: Request) -> Response:
         user = accounts.add_user(state.store, name, _field(request, "role", 20),
                                  _field(request, "password"), state.clock())
     except (InvalidAccount, AccountError) as error:
-        return _back(f"No user added: {error}", error=True)
-    return _back(f"User {user.name} added ({user.role}).")
+        return _back(request, f"No user added: {error}", error=True)
+    return _back(request, f"User {user.name} added ({user.role}).")
 
 
 @guard("manage_users")
@@ -74,12 +73,13 @@ def disable_user(request: Request) -> Response:
     state = request.app.state
     name, now = request.path_params["name"], state.clock()
     if name == request.state.user.name:
-        return _back("You cannot disable your own account: another admin can.", error=True)
+        return _back(request, "You cannot disable your own account: another admin can.",
+                     error=True)
     try:
         accounts.disable_user(state.store, name, now)
     except AccountError as error:
-        return _back(str(error), error=True)
-    return _back(f"User {name} disabled; its sessions ended.")
+        return _back(request, str(error), error=True)
+    return _back(request, f"User {name} disabled; its sessions ended.")
 
 
 @guard("manage_users")
@@ -91,8 +91,8 @@ def set_password(request: Request) -> Response:
     try:
         accounts.set_password(state.store, name, _field(request, "password"), now)
     except (InvalidAccount, AccountError) as error:
-        return _back(f"Password of {name} not changed: {error}", error=True)
-    return _back(f"Password of {name} changed; its sessions ended.")
+        return _back(request, f"Password of {name} not changed: {error}", error=True)
+    return _back(request, f"Password of {name} changed; its sessions ended.")
 
 
 # --- silences ----------------------------------------------------------------------------------
@@ -108,24 +108,28 @@ def add_silence(request: Request) -> Response:
                                   .splitlines() if line.strip())
         seconds = parse_duration(_field(request, "lasting", 50).strip())
     except ValueError as error:
-        return _back(f"No silence added: {error}", error=True)
+        return _back(request, f"No silence added: {error}", error=True)
+    if seconds <= 0:
+        return _back(request, "No silence added: it would end as it starts; say how long it "
+                              "lasts (30m, 2h, 7d).", error=True)
     if not reason:
-        return _back("No silence added: say why (the reason), for whoever reads the list "
-                     "later.", error=True)
+        return _back(request, "No silence added: say why (the reason), for whoever reads the "
+                              "list later.", error=True)
     now = state.clock()
     sid = state.store.add_silence(matchers, reason, now + timedelta(seconds=seconds), now,
                                   request.state.user.name)
     notices = "".join(f" Note: {n}." for n in silence_notices(matchers))
-    return _back(f"Silence {sid} added.{notices}")
+    return _back(request, f"Silence {sid} added.{notices}")
 
 
 @guard("manage_silences")
 def expire_silence(request: Request) -> Response:
     state = request.app.state
-    sid = request.path_params["sid"]
-    if not state.store.expire_silence(sid, state.clock()):
-        return _back(f"There is no active silence {sid}.", error=True)
-    return _back(f"Silence {sid} expired.")
+    sid = row_id(request.path_params["sid"])
+    if sid is None or not state.store.expire_silence(sid, state.clock()):
+        return _back(request, f"There is no active silence {request.path_params['sid'][:30]}.",
+                     error=True)
+    return _back(request, f"Silence {sid} expired.")
 
 
 # --- deliveries --------------------------------------------------------------------------------
@@ -136,8 +140,8 @@ def retry_dead(request: Request) -> Response:
     state = request.app.state
     receiver = _field(request, "receiver", 200).strip() or None
     count = state.store.retry_dead(state.clock(), receiver)
-    return _back(f"{count} dead deliver{'ies' if count != 1 else 'y'} will be sent again"
-                 f"{f' to {receiver}' if receiver else ''}.")
+    return _back(request, f"{count} dead deliver{'ies' if count != 1 else 'y'} will be sent "
+                          f"again{f' to {receiver}' if receiver else ''}.")
 
 
 routes = [Route("/admin", admin),
@@ -145,5 +149,5 @@ routes = [Route("/admin", admin),
           Route("/admin/users/{name:path}/disable", disable_user, methods=["POST"]),
           Route("/admin/users/{name:path}/password", set_password, methods=["POST"]),
           Route("/admin/silences", add_silence, methods=["POST"]),
-          Route("/admin/silences/{sid:int}/expire", expire_silence, methods=["POST"]),
+          Route("/admin/silences/{sid}/expire", expire_silence, methods=["POST"]),
           Route("/admin/deliveries/retry", retry_dead, methods=["POST"])]

@@ -23,6 +23,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -132,13 +133,14 @@ def guard(action: str | None = "work_case") -> Callable[..., Any]:
     def wrap(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            from starlette.concurrency import run_in_threadpool
-
             user, session = await run_in_threadpool(identify, request)
             if user is None:
                 if request.method != "GET":
                     return render(request, "error.html", 401, title="Logged out",
-                                  message="Your session has ended: log in again.")
+                                  message="Your session has ended: log in again. Nothing was "
+                                          "changed; a reply or note you were writing is kept "
+                                          "in this browser and comes back on its case page.",
+                                  login=f"/login?next={quote(sent_from(request.url.path))}")
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
             request.state.user, request.state.csrf = user, session["csrf"]
@@ -160,10 +162,22 @@ def guard(action: str | None = "work_case") -> Callable[..., Any]:
     return wrap
 
 
+def sent_from(path: str) -> str:
+    """The page whose form sent a POST to ``path``: where to go back to after logging in
+    again (``/cases/12/respond`` was sent from ``/cases/12``)."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "cases" and len(parts) > 1:
+        return f"/cases/{quote(parts[1])}"
+    return "/" + parts[0] if parts[0] in ("admin", "themes") else "/"
+
+
 # --- the login page ---------------------------------------------------------------------------
 
 async def login_page(request: Request) -> Response:
     if request.method == "GET":
+        if (await run_in_threadpool(identify, request))[0] is not None:  # logged in already
+            target = our_path(request.query_params.get("next"))
+            return set_cookie(request, RedirectResponse(target, status_code=303))
         return _login_form(request)
     form = await request.form()
     cookie = request.cookies.get(LOGIN_COOKIE, "")
@@ -171,8 +185,6 @@ async def login_page(request: Request) -> Response:
                                                 cookie.encode()):
         return _login_form(request, 403, "The login form had expired: try again.")
     name, password = str(form.get("name", ""))[:200], str(form.get("password", ""))[:1000]
-    from starlette.concurrency import run_in_threadpool
-
     state = request.app.state
     user = await run_in_threadpool(accounts.check_login, state.store, name, password,
                                    state.clock())

@@ -17,13 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from monitor import cases
+from monitor import accounts, cases
 from monitor.model import SEVERITIES
-from monitor.queue import STATES, CaseError
+from monitor.queue import STATES, CaseError, is_away
 from monitor.reports.digest import day_bounds
 from monitor.store.web import NOBODY, CaseFilter, LaunchFilter
 from monitor.web.auth import guard
-from monitor.web.pages import back_to, render
+from monitor.web.pages import back_to, notice_of, render, row_id
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,22 @@ def views(request: Request) -> list[View]:
     return found
 
 
+def members(state: Any) -> list[str]:
+    """Everyone who may have cases (the assignee filter's choices): the configured team, away
+    or not; without a ``team:``, anybody may be assigned, so the active accounts."""
+    team = state.config.policy.team
+    if team:
+        return [m.name for m in team]
+    return [u.name for u in accounts.list_users(state.store) if not u.disabled]
+
+
+def assignable(state: Any) -> list[str]:
+    """Whom a case may be given to now (claim, "Assign to"): ``members`` who are not away, so
+    no choice offered is one ``monitor.cases`` refuses."""
+    policy, away = state.config.policy, state.store.away_overrides()
+    return [name for name in members(state) if not is_away(policy, name, away)]
+
+
 def launch_filter(request: Request, name: str) -> LaunchFilter | None:
     """The launch's cases as the store can look for them (``WatchedEvent.about_case``)."""
     from monitor.backlash.events import watched
@@ -76,14 +92,19 @@ def chosen(request: Request) -> tuple[dict[str, Any], CaseFilter, View | None, l
     """The URL's view and filters: (the values shown back, the filter, the view, problems)."""
     params, me = request.query_params, request.state.user.name
     known = {v.key: v for v in views(request)}
-    view = known.get(params.get("view") or "") if params.get("view") or not any(
-        params.get(k) for k in FILTERS) else None
-    if view is None and not any(params.get(k) for k in FILTERS) and not params.get("view"):
+    asked = params.get("view") or ""
+    problems = [f"no saved view {asked[:200]!r}"] if asked and asked not in known else []
+    view = known.get(asked) if asked or not any(params.get(k) for k in FILTERS) else None
+    if view is None and not any(params.get(k) for k in FILTERS) and not asked:
         view = known["open"]
     where = view.where if view else CaseFilter()
     shown: dict[str, Any] = {"view": view.key if view else None}
-    problems = []
-    states = [s for s in params.getlist("state") if s in (*STATES, "all")]
+    states = []
+    for state in (s for s in params.getlist("state") if s):
+        if state in (*STATES, "all"):
+            states.append(state)
+        else:
+            problems.append(f"unknown state {state[:200]!r} (one of {', '.join(STATES)}, all)")
     if states:
         where = replace(where, states=STATES if "all" in states else tuple(states))
         shown["state"] = states
@@ -130,21 +151,21 @@ _ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 def inbox(request: Request) -> Response:
     state = request.app.state
     shown, where, view, problems = chosen(request)
-    try:
-        page = max(1, min(int(request.query_params.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
-    found = state.store.inbox_page(where, state.clock(), limit=PAGE, offset=(page - 1) * PAGE)
     total = count(request, where)
+    pages = max(1, -(-total // PAGE))
+    page = min(row_id(request.query_params.get("page", "1")) or 1, pages)  # past the end: last
+    found = state.store.inbox_page(where, state.clock(), limit=PAGE, offset=(page - 1) * PAGE)
+    takers = assignable(state)
     return render(request, "inbox.html", title="Inbox", cases=found, total=total, page=page,
-                  pages=max(1, -(-total // PAGE)), shown=shown, view=view,
+                  pages=pages, shown=shown, view=view,
                   views=[(v, count(request, v.where)) for v in views(request)],
                   problems=problems, severities=SEVERITIES, states=STATES,
-                  team=[m.name for m in state.config.policy.team], reasons=REASONS,
+                  members=members(state), assignable=takers, reasons=REASONS,
                   sources=sources(request),
                   launches=[e.name for e in state.config.main.events],
-                  newest=state.store.newest_case_id(), message=request.query_params.get("msg"),
-                  may_assign=request.state.user.may("assign"))
+                  newest=state.store.newest_case_id(), notice=notice_of(request),
+                  may_assign=request.state.user.may("assign"),
+                  may_claim=request.state.user.name in takers)
 
 
 @guard()
@@ -153,10 +174,7 @@ def fresh(request: Request) -> Response:
     list, without a reload."""
     state = request.app.state
     _shown, where, _view, _problem = chosen(request)
-    try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        after = 0
+    after = row_id(request.query_params.get("after", "0")) or 0
     newest = state.store.newest_case_id()
     found = []
     if newest > after:
@@ -173,13 +191,16 @@ def bulk(request: Request) -> Response:
     case API; what could not be done is said per case."""
     state, user, form = request.app.state, request.state.user, request.state.form
     action = str(form.get("action", ""))
-    ids = sorted({int(i) for i in form.getlist("case") if str(i).isdigit()})[:500]
+    picked = {str(i) for i in form.getlist("case")}
+    ids = sorted({i for i in map(row_id, picked) if i is not None})[:500]
     back = str(form.get("back", "/"))
-    if not ids:
-        return back_to(back, "Select cases first (x, or the boxes).")
+    if not picked:
+        return back_to(request, back, "Select cases first (x, or the boxes).", error=True)
     if action == "assign" and not user.may("assign"):
-        return back_to(back, "Assigning is for leads: claim a case to take it yourself.")
-    done, failed = 0, []
+        return back_to(request, back, "Assigning is for leads: claim a case to take it "
+                                      "yourself.", error=True)
+    done = 0
+    failed = [f"no case {i[:30]}" for i in sorted(picked) if row_id(i) is None]
     for case_id in ids:
         try:
             _act(state, user.name, action, case_id, form)
@@ -187,11 +208,11 @@ def bulk(request: Request) -> Response:
         except CaseError as error:
             failed.append(str(error))
         except ValueError as error:
-            return back_to(back, str(error))
+            return back_to(request, back, str(error), error=True)
     message = f"{action}: {done} case{'s' if done != 1 else ''} done"
     if failed:
         message += f"; {len(failed)} not: " + "; ".join(failed[:5])
-    return back_to(back, message)
+    return back_to(request, back, message, error=bool(failed))
 
 
 def _act(state: Any, me: str, action: str, case_id: int, form: Any) -> None:

@@ -14,13 +14,13 @@ from starlette.routing import Route
 
 from monitor import themes as tracking
 from monitor.web.auth import guard
-from monitor.web.pages import back_to, render
+from monitor.web.pages import back_to, notice_of, render
 
 DAYS = 7  # the period of the counts and the trend
 
 
-def _back(message: str, error: bool = False) -> Response:
-    return back_to("/themes", message, error)
+def _back(request: Request, message: str, error: bool = False) -> Response:
+    return back_to(request, "/themes", message, error=error)
 
 
 @guard("see_reports")
@@ -30,8 +30,7 @@ def themes_page(request: Request) -> Response:
     found = tracking.summaries(state.store, now - timedelta(days=DAYS), now)
     return render(request, "themes.html", title="Themes", themes=found, days=DAYS,
                   tracked_at=state.store.themes_tracked_at(),
-                  message=request.query_params.get("msg"),
-                  error=request.query_params.get("error"))
+                  notice=notice_of(request))
 
 
 @guard("see_reports")
@@ -40,19 +39,19 @@ def fix(request: Request) -> Response:
     key = request.path_params["key"]
     fixed_in = str(form.get("fixed_in", "")).strip()[:200]
     if not fixed_in:
-        return _back("Say where it is fixed: a version or a date.", error=True)
+        return _back(request, "Say where it is fixed: a version or a date.", error=True)
     note = str(form.get("note", "")).strip()[:2000] or None
     if not state.store.fix_theme(key, fixed_in, note, request.state.user.name, state.clock()):
-        return _back(f"There is no theme {key!r}.", error=True)
-    return _back(f"{key}: marked fixed in {fixed_in}.")
+        return _back(request, f"There is no theme {key!r}.", error=True)
+    return _back(request, f"{key}: marked fixed in {fixed_in}.")
 
 
 @guard("see_reports")
 def unfix(request: Request) -> Response:
     key = request.path_params["key"]
     if not request.app.state.store.unfix_theme(key):
-        return _back(f"There is no theme {key!r}.", error=True)
-    return _back(f"{key}: no longer marked fixed.")
+        return _back(request, f"There is no theme {key!r}.", error=True)
+    return _back(request, f"{key}: no longer marked fixed.")
 
 
 routes = [Route("/themes", themes_page),

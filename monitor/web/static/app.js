@@ -12,7 +12,9 @@
 
   function current() { return document.querySelector("li.case.current"); }
 
-  function move(step) {
+  /* The page scrolls to the row a key moved to, never to the first one on load: on a phone
+     the list starts below the views and filters, and the page must open at its top. */
+  function move(step, scroll) {
     var all = rows();
     if (!all.length) { return; }
     var at = all.indexOf(current());
@@ -21,7 +23,7 @@
     next.classList.add("current");
     next.setAttribute("aria-current", "true");
     next.querySelector("a.title").focus({preventScroll: true});
-    next.scrollIntoView({block: "nearest"});
+    if (scroll) { next.scrollIntoView({block: "nearest"}); }
   }
 
   /* In the inbox an action applies to the selected cases, or to the current one when none is
@@ -47,6 +49,7 @@
     if (reply && !reply.value) { reply.value = box.value; }
     var used = document.getElementById("reply-template");  // the won-back figures count by it
     if (used && box.dataset.id) { used.value = box.dataset.id; }
+    if (reply && reply.value) { keepDraft(reply, false); }
   }
 
   function announce(text) {
@@ -81,7 +84,7 @@
     }
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     var key = event.key;
-    if (key === "j" || key === "k") { event.preventDefault(); move(key === "j" ? 1 : -1); return; }
+    if (key === "j" || key === "k") { event.preventDefault(); move(key === "j" ? 1 : -1, true); return; }
     if (key === "Enter" && current()) { event.preventDefault(); current().querySelector("a.title").click(); return; }
     if (key === "x" && current()) {
       event.preventDefault();
@@ -132,6 +135,65 @@
     if (event.target.dataset && event.target.dataset.activity) { activity(event.target.dataset.activity); }
   });
 
+  /* Drafts: what is typed in a case page's reply or note box is kept in this browser, per
+     person and case, until the server has recorded it (the page it then shows says so:
+     data-recorded), so an ended session or someone else's change never loses it. */
+  function draftKey(box) {
+    var page = box.closest("article.casepage");
+    return page && page.dataset.user ?
+      ["fm-draft", page.dataset.user, page.dataset["case"], box.dataset.draft].join(":") : null;
+  }
+
+  function keptDraft(key) {
+    try { return JSON.parse(localStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+
+  function keepDraft(box, sent) {
+    var key = draftKey(box);
+    var used = box.dataset.draft === "reply" ? document.getElementById("reply-template") : null;
+    if (!key) { return; }
+    try {
+      if (!box.value.trim()) { localStorage.removeItem(key); return; }
+      localStorage.setItem(key, JSON.stringify({text: box.value, sent: sent,
+                                                template: used ? used.value : ""}));
+    } catch (e) { /* storage full or turned off: the form still sends what is typed */ }
+  }
+
+  function restoreDrafts() {
+    var recorded = document.querySelector("[data-recorded]");
+    document.querySelectorAll("article.casepage textarea[data-draft]").forEach(function (box) {
+      var key = draftKey(box);
+      var kept = key ? keptDraft(key) : null;
+      if (kept && kept.sent && recorded && recorded.dataset.recorded === box.dataset.draft) {
+        localStorage.removeItem(key);  // the server has it now
+        return;
+      }
+      if (box.value.trim()) { keepDraft(box, false); return; }  // sent back with a refusal
+      if (!kept || !kept.text) { return; }
+      box.value = kept.text;
+      var used = document.getElementById("reply-template");
+      if (box.dataset.draft === "reply" && used && !used.value) { used.value = kept.template || ""; }
+      var holder = box.closest("[hidden]");
+      if (holder) { holder.hidden = false; }
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.dataset && event.target.dataset.draft) { keepDraft(event.target, false); }
+  });
+  document.addEventListener("submit", function (event) {
+    var box = event.target.querySelector("textarea[data-draft]");
+    if (box) { keepDraft(box, true); }
+  });
+
+  /* The presence poll is the page's pulse: a 401 means the session ended meanwhile. */
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var warning = document.getElementById("session-ended");
+    if (warning && event.detail.elt && event.detail.elt.id === "presence") {
+      warning.hidden = event.detail.xhr.status !== 401;
+    }
+  });
+
   window.addEventListener("pagehide", function () {
     var page = document.querySelector("article.casepage");
     var csrf = document.body.dataset.csrf;
@@ -143,7 +205,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (rows().length && !typing(document.activeElement)) { move(0); }
+    if (rows().length && !typing(document.activeElement)) { move(0, false); }
+    restoreDrafts();
     if (/[?&]focus=search/.test(window.location.search)) {
       var search = document.getElementById("q");
       if (search) { search.focus(); }
