@@ -100,14 +100,16 @@ def respond(store: Store, case_id: int, *, actor: str | None, now: datetime,
             template: str | None = None) -> Case:
     """Someone answered the author (by hand, where they wrote): the SLA is met. ``text``: what
     they wrote, kept in the history; ``template``: the id of the reply template it came from,
-    so the won-back figures (``monitor.followup``) can tell which templates work."""
+    so the won-back figures (``monitor.followup``) can tell which templates work. An answer
+    given before the case was opened (the team was quicker than the monitor) is a first
+    response at the opening: a time to respond is never negative."""
     detail = {key: value.strip() for key, value in (("text", text), ("template", template))
               if value and value.strip()}
     with store.transaction() as db:
         row = _locked(db, case_id, actor, seen)
         state = next_state(case_id, row.state, "respond", row.assignee)
         update_case(db, case_id, now, state=state,
-                    first_response_at=row.first_response_at or now)
+                    first_response_at=row.first_response_at or max(now, row.opened_at))
         record_event(db, case_id, now, actor, "responded", detail or None)
         return reload_case(db, case_id, now)
 

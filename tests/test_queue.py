@@ -183,6 +183,16 @@ def test_respond_sets_first_response_once_and_reopen_keeps_the_assignee(store: Q
         ["called them back"]
 
 
+def test_an_answer_recorded_as_given_before_the_case_opened_is_a_response_at_the_opening(
+        store: QStore) -> None:
+    """The demo recorded its answer two minutes before its case opened: the stats showed a
+    median first response of -118 s."""
+    case_id = into(store, "new", 0)
+    opened = store.get_case(case_id, NOW).case.opened_at
+    answered = commands.respond(store, case_id, actor="ana", now=opened - timedelta(minutes=2))
+    assert answered.first_response_at == opened
+
+
 # --- grouping, SLA, priority -----------------------------------------------------------------
 
 def test_a_thread_that_keeps_flaring_updates_its_open_case(store: QStore) -> None:
