@@ -10,7 +10,8 @@ late or slow job coalesce instead of piling up or being skipped silently (APSche
 default drops runs over 1 s late). A source backing off after failures is skipped until its
 next try. A watchdog thread, outside the scheduler, alerts the admins when no pass has ended
 for the stall limit (``monitor.alarms``). SIGTERM/SIGINT: no new jobs, running ones finish
-(each writes in its own transactions), exit 0. SIGHUP: the config and rules are read again
+(each writes in its own transactions; the send stops after the notice it is sending, and lets
+go of the ones it claimed), exit 0. SIGHUP: the config and rules are read again
 (also when a config, source or rule file changes); a broken new config is refused and the old
 one keeps running.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -36,7 +38,7 @@ from monitor.errors import ConfigError, StoreError
 from monitor.health import assess
 from monitor.leases import Leases
 from monitor.metrics import Metrics
-from monitor.outbox import deliver_due, remind_untouched
+from monitor.outbox import SEND_FOR, deliver_due, remind_untouched
 from monitor.pipeline import due_sources, follow_up, retry_policy, run_once, score_pending
 from monitor.runtime import Runtime, learned_models
 from monitor.store import Store
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 SEND_EVERY = 10.0  # seconds between outbox runs
+SEND_STUCK = SEND_FOR.total_seconds() + 300.0  # a send running longer has hung: warn
 STORMS_EVERY = 60.0  # seconds between looks for backlash storms
 WATCH_EVERY = 5.0  # seconds between looks at the config files' modification times
 THEMES_EVERY = 3600.0  # seconds between looks at whether themes are due (daily)
@@ -71,6 +74,7 @@ class Daemon:
         self.scoring = threading.Lock()  # one thread scores and files at a time
         self.stopping = threading.Event()  # SIGTERM/SIGINT: a job still queued does nothing
         self.stopper: threading.Thread | None = None
+        self.sending_since: float | None = None  # monotonic start of the running send job
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.metrics = Metrics(self.store, lambda: self.config)
         self.stamp = _stamp(self.config)
@@ -90,6 +94,8 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._reload)
         log.info("daemon started: %d sources", len(self.config.sources))
         threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+        scheduler_log = logging.getLogger("apscheduler.scheduler")
+        scheduler_log.addFilter(self._quiet_send_skips)
         web = None
         try:
             self.metrics.serve(self.config.main.metrics)
@@ -106,6 +112,7 @@ class Daemon:
                 web.stop()
             self.metrics.stop()
             self.store.close()
+            scheduler_log.removeFilter(self._quiet_send_skips)
             log.info("daemon stopped")
 
     def _schedule(self, config: Config) -> None:
@@ -199,14 +206,39 @@ class Daemon:
             self.metrics.polled(s)
 
     def _send(self) -> None:
-        config, now = self.config, datetime.now(UTC)
-        with self.scoring:
-            remind_untouched(self.store, config.routes, now)
-        outcome = deliver_due(self.store, config.receivers, now, retry_policy(config))
-        if outcome:
-            log.info("notifications: %s", dict(outcome), extra={"notifications": dict(outcome)})
-        with self.scoring:  # a notification that died: the admins hear of it (next send)
-            raise_alarms(self.store, self.runtime, datetime.now(UTC), sources=())
+        """Reminders, then the outbox; it stops between two notices on SIGTERM, letting go
+        of what it claimed and did not send (the next start sends it)."""
+        if self.stopping.is_set():  # queued before SIGTERM, its turn came after
+            return
+        config = self.config
+        self.sending_since = time.monotonic()
+        try:
+            with self.scoring:
+                remind_untouched(self.store, config.routes, datetime.now(UTC))
+            outcome = deliver_due(self.store, config.receivers, retry=retry_policy(config),
+                                  stop=self.stopping)
+            if outcome:
+                log.info("notifications: %s", dict(outcome),
+                         extra={"notifications": dict(outcome)})
+            if self.stopping.is_set():  # dead ones are told by the next start's send
+                return
+            with self.scoring:  # a notification that died: the admins hear of it (next send)
+                raise_alarms(self.store, self.runtime, datetime.now(UTC), sources=())
+        finally:
+            self.sending_since = None
+
+    def _quiet_send_skips(self, record: logging.LogRecord) -> bool:
+        """APScheduler warns each time the send job is due while it still runs. A send may
+        run for minutes with slow receivers (``SEND_FOR`` and one receiver's timeout): that is
+        no problem, so it is said at DEBUG. One running past ``SEND_STUCK`` still warns."""
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        since = self.sending_since
+        if getattr(job, "id", None) == "send" and "maximum number of running instances" in \
+                str(record.msg) and since is not None and \
+                time.monotonic() - since < SEND_STUCK:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
 
     def _watchdog(self) -> None:
         """Outside the scheduler (whose jobs may be what hangs): when no pass has ended for
@@ -220,7 +252,7 @@ class Daemon:
                 if raise_alarms(self.store, self.runtime, now, sources=(), deliveries=False,
                                 last_pass=last):
                     deliver_due(self.store, self.config.receivers, now,
-                                retry_policy(self.config), flush=True)
+                                retry_policy(self.config), flush=True, stop=self.stopping)
             except Exception:  # the watchdog must outlive a store that is down for a while
                 log.exception("watchdog: could not alert about the stall")
 

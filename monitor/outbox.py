@@ -5,19 +5,23 @@ backoff; and reminders of untouched critical cases, to where their post was firs
 
 The queue's rules (priority, SLA, assignment) come from ``monitor.queue``; the SQL from
 ``monitor.store``. Each batch is claimed, sent and marked on its own, so one receiver that is
-down never holds up the others.
+down never holds up the others; its claim is renewed just before it is sent, so a notice is
+never sent by two daemons while its claimer still works (at least once after a crash).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import DeliveryError
 from monitor.model import QUEUE, Flag, Post, Routing, Score
@@ -118,55 +122,120 @@ class RetryPolicy:
         return now + timedelta(seconds=min(self.cap, self.backoff * 2 ** (attempts_made - 1)))
 
 
-CLAIM_BATCHES = 200
-"""Notices claimed at once: a claim is one transaction, so it stays short."""
+CLAIM_BATCHES = 20
+"""Notices claimed at once: a claim is one transaction, so it stays short, and the notices one
+sender holds but has not sent yet (that no other sender may take) stay few."""
 
-MAX_ROUNDS = 100
+MAX_ROUNDS = 1000
 """Claims one call makes at most (20,000 notices): the outbox is drained within the pass,
 yet a group that is due but cannot be claimed (another monitor holds its rows) can never
 keep the call going forever. What is left waits for the next call."""
 
+SEND_FOR = timedelta(minutes=5)
+"""A call starts no new notice after this long (half a claim): with slow receivers the rest
+waits for the next call, and no claim runs out while its sender is still on its way to it."""
 
-def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime,
-                retry: RetryPolicy = RetryPolicy(), flush: bool = False) -> Counter[str]:
+Clock = Callable[[], datetime]
+
+
+def deliver_due(store: Store, receivers: Mapping[str, object], now: datetime | None = None,
+                retry: RetryPolicy = RetryPolicy(), flush: bool = False, *,
+                clock: Clock | None = None, stop: threading.Event | None = None,
+                ) -> Counter[str]:
     """Send every due batch, claiming ``CLAIM_BATCHES`` at a time until none is due (at most
-    ``MAX_ROUNDS`` claims); returns counts of 'sent', 'retry' and 'dead' batches.
+    ``MAX_ROUNDS`` claims, for at most ``SEND_FOR``); returns counts of 'sent', 'retry' and
+    'dead' batches.
 
     ``receivers``: name -> an object with ``send(notice)`` (see ``monitor.receivers``). A row
     for a receiver no longer configured is retried later (the config may come back), and dies
     like any other failure. Every batch sent or failed leaves the due set (sent, dead, or
-    retried at ``now`` or later, which the further claims of this send leave alone), so each
-    round claims new ones.
+    retried at its attempt's time or later, which the further claims of this call leave
+    alone), so each round claims new ones.
+
+    Time is read when it is needed (each claim, each attempt's outcome), from ``clock``, by
+    default ``now`` (the call's start, default the current time) plus the time since: a
+    backoff counts from its failure, not from the start of a long send. ``stop`` (the daemon
+    stopping) and ``SEND_FOR`` end the call between two batches; the batches it claimed and
+    did not send are let go at once.
     """
+    clock = clock or _elapsed_since(now or datetime.now(UTC))
+    started = clock()
+
+    def going_on() -> bool:
+        return not (stop is not None and stop.is_set()) and clock() - started < SEND_FOR
+
     outcome: Counter[str] = Counter()
-    for round_ in range(MAX_ROUNDS):  # each batch is tried once per send, even with no backoff
-        batches = store.claim_due(now, flush=flush, limit=CLAIM_BATCHES, again=round_ > 0)
-        if not batches:
+    for round_ in range(MAX_ROUNDS):  # each batch is tried once per call, even with no backoff
+        if not going_on():
             break
-        _send_batches(store, receivers, batches, now, retry, outcome)
+        batches = store.claim_due(clock(), flush=flush, limit=CLAIM_BATCHES,
+                                  since=started if round_ else None)
+        if not batches or not _send_batches(store, receivers, batches, retry, outcome, clock,
+                                            going_on):
+            break
     return outcome
 
 
+def _elapsed_since(start: datetime) -> Clock:
+    """``start`` plus the (monotonic) time elapsed since this was made."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
 def _send_batches(store: Store, receivers: Mapping[str, object], batches: Iterable[Batch],
-                  now: datetime, retry: RetryPolicy, outcome: Counter[str]) -> None:
-    for batch in batches:
-        notice = batch.notice
-        receiver = receivers.get(notice.receiver)
-        try:
-            if receiver is None:
-                raise DeliveryError(f"no receiver named {notice.receiver!r} in the config")
-            receiver.send(notice)  # type: ignore[attr-defined]
-        except DeliveryError as error:
-            _failed(store, batch, str(error), error.retryable, retry, now, outcome)
-        except Exception as error:  # a receiver's bug fails its batch, not the pass
-            log.exception("receiver %s crashed", notice.receiver)
-            _failed(store, batch, f"{type(error).__name__}: {error}", True, retry, now,
-                    outcome)
-        else:
-            store.mark_sent(batch, now)
-            outcome["sent"] += 1
-            log.info("%s: sent %d flagged post(s) of %s", notice.receiver, len(batch.ids),
-                     notice.group)
+                  retry: RetryPolicy, outcome: Counter[str], clock: Clock,
+                  going_on: Callable[[], bool]) -> bool:
+    """Send ``batches`` in turn while ``going_on()``; False when it stopped before the end,
+    having let go of those it did not send. Each batch's claim is renewed just before it is
+    sent: one whose claim ran out (another sender may hold it now) is left alone."""
+    left = list(batches)
+    try:
+        while left:
+            if not going_on():
+                return False
+            claimed = left.pop(0)
+            batch = store.renew(claimed, clock())
+            if batch is None:
+                log.warning("%s: notice of %s not sent: its claim ran out before its turn "
+                            "(another sender may hold it now)", claimed.notice.receiver,
+                            claimed.notice.group)
+                continue
+            _send_one(store, receivers, batch, retry, outcome, clock)
+        return True
+    finally:
+        if left:
+            _release(store, left)
+
+
+def _send_one(store: Store, receivers: Mapping[str, object], batch: Batch,
+              retry: RetryPolicy, outcome: Counter[str], clock: Clock) -> None:
+    notice = batch.notice
+    receiver = receivers.get(notice.receiver)
+    try:
+        if receiver is None:
+            raise DeliveryError(f"no receiver named {notice.receiver!r} in the config")
+        receiver.send(notice)  # type: ignore[attr-defined]
+    except DeliveryError as error:
+        _failed(store, batch, str(error), error.retryable, retry, clock(), outcome)
+    except Exception as error:  # a receiver's bug fails its batch, not the pass
+        log.exception("receiver %s crashed", notice.receiver)
+        _failed(store, batch, f"{type(error).__name__}: {error}", True, retry, clock(), outcome)
+    else:
+        store.mark_sent(batch, clock())
+        outcome["sent"] += 1
+        log.info("%s: sent %d flagged post(s) of %s", notice.receiver, len(batch.ids),
+                 notice.group)
+
+
+def _release(store: Store, batches: list[Batch]) -> None:
+    """Let go of unsent claims; a store that cannot be written now only delays them (their
+    claims run out)."""
+    try:
+        store.release(batches)
+        log.info("%d claimed notice(s) not sent, let go for the next send", len(batches))
+    except SQLAlchemyError as error:
+        log.warning("%d claimed notices not let go (they are free again when their claim runs "
+                    "out): %s", len(batches), error)
 
 
 def _failed(store: Store, batch: Batch, error: str, retryable: bool, retry: RetryPolicy,

@@ -150,7 +150,7 @@ def test_a_pass_sends_one_notice_per_receiver_and_thread(
     hit, = hook.hits
     assert hit.status == 200 and hit.path == "/in"
     assert hit.headers["content-type"] == "application/json"
-    assert re.fullmatch(r"flag:\d+:hook", hit.key)
+    assert re.fullmatch(r"flag:\d+:hook@[0-9a-f]{32}", hit.key)  # the row's, in this store
     body = hit.json
     assert int(hit.headers["x-monitor-timestamp"]) == body["sent_at"]
     assert abs(body["sent_at"] - time.time()) < 60
@@ -177,10 +177,12 @@ def test_a_pass_sends_one_notice_per_receiver_and_thread(
     assert mailbox.envelopes[0].rcpt_tos == ["ops@example.com"]
     assert message["Subject"] == (f"[feedback-monitor] [CRITICAL] 1 flagged post in "
                                   f"'By: Marco' (case #{case['id']})")
-    mail_key = hit.key.removesuffix(":hook") + ":mail"  # comment-1's row for mail
+    row_key, _, store_id = hit.key.partition("@")
+    mail_key = f"{row_key.removesuffix(':hook')}:mail@{store_id}"  # comment-1's row for mail
     digest = hashlib.sha256(mail_key.encode()).hexdigest()[:32]
     assert message["Message-ID"] == f"<{digest}.monitor@example.com>"
-    assert message["References"] == f"<case-{case['id']}.monitor@example.com>"
+    assert message["References"] == message["In-Reply-To"] == \
+        f"<case-{case['id']}.{store_id}.monitor@example.com>"
     text = message.get_body(("plain",)).get_content()
     assert "This redesign is a disaster" in text and "hate it" not in text
 
@@ -255,8 +257,8 @@ def test_a_refusal_is_dead_until_retried(project, hook: Hook) -> None:
     quiet = run(config)
     assert quiet.exit_code == 0 and notifications(quiet) is None and len(hook.hits) == 1
     assert "alerts about" not in quiet.stdout
-    assert monitor("deliveries", "retry", "--receiver", "other", "--config",
-                   str(config)).stdout == "0 dead deliveries will be sent again\n"
+    typo = monitor("deliveries", "retry", "--receiver", "other", "--config", str(config))
+    assert typo.exit_code == 2 and "no receiver 'other' (known: queue, hook)" in typo.output
     retried = monitor("deliveries", "retry", "--config", str(config))
     assert retried.exit_code == 0 and retried.stdout == "2 dead deliveries will be sent again\n"
     again = run(config)

@@ -2,6 +2,8 @@
 
 The Message-ID comes from the notice's key, so a notice sent again after a crash is the same
 message to a mail client; every notice of a case references one id, so clients thread them.
+Both hold the store's id (the key's part after ``@``): a second installation's mails are
+never taken for duplicates of the first's, nor threaded with its case of the same number.
 """
 
 from __future__ import annotations
@@ -119,8 +121,10 @@ def compose(notice: Notice, options: EmailOptions, now: datetime | None = None) 
     message["To"] = ", ".join(options.to)
     message["Date"] = format_datetime(now or datetime.now(UTC))
     message["Message-ID"] = f"<{digest}.monitor@{domain}>"
-    if notice.case_id is not None:
-        message["References"] = f"<case-{notice.case_id}.monitor@{domain}>"
+    if notice.case_id is not None:  # the case's thread: of this case, in this store
+        store = notice.key.rpartition("@")[2] if "@" in notice.key else ""
+        thread = ".".join(part for part in (f"case-{notice.case_id}", store) if part)
+        message["References"] = message["In-Reply-To"] = f"<{thread}.monitor@{domain}>"
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to us
     items = [describe(i) for i in notice.items]
     text = "\n\n".join([summary(notice), *(item_text(i) for i in items)])

@@ -2,16 +2,20 @@
 
 The body is a stable contract (bump ``version`` on any incompatible change)::
 
-    {"version": 1, "key": "flag:12:ops", "receiver": "ops", "group": "thread:forum:7",
-     "severity": "critical", "case_id": 12, "reminder": false, "sent_at": 1714557600,
+    {"version": 1, "key": "flag:12:ops@<store id>", "receiver": "ops",
+     "group": "thread:forum:7", "severity": "critical", "case_id": 12, "reminder": false,
+     "sent_at": 1714557600,
      "posts": [{"source", "external_id", "url", "author", "title", "text",
                 "published_at": "2024-05-01T10:00:00Z", "severity", "category", "tags",
                 "rules", "reasons",
                 "scores": {"compound", "anger", "change", "churn", "complaint", "angry",
                            "language"}}]}       (the fields ``Score.shown()`` gives)
 
-Headers: ``Idempotency-Key`` (the same on every retry of a notice), ``X-Monitor-Timestamp``
-(= ``sent_at``, unsigned: kept for receivers that read it) and, with a secret,
+``key`` is the outbox row's key and the store's random id: the same on every retry of a
+notice, and never repeated by another installation or by the database made anew.
+
+Headers: ``Idempotency-Key`` (= ``key``), ``X-Monitor-Timestamp`` (= ``sent_at``, unsigned:
+kept for receivers that read it) and, with a secret,
 ``X-Monitor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<exact body bytes>">`` as
 Stripe signs: the time is signed with the body, so a receiver that checks both (``verify``)
 refuses a tampered body, a changed time and a replay of an old request. Any 2xx is

@@ -1,37 +1,54 @@
 """The outbox: one row per (flagged post, receiver), written in the flag's transaction.
 
 A sender claims due rows (``claimed_until``: another monitor sharing the database skips them),
-sends them, and marks them sent; a failure schedules the next attempt with backoff, and after
+renews the claim just before it sends each batch (only while the claim it made still holds, so
+a row whose claim ran out, and that another sender may have taken, is never sent by both),
+and marks them sent; a failure schedules the next attempt with backoff, and after
 ``max_attempts`` (or a failure that retrying cannot fix) the row is *dead* and shown by
-``monitor status``. A sender killed between sending and marking leaves a claim that expires,
-so the row is sent again: at least once, with the same key, which receivers pass on as an
-idempotency key (webhook header, e-mail Message-ID).
+``monitor status``. A sender that stops lets go of what it did not send; one killed between
+sending and marking leaves a claim that expires, so the row is sent again: at least once,
+with the same key, which receivers pass on as an idempotency key (webhook header, e-mail
+Message-ID). That key holds the store's own random id (``store_id``), so two installations,
+or a store made anew, never send two different notices under one key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from monitor.model import QUEUE, FlaggedPost, Notice, Routing
 from monitor.store.rows import SCORE_COLUMNS, flag_from, insert_ignoring, post_from, score_from
-from monitor.store.schema import case_posts, cases, deliveries, flags, posts, scores, silences
+from monitor.store.schema import (
+    case_posts,
+    cases,
+    deliveries,
+    flags,
+    meta,
+    posts,
+    scores,
+    silences,
+)
 
 CLAIM = timedelta(minutes=10)  # a sender that died frees its rows after this long
+STORE_ID = "store_id"  # meta key: the store's random id, part of every notice's key
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Due outbox rows of one receiver and group: ``notice``, sent as one notification."""
+    """Due outbox rows of one receiver and group: ``notice``, sent as one notification.
+    ``claim``: the ``claimed_until`` this sender wrote, which tells its claim from another's."""
 
     notice: Notice
     ids: tuple[int, ...]
     attempts: int
+    claim: datetime
 
 
 def enqueue(db: Connection, post_id: int, routing: Routing, now: datetime) -> None:
@@ -66,7 +83,7 @@ class DeliveryQueries:
             ).rowcount
 
     def claim_due(self, now: datetime, flush: bool = False, limit: int = 200,
-                  again: bool = False) -> list[Batch]:
+                  since: datetime | None = None) -> list[Batch]:
         """Claim, per receiver and group, the rows to send now as one notification.
 
         A group is due when a row's time has come (its ``group_wait`` passed, or its backoff
@@ -75,19 +92,22 @@ class DeliveryQueries:
         tried keeps its key and its rows: a retry sends exactly what the first try did, so a
         receiver dropping duplicates by key never drops a post that came later.
 
-        ``again``: a further claim of the same send (same ``now``): a row whose time is
-        ``now`` itself failed in this send (``backoff: 0s``) and waits for the next one.
+        ``since``: the start of the send this claim is a further one of: a row whose time is
+        ``since`` or later was tried in this send (``backoff: 0s``) and waits for the next.
+        The notice's key is the first row's key and the store's id (``store_id``).
         """
+        until = now + CLAIM
         with self.engine.begin() as db:
             free = or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
-            ready = deliveries.c.next_attempt_at < now if again else \
+            ready = deliveries.c.next_attempt_at < since if since is not None else \
                 deliveries.c.next_attempt_at <= now
             if flush:
                 ready = or_(ready, deliveries.c.attempts == 0)
             due = select(deliveries.c.receiver, deliveries.c.group_key).where(
                 deliveries.c.state == "pending", free, ready)
             groups = db.execute(due.distinct().limit(limit)).all()
-            batches = []
+            batches: list[Batch] = []
+            store = _store_id(db) if groups else ""
             for receiver, group_key in groups:
                 rows = db.execute(select(deliveries.c.id, deliveries.c.key,
                                          deliveries.c.attempts, deliveries.c.post_id,
@@ -105,20 +125,50 @@ class DeliveryQueries:
                 key = tried or rows[0].key
                 ids = [r.id for r in rows]
                 claimed = db.execute(deliveries.update().where(
-                    deliveries.c.id.in_(ids), free).values(claimed_until=now + CLAIM,
+                    deliveries.c.id.in_(ids), free).values(claimed_until=until,
                                                            batch_key=key)).rowcount
                 if claimed != len(ids):
                     continue
-                notice = Notice(key, receiver, group_key,
+                notice = Notice(f"{key}@{store}", receiver, group_key,
                                 tuple(_flagged(db, [r.post_id for r in rows])),
                                 rows[0].case_id or _case_of(db, [r.post_id for r in rows]),
                                 reminder=key.startswith("remind:"))
-                batches.append(Batch(notice, tuple(ids), max(r.attempts for r in rows)))
+                batches.append(Batch(notice, tuple(ids), max(r.attempts for r in rows), until))
             return batches
+
+    def renew(self, batch: Batch, now: datetime) -> Batch | None:
+        """``batch`` claimed for another ``CLAIM`` from ``now``, just before it is sent, if this
+        sender still holds it: its claim is the one it made and has not run out. None when
+        it ran out (another sender may hold it, or take it while this one sends): not sent."""
+        until = now + CLAIM
+        with self.engine.connect() as db, db.begin() as transaction:
+            held = db.execute(deliveries.update().where(
+                deliveries.c.id.in_(batch.ids), deliveries.c.state == "pending",
+                deliveries.c.claimed_until == batch.claim, deliveries.c.claimed_until > now)
+                .values(claimed_until=until)).rowcount
+            if held != len(batch.ids):
+                transaction.rollback()
+                return None
+        return replace(batch, claim=until)
+
+    def release(self, batches: Sequence[Batch]) -> None:
+        """Let go of claimed batches that were not sent (the sender is stopping), so that
+        another sender, or the next start, takes them at once, not when the claim runs out."""
+        with self.engine.begin() as db:
+            for batch in batches:
+                db.execute(deliveries.update().where(
+                    deliveries.c.id.in_(batch.ids), deliveries.c.state == "pending",
+                    deliveries.c.claimed_until == batch.claim).values(claimed_until=None))
+
+    def store_id(self) -> str:
+        """The store's id: random, made once and kept in the store (``meta``)."""
+        with self.engine.begin() as db:
+            return _store_id(db)
 
     def mark_sent(self, batch: Batch, now: datetime) -> None:
         with self.engine.begin() as db:
-            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(
+            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids),
+                                                 deliveries.c.state == "pending").values(
                 state="sent", sent_at=now, claimed_until=None, last_error=None,
                 attempts=deliveries.c.attempts + 1))
 
@@ -129,8 +179,9 @@ class DeliveryQueries:
                                   "last_error": error[:1000]}
         values.update(state="dead") if retry_at is None else values.update(
             next_attempt_at=retry_at)
-        with self.engine.begin() as db:
-            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids)).values(**values))
+        with self.engine.begin() as db:  # pending: another sender's "sent" is never undone
+            db.execute(deliveries.update().where(deliveries.c.id.in_(batch.ids),
+                                                 deliveries.c.state == "pending").values(**values))
 
     def remind(self, case_id: int, receivers: Sequence[str], now: datetime,
                repeat_interval: float | None = None) -> bool:
@@ -211,6 +262,19 @@ class DeliveryQueries:
             return bool(db.execute(silences.update().where(
                 silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now))
                 .rowcount)
+
+
+def _store_id(db: Connection) -> str:
+    """The store's id, made on first use: a notice's key (``flag:12:ops@<id>``) is then
+    unique to this store, so a receiver that drops duplicates by key (an intake's
+    Idempotency-Key, Gmail's Message-ID) never drops a notice of another installation, nor
+    one sent after the database was made anew. Two senders making it at once agree: the
+    second insert is ignored and both read the first."""
+    found = db.execute(select(meta.c.value).where(meta.c.key == STORE_ID)).scalar()
+    if found is None:
+        db.execute(insert_ignoring(db, meta, ["key"]).values(key=STORE_ID, value=uuid4().hex))
+        found = db.execute(select(meta.c.value).where(meta.c.key == STORE_ID)).scalar_one()
+    return str(found)
 
 
 def _case_of(db: Connection, post_ids: Sequence[int]) -> int | None:
