@@ -16,7 +16,7 @@ from sqlalchemy import select
 from monitor import cases
 from monitor.errors import DeliveryError
 from monitor.model import Fetch, Flag, Notice, Post, Routing, Score
-from monitor.outbox import RetryPolicy, deliver_due
+from monitor.outbox import CLAIM_BATCHES, RetryPolicy, deliver_due
 from monitor.receivers import build_receiver
 from monitor.store import Store
 from monitor.store.deliveries import CLAIM, Batch
@@ -223,18 +223,19 @@ def test_a_reminder_also_reaches_whoever_an_escalation_was_routed_to(store: Stor
 
 
 def test_a_flushing_pass_sends_every_group_it_flagged_not_just_one_claim(store: Store) -> None:
-    """450 groups are more than one claim (200) takes: the pass drains the outbox anyway."""
+    """More groups than three claims take (CLAIM_BATCHES, 20): the pass drains the outbox."""
+    many = 3 * CLAIM_BATCHES + 5
     posts = tuple(Post("blog", f"p{i}", f"https://x.test/{i}", "ann", "Title", "text",
-                       NOW - timedelta(hours=1), thread_id=f"t{i}") for i in range(450))
+                       NOW - timedelta(hours=1), thread_id=f"t{i}") for i in range(many))
     store.save_fetch("blog", "rss", Fetch(posts, None), NOW)
     stored = store.posts_to_score()
     routes = {s.id: Routing(("hook",), f"thread:blog:{s.post.thread_id}", 30.0)
               for s in stored}
     save_scores(store, [(s, SCORE, FLAG) for s in stored], NOW, routes=routes)
     hook = Recorder()
-    assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": 450}
-    assert len({n.group for n in hook.sent}) == 450
-    assert store.delivery_counts() == {"sent": 450}
+    assert deliver_due(store, {"hook": hook}, NOW, flush=True) == {"sent": many}
+    assert len({n.group for n in hook.sent}) == many
+    assert store.delivery_counts() == {"sent": many}
 
 
 def test_a_failed_batch_is_tried_once_per_send_even_with_no_backoff(store: Store) -> None:
