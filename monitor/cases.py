@@ -47,15 +47,23 @@ NOTHING_AT_ALL = ("spam", "off topic", "off-topic")
 
 
 class StaleCase(CaseError):
-    """Someone else changed the case after the person acting last saw it."""
+    """Someone else changed the case after the person acting last saw it: ``change`` (at,
+    actor, action) says who and when; the message gives the time in UTC, ``said`` in the
+    words of a page that shows its times otherwise."""
+
+    def __init__(self, case_id: int, change: Any) -> None:
+        self.case_id, self.change = case_id, change
+        super().__init__(self.said(change.at.strftime("%H:%M UTC")))
+
+    def said(self, when: str) -> str:
+        return (f"{self.change.actor} {self.change.action} case {self.case_id} at {when}, "
+                "after you opened it: nothing was changed; look at the case again")
 
 
 def _locked(db: Any, case_id: int, actor: str | None, seen: int | None) -> Any:
     row = locked_case(db, case_id)
     if seen is not None and (change := change_after(db, case_id, seen, actor)) is not None:
-        when = change.at.strftime("%H:%M UTC")
-        raise StaleCase(f"{change.actor} {change.action} case {case_id} at {when}, after you "
-                        "opened it: nothing was changed; look at the case again")
+        raise StaleCase(case_id, change)
     return row
 
 

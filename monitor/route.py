@@ -35,7 +35,7 @@ from monitor.matchers import (
     severity,
 )
 from monitor.model import Flag, Post, Score
-from monitor.units import DAY, Duration, between
+from monitor.units import DAY, Duration, between, parse_duration
 
 GROUP_PARTS = ("thread", "author", "source", "category")   # also the order in a group key
 
@@ -274,6 +274,16 @@ def parse_matchers(items: Iterable[str]) -> dict[str, str]:
     if not matchers:
         raise ValueError("a silence needs at least one matcher (KEY=VALUE)")
     return matchers
+
+
+def silence_seconds(lasting: str) -> float:
+    """How long a silence lasts (``30m``, ``2h``, ``7d``); ValueError for no duration and for
+    0, a silence over before it began, muting nothing."""
+    seconds = parse_duration(lasting)
+    if seconds <= 0:
+        raise ValueError(f"{lasting!r}: a silence must last longer than 0s: say how long it "
+                         "lasts (30m, 2h, 7d)")
+    return seconds
 
 
 def silence_notices(matchers: Mapping[str, str]) -> list[str]:

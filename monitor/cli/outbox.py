@@ -32,8 +32,7 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
                 config_path: Path) -> None:
     """Mute matching flags: they are stored and listed in the digest, but neither open a case
     nor notify anyone until the silence ends."""
-    from monitor.route import parse_matchers, silence_notices
-    from monitor.units import parse_duration
+    from monitor.route import parse_matchers, silence_notices, silence_seconds
 
     try:
         parsed = parse_matchers(list(matchers))
@@ -42,12 +41,9 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
     for notice in silence_notices(parsed):
         click.echo(f"warning: --match: {notice}", err=True)
     try:
-        seconds = parse_duration(lasting)
+        seconds = silence_seconds(lasting)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
-    if seconds <= 0:  # it would be over before it began, muting nothing
-        raise click.BadParameter(f"{lasting!r}: a silence must last longer than 0s",
-                                 param_hint="--for")
     now = datetime.now(UTC)
     with opened(config_path) as (config, store):
         sid = store.add_silence(parsed, reason, now + timedelta(seconds=seconds), now, who)

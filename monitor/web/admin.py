@@ -19,8 +19,7 @@ from starlette.routing import Route
 from monitor import accounts, logs
 from monitor.accounts import AccountError, InvalidAccount
 from monitor.matchers import LABELS
-from monitor.route import parse_matchers, silence_notices
-from monitor.units import parse_duration
+from monitor.route import parse_matchers, silence_notices, silence_seconds
 from monitor.web.auth import guard
 from monitor.web.pages import back_to, notice_of, render, row_id
 
@@ -106,12 +105,9 @@ def add_silence(request: Request) -> Response:
     try:
         matchers = parse_matchers(line for line in _field(request, "matchers", 4000)
                                   .splitlines() if line.strip())
-        seconds = parse_duration(_field(request, "lasting", 50).strip())
+        seconds = silence_seconds(_field(request, "lasting", 50).strip())
     except ValueError as error:
         return _back(request, f"No silence added: {error}", error=True)
-    if seconds <= 0:
-        return _back(request, "No silence added: it would end as it starts; say how long it "
-                              "lasts (30m, 2h, 7d).", error=True)
     if not reason:
         return _back(request, "No silence added: say why (the reason), for whoever reads the "
                               "list later.", error=True)

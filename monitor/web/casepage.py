@@ -173,24 +173,13 @@ def act(request: Request) -> Response:
             return render(request, "error.html", 404, title="Unknown action",
                           message=f"There is no action {action!r} on a case.")
     except StaleCase as stale:
-        return _page(request, case_id, 409, _stale(request, case_id, seen) or str(stale), draft)
+        when = local_time(stale.change.at, request.app.state.config.timezone)
+        return _page(request, case_id, 409, stale.said(when), draft)
     except CaseError as refused:
         return _page(request, case_id, 400 if "no case" not in str(refused) else 404,
                      str(refused), draft)
     done = f"Assigned to {person}." if action == "assign" else DONE[action]
     return back_to(request, f"/cases/{case_id}", done, recorded=DRAFTS.get(action))
-
-
-def _stale(request: Request, case_id: int, seen: int | None) -> str | None:
-    """Who changed the case after the page was drawn, at a time in the configured zone (the
-    page's own), as ``StaleCase`` says it for the CLI in UTC."""
-    state = request.app.state
-    change = state.store.changed_since(case_id, seen or 0, request.state.user.name)
-    if change is None:
-        return None
-    return (f"{change.actor} {change.action} case {case_id} at "
-            f"{local_time(change.at, state.config.timezone)}, after you opened it: nothing "
-            "was changed; look at the case again")
 
 
 @guard()
