@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
@@ -17,12 +17,16 @@ def start_daemon(config: Path, log: Path, *flags: str,
                             cwd=config.parent, env=None if env is None else dict(env))
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "") -> None:
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "",
+             logs: Sequence[Path] = ()) -> None:
     """Poll ``condition`` until it holds. The deadline is generous on purpose: it costs nothing
     when the daemon is on time, and a machine busy with other work (a parallel suite, a build)
-    can make a daemon's start-up and first retries take several times their usual 2-5 s."""
+    can make a daemon's start-up and first retries take several times their usual 2-5 s. On a
+    timeout the message ends with the tail of each of ``logs`` (the daemons' own account)."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting{' for ' + what if what else ''}")
+            tails = "".join(f"\n--- {log.name}:\n" + log.read_text(errors="replace")[-3000:]
+                            for log in logs if log.exists())
+            raise AssertionError(f"timed out waiting{' for ' + what if what else ''}{tails}")
         time.sleep(0.1)
