@@ -45,7 +45,7 @@ def test_a_source_that_breaks_and_recovers_is_told_once_each(
         server: LoopbackServer, make_project, tmp_path: Path,
         running: list[subprocess.Popen]) -> None:
     down = Route(status=500, body=b"down")
-    server.serve("/feed.xml", down, down, down, Route(body=fixture_bytes(FEED)))
+    server.serve("/feed.xml", down, down, Route(body=fixture_bytes(FEED)))
     alerts = tmp_path / "alerts.jsonl"
     config = project(make_project, server.url("/feed.xml"), alerts,
                      alerts={"receivers": ["admins"], "after_failures": 2})

@@ -134,7 +134,7 @@ def test_a_parse_past_the_source_deadline_fails_only_its_source(
     monkeypatch.setattr(pipeline, "cores", lambda: 2)
     monkeypatch.setattr(rss, "read_feed", crash_or_hang)
     started = time.monotonic()
-    report = run(project(make_project, server, {3: HANG}, source_deadline=10))
+    report = run(project(make_project, server, {3: HANG}, source_deadline=5))
     assert time.monotonic() - started < 60
     failed = {s.name: s.error for s in report.failed}
     assert list(failed) == ["board-03"], failed
