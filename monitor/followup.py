@@ -255,8 +255,8 @@ def _launch(store: Store, config: Config, item: Followed) -> str | None:
 # --- figures ---------------------------------------------------------------------------------
 
 GROUPS = ("person", "severity", "template", "launch")
-"""What the won-back figures are grouped by: who answered, the case's severity, the reply
-template used, the launch the case is about."""
+"""What the won-back figures are grouped by: who recorded the first answer, the case's
+severity, the reply template used, the launch the case is about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,13 +275,22 @@ class Figures:
     resolution_median: float | None
 
 
+def last_week(store: Store, now: datetime) -> tuple[Answered, dict[str, list[Figures]]]:
+    """The cases first answered in the 7 days to ``now``: the headline and its tables, from
+    one read, so that every table's rows add up to the headline."""
+    rows = store.answered_cases(now - timedelta(days=7), now)
+    return Answered.of(rows), figures(rows)
+
+
 def figures(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Figures]]:
-    """The won-back figures per group (``GROUPS``) from the store's ``outcome_rows``."""
+    """The won-back figures per group (``GROUPS``) from the store's ``answered_cases``. A case
+    not followed yet is too early to say, filed under its first answer's template; one that
+    is, under the template of the answer its outcome follows."""
     rows = list(rows)
-    keyed = {"person": lambda r: r["evidence"].get("by") or r["assignee"],
+    keyed = {"person": lambda r: r["responder"],
              "severity": lambda r: r["severity"],
-             "template": lambda r: r["evidence"].get("template"),
-             "launch": lambda r: r["evidence"].get("launch")}
+             "template": lambda r: (r["evidence"] or r["reply"] or {}).get("template"),
+             "launch": lambda r: (r["evidence"] or {}).get("launch")}
     found: dict[str, list[Figures]] = {}
     for group in GROUPS:
         buckets: dict[str, list[Mapping[str, Any]]] = {}
@@ -292,7 +301,7 @@ def figures(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Figures]]:
 
 
 def _bucket(key: str, rows: Sequence[Mapping[str, Any]]) -> Figures:
-    count = {o: sum(r["outcome"] == o for r in rows) for o in OUTCOMES}
+    count = {o: sum((r["outcome"] or TOO_EARLY) == o for r in rows) for o in OUTCOMES}
     decided = count[WON_BACK] + count[STILL_UNHAPPY] + count[GONE_QUIET]
     first = [(r["first_response_at"] - r["opened_at"]).total_seconds() for r in rows
              if r["first_response_at"]]

@@ -314,6 +314,74 @@ def test_people_link_and_show(project: Path) -> None:
     assert run("show", "nobody").exit_code == 2
 
 
+def test_the_figures_add_up_to_the_headline_by_who_answered_first(make_project,
+                                                                   store_url: str) -> None:
+    """Every won-back figure counts the cases first answered in the last 7 days, followed or
+    not yet, under the person who recorded that first answer (not the case's assignee, not a
+    later answer's author): each table's rows add up to the headline."""
+    from test_queue import file
+
+    from monitor.store.followup import Answered
+
+    project = make_project([{"name": "forum", "kind": "rss", "url": "https://f.test/a.atom"}],
+                           rules="rules: []\n", store=store_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = timedelta(days=1)
+    store = Store(store_url)
+    try:
+        policy = configuration.load(project).policy
+
+        def answered(name: str, at: datetime, template: str, opened: datetime) -> int:
+            case_id = file(store, name, thread=name, now=opened, author=name)
+            cases.assign(store, case_id, "bo", actor="lead", now=opened, policy=policy)
+            cases.respond(store, case_id, actor="ana", now=at, template=template)
+            return case_id
+
+        def outcome(case_id: int, outcome: str, by: str, template: str) -> None:
+            store.save_outcome(case_id, outcome, responded_at=now - day,
+                               window_ends_at=now + 29 * day, decided_at=now, now=now,
+                               evidence={"by": by, "template": template, "launch": None})
+
+        won = answered("won", now - day, "angry-listen", now - 2 * day)
+        outcome(won, WON_BACK, "ana", "angry-listen")
+        again = answered("again", now - day, "angry-listen", now - 2 * day)
+        cases.resolve(store, again, actor="ana", now=now - day)
+        cases.reopen(store, again, actor="bo", now=now - timedelta(hours=3), policy=policy)
+        cases.respond(store, again, actor="cy", now=now - timedelta(hours=2),
+                      template="praise-thanks")  # a later answer, by someone else
+        outcome(again, STILL_UNHAPPY, "cy", "praise-thanks")
+        answered("unfollowed", now - timedelta(hours=1), "angry-listen", now - 2 * day)
+        old = answered("old", now - 10 * day, "angry-listen", now - 11 * day)
+        outcome(old, GONE_QUIET, "ana", "angry-listen")  # first answered before the week
+        file(store, "unanswered", thread="unanswered", now=now - day, author="u")
+
+        result = CliRunner().invoke(main, ["queue", "stats", "--outcomes", "--json",
+                                           "--config", str(project)])
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.output)
+        week = shown.pop("answered_last_7_days")
+        assert week == {"answered": 3, "won_back": 1, "still_unhappy": 1, "gone_quiet": 0,
+                        "too_early": 1}
+        assert store.answered_between(now - 7 * day, now + day) == \
+            Answered(**week)  # the digest's line counts the same cases
+        for group, rows in shown.items():
+            for field in week:
+                assert sum(r[field] for r in rows) == week[field], (group, field)
+        assert [(r["key"], r["answered"], r["won_back"], r["still_unhappy"], r["too_early"])
+                for r in shown["person"]] == [("ana", 3, 1, 1, 1)]
+        assert {r["key"]: r["answered"] for r in shown["template"]} == \
+            {"angry-listen": 2, "praise-thanks": 1}
+
+        text = CliRunner().invoke(main, ["queue", "stats", "--outcomes", "--config",
+                                         str(project)])
+        assert text.exit_code == 0, text.output
+        assert ("answered last 7 days: 3; won back 1, still unhappy 1, quiet 0, too early 1"
+                in text.output)
+        assert "bo" not in text.output.split() and "cy" not in text.output.split()
+    finally:
+        store.close()
+
+
 # --- the demo and the web inbox --------------------------------------------------------------
 
 def test_the_demo_shows_a_won_back_case_in_the_cli_and_the_web(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -386,14 +386,13 @@ _presence("back", False, "PERSON gets new cases again.")
 @_options
 def stats(as_json: bool, outcomes: bool, config_path: Path, actor: str | None) -> None:
     """Open and overdue cases, and time to first response and to resolution (median, p90),
-    by severity; then whether our answers won their authors back, by who answered, severity,
-    reply template and launch."""
+    by severity; then whether our answers of the last 7 days won their authors back, by who
+    answered first, severity, reply template and launch."""
     from monitor import followup
 
     with _session(config_path, actor) as s:
         rows = s.store.queue_stats(s.now)
-        figures = followup.figures(s.store.outcome_rows())
-        week = s.store.answered_between(s.now - timedelta(days=7), s.now)
+        week, figures = followup.last_week(s.store, s.now)
     if as_json:
         if outcomes:
             return _print_json({"answered_last_7_days": dataclasses.asdict(week),

@@ -1,5 +1,6 @@
 """The follow-up's SQL: which answered cases to look at again, the posts of the person a case
-is about (across the names staff linked), the outcome rows, and the figures read from them.
+is about (across the names staff linked), the outcome rows, and the answered cases the figures
+count.
 No rules here: what makes an outcome is ``monitor.followup``'s.
 
 A person is named by their first name as "source:author"; an author nobody linked has no
@@ -8,7 +9,8 @@ A person is named by their first name as "source:author"; an author nobody linke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +72,13 @@ class Answered:
     still_unhappy: int
     gone_quiet: int
     too_early: int
+
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, Any]]) -> Answered:
+        """The counts of ``answered_cases`` rows: the same rows as the figures' tables."""
+        count = Counter(row["outcome"] for row in rows)
+        return cls(sum(count.values()), count["won back"], count["still unhappy"],
+                   count["gone quiet"], count["too early to say"] + count[None])
 
 
 def person_of(db: Connection, source: str, author: str) -> str:
@@ -207,26 +216,30 @@ class FollowupQueries:
             row = db.execute(select(outcomes).where(outcomes.c.case_id == case_id)).first()
         return None if row is None else dict(row._mapping)
 
-    def outcome_rows(self) -> list[dict[str, Any]]:
-        """Every outcome with its case's severity and times, for the figures."""
-        query = (select(outcomes.c.outcome, outcomes.c.evidence, cases.c.severity,
-                        cases.c.assignee, cases.c.state, cases.c.opened_at,
-                        cases.c.first_response_at, cases.c.resolved_at)
-                 .join(cases, cases.c.id == outcomes.c.case_id).order_by(cases.c.id))
+    def answered_cases(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Cases first answered in [start, end), each with who recorded that first answer
+        (``responder``) and what it said (``reply``: its template), and its outcome so far
+        (None: not followed yet). The one read behind the headline and every table of the
+        won-back figures, so that each table adds up to the headline."""
+        first = (select(func.min(case_events.c.id))
+                 .where(case_events.c.case_id == cases.c.id,
+                        case_events.c.action == "responded")
+                 .correlate(cases).scalar_subquery())
+        reply = case_events.alias("reply")
+        query = (select(cases.c.id, cases.c.severity, cases.c.state, cases.c.opened_at,
+                        cases.c.first_response_at, cases.c.resolved_at,
+                        reply.c.actor.label("responder"), reply.c.detail.label("reply"),
+                        outcomes.c.outcome, outcomes.c.evidence)
+                 .select_from(cases.outerjoin(reply, reply.c.id == first)
+                              .outerjoin(outcomes, outcomes.c.case_id == cases.c.id))
+                 .where(cases.c.first_response_at >= start, cases.c.first_response_at < end)
+                 .order_by(cases.c.id))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
 
     def answered_between(self, start: datetime, end: datetime) -> Answered:
         """Cases first answered in [start, end), by their outcome so far."""
-        query = (select(outcomes.c.outcome, func.count().label("n"))
-                 .select_from(cases.outerjoin(outcomes, outcomes.c.case_id == cases.c.id))
-                 .where(cases.c.first_response_at >= start, cases.c.first_response_at < end)
-                 .group_by(outcomes.c.outcome))
-        with self.engine.connect() as db:
-            counts = {r.outcome: int(r.n) for r in db.execute(query)}
-        return Answered(sum(counts.values()), counts.get("won back", 0),
-                        counts.get("still unhappy", 0), counts.get("gone quiet", 0),
-                        counts.get("too early to say", 0) + counts.get(None, 0))
+        return Answered.of(self.answered_cases(start, end))
 
     # --- people ------------------------------------------------------------------------------
 

@@ -203,11 +203,10 @@ def stats(request: Request) -> Response:
     state = request.app.state
     now = state.clock()
     activity = state.store.case_activity(now, state.config.timezone, days=STATS_DAYS)
-    answered = followup.answered_line(
-        state.store.answered_between(now - timedelta(days=7), now), "in the last 7 days")
+    week, outcomes = followup.last_week(state.store, now)
     return render(request, "stats.html", title="Stats", severities=state.store.queue_stats(now),
-                  activity=activity, days=STATS_DAYS, answered=answered,
-                  outcomes=followup.figures(state.store.outcome_rows()))
+                  activity=activity, days=STATS_DAYS, outcomes=outcomes,
+                  answered=followup.answered_line(week, "in the last 7 days"))
 
 
 @guard("see_reports")
