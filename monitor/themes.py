@@ -234,14 +234,16 @@ def to_csv(records: list[dict[str, Any]]) -> str:
 
 
 def post(url: str, body: str, secret: str | None, headers: dict[str, str] | None = None,
-         timeout: float = 10.0, now: datetime | None = None) -> None:
+         timeout: float = 10.0, now: datetime | None = None, *, store_id: str) -> None:
     """POST an export's JSON, signed as the webhook receiver signs (``X-Monitor-Signature``)
-    when there is a ``secret``; a DeliveryError says why it failed."""
+    when there is a ``secret``; a DeliveryError says why it failed. Its Idempotency-Key
+    (``themes:<stamp>@<store id>``) holds the store's id (``Store.store_id``), as a notice's
+    key does, so an intake never drops the export of another installation as a duplicate."""
     from monitor.receivers.webhook import post_json, sign
 
     data = body.encode()
     stamp = int((now or datetime.now(UTC)).timestamp())
-    sent = {**(headers or {}), "Idempotency-Key": f"themes:{stamp}",
+    sent = {**(headers or {}), "Idempotency-Key": f"themes:{stamp}@{store_id}",
             "X-Monitor-Timestamp": str(stamp)}
     if secret:
         sent["X-Monitor-Signature"] = sign(secret, data, stamp)

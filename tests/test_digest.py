@@ -535,6 +535,22 @@ def test_a_refused_recipient_is_retried_alone(
         "attempts"] == 2
 
 
+def test_the_message_id_is_unique_per_store_and_kept_on_a_resend(
+        seeded_one: Store, smtp: tuple[Mailbox, int], tmp_path: Path) -> None:
+    """The same day's digest from two installations never shares a Message-ID (Gmail would
+    drop the second); one store sending it again after a crash keeps its Message-ID."""
+    mailbox, port = smtp
+    config = configuration.load(project(tmp_path, seeded_one.url, port, to=["ana@acme.test"]))
+    now, digest = NOW.astimezone(UTC), built(seeded_one)
+    assert send_digest(config, seeded_one, DAY, now, digest).sent == ("ana@acme.test",)
+    _forget_sends(seeded_one)  # killed between sending and marking: sent again
+    assert send_digest(config, seeded_one, DAY, now, digest).sent == ("ana@acme.test",)
+    with Store(f"sqlite:///{tmp_path / 'elsewhere.db'}") as other:  # another installation
+        assert send_digest(config, other, DAY, now, digest).sent == ("ana@acme.test",)
+    first, again, elsewhere = (message["Message-ID"] for _, message in mailbox.received())
+    assert first == again != elsewhere
+    assert elsewhere.endswith(".digest@acme.test>")
+
 def test_a_claim_keeps_a_second_sender_off_until_it_expires(store_url: str) -> None:
     store = Store(store_url)
     now = NOW.astimezone(UTC)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -157,19 +158,34 @@ def test_export_csv_is_safe_for_spreadsheets_and_json_has_stable_keys(setup: Any
 
 
 def test_export_webhook_posts_signed_json(setup: Any, hook: Any) -> None:
-    path, _config, _store = setup
+    path, _config, store = setup
     done = _cli(path, "themes", "export", "--webhook", hook.url(),
                 MONITOR_WEBHOOK_SECRET=SECRET)
     assert done.exit_code == 0, done.output
     (hit,) = hook.hits
     assert len(hit.json["themes"]) == 2
     assert verify(SECRET, hit.headers["x-monitor-signature"], hit.body)
+    assert re.fullmatch(rf"themes:\d+@{store.store_id()}", hit.key)  # this store's export
     hook.status = 500
     failed = _cli(path, "themes", "export", "--webhook", hook.url("/in?token=abcdefghijkl"))
     assert failed.exit_code == 1
     assert failed.stderr.count("\n") == 1 and "HTTP 500" in failed.stderr
     assert "Traceback" not in failed.output and "abcdefghijkl" not in failed.stderr
 
+
+def test_the_export_key_is_unique_per_store_and_kept_on_a_retry(tmp_path: Path,
+                                                                 hook: Any) -> None:
+    """Two installations exporting at the same second never share an Idempotency-Key (an
+    intake would drop the second as a duplicate); one store POSTing again keeps its key."""
+    body = themes.to_json([], NOW)
+    for name in ("first", "second", "first"):
+        with Store(f"sqlite:///{tmp_path / name}.db") as store:
+            themes.post(hook.url(), body, SECRET, now=NOW, store_id=store.store_id())
+            if name == "first":
+                first_id = store.store_id()
+    first, other, again = (hit.key for hit in hook.hits)
+    assert first == again == f"themes:{int(NOW.timestamp())}@{first_id}"
+    assert other != first and other.startswith(f"themes:{int(NOW.timestamp())}@")
 
 def test_export_to_a_configured_receiver(setup: Any, hook: Any) -> None:
     path, _config, _store = setup

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.errors import MonitorError
 
 
@@ -102,10 +102,10 @@ def fix(theme: str, fixed_in: str, note: str | None, who: str | None, config_pat
     """Mark THEME fixed: a case that comes for it after now is called out as back."""
     if not fixed_in.strip():
         raise click.BadParameter("give a version or a date", param_hint="--in")
+    by = checked_name(who or getpass.getuser(), "'--by' / $MONITOR_USER")
     with opened(config_path) as (_config, store):
         key = _found(store, theme)["key"]
-        if not store.fix_theme(key, fixed_in.strip(), note, who or getpass.getuser(),
-                               datetime.now(UTC)):
+        if not store.fix_theme(key, fixed_in.strip(), note, by, datetime.now(UTC)):
             raise _unknown(theme)
     click.echo(f"{key}: fixed in {fixed_in.strip()}")
 
@@ -151,13 +151,15 @@ def export(fmt: str, days: int, output: Any, webhook: str | None, receiver: str 
     with opened(config_path) as (config, store):
         records = tracking.export_records(store, now, days)
         target = _target(config, webhook, receiver, secret)
+        store_id = store.store_id() if target is not None else ""
     if target is None:
         output.write(tracking.to_csv(records) if fmt == "csv"
                      else tracking.to_json(records, now, days) + "\n")
         click.echo(f"{len(records)} themes exported", err=True)
         return
     url, signing, headers, timeout = target
-    tracking.post(url, tracking.to_json(records, now, days), signing, headers, timeout, now)
+    tracking.post(url, tracking.to_json(records, now, days), signing, headers, timeout, now,
+                  store_id=store_id)
     click.echo(f"{len(records)} themes sent", err=True)
 
 

@@ -96,6 +96,7 @@ def send_report(config: Config, store: Store, report: str, to: Sequence[str],
     if not todo:
         return SendOutcome(report, already=already)
     message = message_for(options)
+    store_id = store.store_id()
     started = time.monotonic()
     sent, failed, busy = [], [], []
     for recipient in todo:
@@ -104,7 +105,8 @@ def send_report(config: Config, store: Store, report: str, to: Sequence[str],
             busy.append(recipient)
             continue
         try:
-            _send(options, address(message, recipient, report, options), recipient)
+            _send(options, address(message, recipient, report, options, store_id),
+                  recipient)
         except DeliveryError as error:
             store.mark_report_failed(report, recipient, str(error))
             log.warning("%s to %s failed: %s", report, recipient, error)
@@ -137,13 +139,15 @@ def compose(digest: Digest, options: EmailOptions, now: datetime | None = None) 
     return message
 
 
-def address(message: EmailMessage, recipient: str, report: str,
-            options: EmailOptions) -> EmailMessage:
+def address(message: EmailMessage, recipient: str, report: str, options: EmailOptions,
+            store_id: str) -> EmailMessage:
     """``message`` to one recipient, with a Message-ID stable for (report, recipient): a
-    re-send after a crash is the same message to a mail client."""
+    re-send after a crash is the same message to a mail client. It holds the store's id
+    (``Store.store_id``), as a notice's does, so Gmail never drops another installation's
+    digest of the same day as a duplicate."""
     del message["To"], message["Message-ID"]
     message["To"] = recipient
-    digest = hashlib.sha256(f"{report}\0{recipient}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{report}@{store_id}\0{recipient}".encode()).hexdigest()[:32]
     message["Message-ID"] = f"<{digest}.digest@{sender_domain(options)}>"
     return message
 
