@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import monitor
 
@@ -28,16 +33,24 @@ def test_help_and_version() -> None:
     assert version.returncode == 0 and monitor.__version__ in version.stdout
 
 
-def test_demo_runs_offline_end_to_end(tmp_path: Path) -> None:
-    result = sh("demo", "--dir", str(tmp_path / "demo"))
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``monitor demo`` run once, in a folder of its own: (the folder's parent, its stdout)."""
+    parent = tmp_path_factory.mktemp("demo")
+    result = sh("demo", "--dir", str(parent / "demo"))
     assert result.returncode == 0, result.stderr
-    assert "5 sources: 4 ok, 1 failed" in result.stdout  # acme-status, broken on purpose
-    assert "A second pass found 0 new posts (4 of 5 sources unchanged" in result.stdout
+    return parent, result.stdout
+
+
+def test_demo_runs_offline_end_to_end(demo: tuple[Path, str]) -> None:
+    tmp_path, stdout = demo
+    assert "5 sources: 4 ok, 1 failed" in stdout  # acme-status, broken on purpose
+    assert "A second pass found 0 new posts (4 of 5 sources unchanged" in stdout
     told = [json.loads(line)["posts"][0]["external_id"] for line in
             (tmp_path / "demo" / "reports" / "alerts.jsonl").read_text().splitlines()]
     assert told == ["source-broken:acme-status:never", "source-recovered:acme-status:never"]
     html = next((tmp_path / "demo" / "reports").glob("2*.html"))  # the digest, by its date
-    assert str(html) in result.stdout
+    assert str(html) in stdout
     text = html.read_text()
     furious, fan = text.find("This redesign is a disaster"), text.find("Love the dark mode")
     assert 0 <= furious < fan  # both are in the digest, the furious comment first, ...
@@ -98,9 +111,64 @@ def test_silence_add_refuses_a_silence_over_before_it_begins(make_project) -> No
               "--config", str(config)).returncode == 0
 
 
-def test_demo_runs_again_in_its_own_folder_but_never_over_a_project(tmp_path: Path) -> None:
+def _fixed_by(store: Any) -> str | None:
+    return store.get_theme("sync-watch")["fixed_by"]
+
+
+def _linked_by(store: Any) -> str | None:
+    from sqlalchemy import select
+
+    from monitor.store.schema import identities
+
+    with store.engine.connect() as db:
+        return db.execute(select(identities.c.linked_by)).scalars().first()
+
+
+def _silenced_by(store: Any) -> str | None:
+    found = store.silences(datetime.now(UTC), include_expired=True)
+    return found[0]["created_by"] if found else None
+
+
+WHO = {  # each command that records who did it: its option, and who it recorded (None: none)
+    "themes fix": (("themes", "fix", "sync-watch", "--in", "2.4"), "--by", _fixed_by),
+    "people link": (("people", "link", "reddit:marta", "discourse:marta"), "--as", _linked_by),
+    "silence add": (("silence", "add", "--match", "severity=high", "--for", "1h", "--reason",
+                     "x"), "--by", _silenced_by),
+}
+
+
+@pytest.mark.parametrize("command", sorted(WHO))
+def test_who_did_it_is_refused_when_blank_padded_or_holding_control_characters(
+        make_project, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    from monitor import config as configuration
+    from monitor.store import Store
+    from monitor.store.themes import FoundTheme
+
+    monkeypatch.delenv("MONITOR_USER", raising=False)
+    config = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}])
+    args, option, recorded = WHO[command]
+    store = Store(configuration.load(config).store_url)
+    try:
+        store.save_themes([FoundTheme("sync-watch", "Sync / watch", ())], datetime.now(UTC))
+        for name in (" ", " ana", "ana ", "a\nb", "a\x1bb"):
+            refused = sh(*args, option, name, "--config", str(config))
+            assert refused.returncode == 2, (name, refused.stdout, refused.stderr)
+            assert f"'{option}'" in refused.stderr and "name cannot" in refused.stderr
+            assert "Traceback" not in refused.stderr and recorded(store) is None
+        monkeypatch.setenv("MONITOR_USER", "ana\t")  # the default, from the environment
+        refused = sh(*args, "--config", str(config))
+        assert refused.returncode == 2 and "$MONITOR_USER" in refused.stderr, refused.stderr
+        assert recorded(store) is None  # nothing stored by any refusal
+        done = sh(*args, option, "ana", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert recorded(store) == "ana"
+    finally:
+        store.close()
+
+def test_demo_runs_again_in_its_own_folder_but_never_over_a_project(
+        demo: tuple[Path, str], tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    assert sh("demo", "--dir", str(folder)).returncode == 0
+    shutil.copytree(demo[0] / "demo", folder)  # a demo's folder, as its first run left it
     again = sh("demo", "--dir", str(folder))
     assert again.returncode == 0, again.stderr
     assert "5 sources: 4 ok, 1 failed" in again.stdout  # the same story, from the start

@@ -248,7 +248,7 @@ def test_a_refusal_is_dead_until_retried(project, hook: Hook) -> None:
     assert "deliveries: 2 dead" in status.stdout
     dead = [line for line in status.stdout.splitlines() if line.startswith("  dead: ")]
     assert len(dead) == 2  # one line per outbox row: comment-1's and comment-3's
-    assert all(re.fullmatch(rf"  dead: hook flag:\d+:hook after 1 attempts: "
+    assert all(re.fullmatch(rf"  dead: hook flag:\d+:hook after 1 attempt: "
                             rf"{re.escape(hook.url(''))} answered HTTP 404: no such hook", line)
                for line in dead), dead
     assert "monitor deliveries retry" in status.stdout
@@ -449,6 +449,7 @@ def test_the_webhook_token_is_never_shown(project, hook: Hook, server: LoopbackS
     assert len(hook.hits) == 2 and all(TOKEN in h.path for h in hook.hits)
     assert [r.exit_code for r in outputs] == [0, 0, 0, 1, 1]  # the second run: one died
     assert "answered HTTP 404: no hook at" in outputs[4].stdout  # the error is still useful
+    assert " after 2 attempts: " in outputs[4].stdout  # one 500, then the 404
     assert "Notification dead" in caplog.text  # the admins' alert, masked like the rest
     shown = "\n".join(r.output for r in outputs) + caplog.text
     assert "hook" in caplog.text  # the log did say something about the receiver

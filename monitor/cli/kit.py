@@ -48,6 +48,18 @@ jobs_option = click.option(
     "the rest in the workers) [default: one per CPU]; 1 scores all in this process.")
 
 
+def checked_name(name: str, what: str) -> str:
+    """A person's name as given (``what``: the option it came from, for the message), refused
+    when blank, padded or holding control characters: without a ``team:`` any name is taken,
+    and such a typo would be stored for good."""
+    if not name.strip():
+        raise click.BadParameter("a name cannot be blank", param_hint=what)
+    if name != name.strip() or any(not c.isprintable() for c in name):
+        raise click.BadParameter(f"{name!r}: a name cannot hold control characters or "
+                                 "begin or end with spaces", param_hint=what)
+    return name
+
+
 def errors_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
     """A configuration mistake exits 2, one line per problem; any other error we raise on
     purpose (the store, an illegal case transition) exits 1 with its message."""

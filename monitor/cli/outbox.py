@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.model import QUEUE
 
 
@@ -34,6 +34,8 @@ def silence_add(matchers: tuple[str, ...], lasting: str, reason: str, who: str |
     nor notify anyone until the silence ends."""
     from monitor.route import parse_matchers, silence_notices, silence_seconds
 
+    if who is not None:
+        checked_name(who, "'--by' / $MONITOR_USER")
     try:
         parsed = parse_matchers(list(matchers))
     except ValueError as error:

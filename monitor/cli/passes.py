@@ -172,7 +172,8 @@ def status(config_path: Path, as_json: bool) -> None:
         click.echo("deliveries: " + ", ".join(f"{n} {state}" for state, n in sorted(
             outbox.items())))
     for row in dead:
-        click.echo(f"  dead: {row['receiver']} {row['key']} after {row['attempts']} attempts: "
+        tries = f"{row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}"
+        click.echo(f"  dead: {row['receiver']} {row['key']} after {tries}: "
                    f"{logs.mask(str(row['last_error']))}")
     if dead:
         click.echo("  (monitor deliveries retry sends them again once the receiver is fixed)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.errors import MonitorError
 
 
@@ -42,10 +42,11 @@ def link(names: tuple[str, ...], actor: str | None, config_path: Path) -> None:
     """Say that these names are one person (the first name names them): their posts under
     every name count in the follow-up of their answered cases."""
     parsed = [_name(n) for n in names]
+    me = checked_name(actor or getpass.getuser(), "'--as' / $MONITOR_USER")
     if len(set(parsed)) < 2:  # well written, but nothing to do: exit 1, as a refused command
         raise MonitorError("nothing to link: give at least two different names")
     with opened(config_path) as (_config, store):
-        person = store.link(parsed, actor or getpass.getuser(), datetime.now(UTC))
+        person = store.link(parsed, me, datetime.now(UTC))
     click.echo(f"{person}: {', '.join(f'{s}:{a}' for s, a in parsed)}")
 
 

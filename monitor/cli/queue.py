@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from monitor import cases
-from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.model import SEVERITIES
 from monitor.queue import (
     LIST_PAGE,
@@ -54,17 +54,6 @@ class _Session:
     now: datetime
 
 
-def _name(name: str, what: str) -> str:
-    """A person's name as given, refused when blank, padded or holding control characters:
-    without a ``team:`` any name is taken, and such a typo would be stored for good."""
-    if not name.strip():
-        raise click.BadParameter("a name cannot be blank", param_hint=what)
-    if name != name.strip() or any(not c.isprintable() for c in name):
-        raise click.BadParameter(f"{name!r}: a name cannot hold control characters or "
-                                 "begin or end with spaces", param_hint=what)
-    return name
-
-
 def _template(template: str | None, config: Any) -> str | None:
     """``respond --template``: one of the reply templates' ids, never a typo that would count
     in the won-back figures as a template of its own."""
@@ -77,7 +66,7 @@ def _template(template: str | None, config: Any) -> str | None:
 
 @contextmanager
 def _session(config_path: Path, actor: str | None) -> Iterator[_Session]:
-    me = _name(actor or getpass.getuser(), "'--as' / $MONITOR_USER")
+    me = checked_name(actor or getpass.getuser(), "'--as' / $MONITOR_USER")
     with opened(config_path) as (config, store):
         yield _Session(store, config.policy, config, me, datetime.now(UTC))
 
@@ -270,7 +259,8 @@ def _command(action: str, help_text: str, person: bool = False) -> None:
             text: str | None = None, template: str | None = None) -> None:
         with _session(config_path, actor) as s:
             if action == "assign":
-                case = cases.assign(s.store, case_id, _name(person_name or "", "'PERSON'"),
+                case = cases.assign(s.store, case_id,
+                                    checked_name(person_name or "", "'PERSON'"),
                                     actor=s.me, now=s.now, policy=s.policy)
             elif action == "claim":
                 case = cases.claim(s.store, case_id, actor=s.me, now=s.now, policy=s.policy)
@@ -371,7 +361,8 @@ def _presence(name: str, away: bool, about: str) -> None:
     @_options
     def command(person: str, config_path: Path, actor: str | None) -> None:
         with _session(config_path, actor) as s:
-            cases.set_away(s.store, _name(person, "'PERSON'"), away, now=s.now, policy=s.policy)
+            cases.set_away(s.store, checked_name(person, "'PERSON'"), away, now=s.now,
+                           policy=s.policy)
         click.echo(f"{person} is {name}")
 
 
