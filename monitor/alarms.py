@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from monitor import logs, outbox
@@ -56,10 +56,10 @@ class Alarm:
 
 
 def source_alarms(rows: Iterable[Mapping[str, Any]], known: set[str],
-                  after_failures: int) -> list[Alarm]:
+                  after_failures: int, zone: tzinfo = UTC) -> list[Alarm]:
     """A source failing ``after_failures`` times in a row is broken (once per run of
     failures: its last success names the run); one that was said to be broken and works
-    again has recovered."""
+    again has recovered. Times are told in ``zone``, the configured one."""
     found = []
     for row in rows:
         name, failures = row["name"], row["failures"] or 0
@@ -71,7 +71,7 @@ def source_alarms(rows: Iterable[Mapping[str, Any]], known: set[str],
                 found.append(Alarm(key, f"source:{name}", "high", "source-broken",
                                    f"Source broken: {name}",
                                    f"{name} ({row['kind']}) failed {failures} times in a row "
-                                   f"(last success: {_when(row['last_success_at'])}): "
+                                   f"(last success: {_when(row['last_success_at'], zone)}): "
                                    f"{error}"))
         elif failures == 0:
             for broken in sorted(k for k in known if k.startswith(f"source-broken:{name}:")):
@@ -80,7 +80,7 @@ def source_alarms(rows: Iterable[Mapping[str, Any]], known: set[str],
                     found.append(Alarm(key, f"source:{name}", "low", "source-recovered",
                                        f"Source recovered: {name}",
                                        f"{name} ({row['kind']}) works again (last success: "
-                                       f"{_when(row['last_success_at'])})."))
+                                       f"{_when(row['last_success_at'], zone)})."))
     return found
 
 
@@ -105,7 +105,7 @@ def delivery_alarms(batches: Iterable[Mapping[str, Any]], known: set[str]) -> li
 
 
 def stall_alarm(last_pass: datetime | None, now: datetime, limit: float,
-                known: set[str]) -> Alarm | None:
+                known: set[str], zone: tzinfo = UTC) -> Alarm | None:
     """No pass ended for longer than ``limit`` seconds: the daemon stalled or was down, or the
     cron line stopped. Told once per gap (named by the last pass before it)."""
     if last_pass is None or (now - last_pass).total_seconds() <= limit:
@@ -114,7 +114,7 @@ def stall_alarm(last_pass: datetime | None, now: datetime, limit: float,
     if key in known:
         return None
     return Alarm(key, "passes", "critical", "stalled", "Monitor stalled: no pass",
-                 f"No pass ended between {_when(last_pass)} and {_when(now)} "
+                 f"No pass ended between {_when(last_pass, zone)} and {_when(now, zone)} "
                  f"({_span(now - last_pass)}, more than {_span(timedelta(seconds=limit))}): "
                  "the daemon stalled or was down, or its cron line stopped running.")
 
@@ -140,9 +140,10 @@ def raise_alarms(store: Store, runtime: Runtime, now: datetime, *,
     if not (rows or batches or gap):  # the daemon asks every few seconds: mostly this
         return 0
     known = store.alert_keys(ALERTS)
-    found = source_alarms(rows, known, runtime.config.main.alerts.after_failures)
+    zone = runtime.config.timezone
+    found = source_alarms(rows, known, runtime.config.main.alerts.after_failures, zone)
     found += delivery_alarms(batches, known)
-    stalled = stall_alarm(last_pass, now, limit, known)
+    stalled = stall_alarm(last_pass, now, limit, known, zone)
     if stalled is not None:
         found.append(stalled)
     return file_alarms(store, runtime, found, now)
@@ -169,8 +170,11 @@ def file_alarms(store: Store, runtime: Runtime, alarms: Sequence[Alarm], now: da
     return filed
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+def _when(moment: datetime | None, zone: tzinfo) -> str:
+    """``moment`` as the people the alert goes to read times: in the configured zone, named."""
+    if moment is None:
+        return "never"
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {getattr(zone, 'key', None) or 'UTC'}"
 
 
 def _span(delta: timedelta) -> str:

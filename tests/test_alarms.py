@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
@@ -20,7 +21,7 @@ from hookserver import Hook
 from loopback import LoopbackServer, Route
 from sqlalchemy import update
 
-from monitor.alarms import stall_alarm
+from monitor.alarms import source_alarms, stall_alarm
 from monitor.cli import main
 from monitor.store import Store, runs
 from monitor.store.passlock import PASS_SUFFIX, lock_beside
@@ -129,6 +130,24 @@ def test_stall_alarm_limits() -> None:
     late = stall_alarm(now - timedelta(seconds=601), now, 600, set())
     assert late is not None and late.severity == "critical"
     assert stall_alarm(now - timedelta(seconds=601), now, 600, {late.key}) is None
+
+
+def test_alert_texts_tell_times_in_the_configured_zone() -> None:
+    """The people paged read their own zone's times, as in every other report (2:30 in
+    Newfoundland, 12:00 UTC, the key unchanged)."""
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    zone = ZoneInfo("America/St_Johns")
+    late = stall_alarm(now - timedelta(hours=3), now, 600, set(), zone)
+    assert late is not None
+    assert "between 2026-12-02 05:30 America/St_Johns and 2026-12-02 08:30 America/St_Johns" \
+        in late.text
+    assert late.key == f"stalled:{(now - timedelta(hours=3)).isoformat()}"
+    row = {"name": "blog", "kind": "rss", "failures": 0, "last_error": None,
+           "last_success_at": now}
+    recovered, = source_alarms([row], {"source-broken:blog:never"}, 3, zone)
+    assert "(last success: 2026-12-02 08:30 America/St_Johns)" in recovered.text
+    broken, = source_alarms([{**row, "failures": 3, "last_error": "HTTP 503"}], set(), 3)
+    assert "(last success: 2026-12-02 12:00 UTC)" in broken.text  # no zone configured
 
 
 def test_alerts_follow_routes_and_silences(project, hook: Hook) -> None:
