@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -15,6 +17,26 @@ def start_daemon(config: Path, log: Path, *flags: str,
     return subprocess.Popen([sys.executable, "-m", "monitor.cli", *flags, "daemon", "--config",
                              str(config)], stdout=subprocess.DEVNULL, stderr=log.open("w"),
                             cwd=config.parent, env=None if env is None else dict(env))
+
+
+@contextmanager
+def running_daemon(config: Path, log: Path, *flags: str,
+                   env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """``start_daemon`` for the block, killed on the way out if the block left it running (an
+    assertion failed before it was stopped), so no daemon outlives its test."""
+    process = start_daemon(config, log, *flags, env=env)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def terminated(process: subprocess.Popen, seconds: float = 15.0) -> int:
+    """SIGTERM, as systemd stops a daemon; its exit code, waited for ``seconds`` at most."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(seconds)
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 60.0, what: str = "",

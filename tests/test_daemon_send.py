@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemons import start_daemon, wait_for
+from daemons import running_daemon, terminated, wait_for
 from filing import save_scores
 from hookserver import Hook
 from sqlalchemy import func, select
@@ -61,30 +61,18 @@ def test_sigterm_stops_a_long_send_between_notices_and_the_next_start_sends_the_
         make_project, hook: Hook, tmp_path: Path) -> None:
     config = project_with_backlog(make_project, hook, 30)
     hook.delay = 1.0  # 30 s of sending: SIGTERM must not wait for it (systemd kills at 90 s)
-    process = start_daemon(config, tmp_path / "first.log", "-v")
-    try:
+    with running_daemon(config, tmp_path / "first.log", "-v") as process:
         wait_for(lambda: len(hook.hits) >= 2, 60, "the send under way")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(8) == 0  # the notice being sent (1 s), then out
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        assert terminated(process, 8) == 0  # the notice being sent (1 s), then out
     sent = len(hook.accepted())
     assert outbox(config) == {"sent": sent, "pending": 30 - sent, "claimed": 0}  # let go
     log = (tmp_path / "first.log").read_text()
     assert "not sent, let go for the next send" in log and "Traceback" not in log
 
     hook.delay = 0.0
-    process = start_daemon(config, tmp_path / "second.log", "-v")
-    try:
+    with running_daemon(config, tmp_path / "second.log", "-v") as process:
         wait_for(lambda: outbox(config).get("sent") == 30, 60, "the rest sent")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        assert terminated(process) == 0
     keys = Counter(h.key for h in hook.accepted())
     assert len(keys) == 30 and set(keys.values()) == {1}  # nothing lost, nothing twice
 

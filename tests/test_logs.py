@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import fixture_bytes
-from daemons import start_daemon, wait_for
+from daemons import running_daemon, terminated, wait_for
 from loopback import LoopbackServer
 
 from monitor import logs
@@ -220,17 +219,11 @@ def test_the_daemon_logs_one_json_object_per_job_and_never_a_secret(
     log = tmp_path / "daemon.log"
     # FEED_PART is not named like a secret: only the config's ${ENV} scan knows to mask it
     env = {**os.environ, "FEED_PART": SECRET_PART}
-    process = start_daemon(project, log, "-v", "--log-format", "json", env=env)
-    try:
+    with running_daemon(project, log, "-v", "--log-format", "json", env=env) as process:
         wait_for(lambda: len(server.hits(f"/private/{SECRET_PART}/feed.xml")) >= 2
                  and len(server.hits("/feed.xml")) >= 2)
         time.sleep(0.3)  # the second jobs' lines
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(15) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        assert terminated(process) == 0
     text = log.read_text()
     assert SECRET_PART not in text, text
     entries = [json.loads(line) for line in text.splitlines()]  # every line is one object
