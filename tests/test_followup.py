@@ -382,6 +382,44 @@ def test_the_figures_add_up_to_the_headline_by_who_answered_first(make_project,
         store.close()
 
 
+def test_the_figures_leave_out_cases_the_follow_up_never_follows(store_url: str) -> None:
+    """A storm, an alert and a case opened by a post with no author are answered but never
+    followed (``followups_due`` skips them): counted, they would stay too early to say for
+    ever. The figures count the cases the follow-up follows, followed yet or not."""
+    from test_queue import file, file_post
+
+    from monitor.model import STORM_SOURCE, SYSTEM_SOURCE, Post
+    from monitor.store.followup import Answered
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    opened, at = now - timedelta(days=2), now - timedelta(days=1)
+    store = Store(store_url)
+    try:
+        def pseudo(source: str) -> int:
+            """A storm's or an alert's case, named, so that only its source leaves it out."""
+            return file_post(store, Post(source=source, external_id="x", url="https://f.test/x",
+                                         author="detector", title="Storm", text="40 posts",
+                                         published_at=opened, thread_id="x"), now=opened)
+
+        ordinary = file(store, "ordinary", thread="a", now=opened, author="ann")
+        skipped = [pseudo(STORM_SOURCE + "New editor"), pseudo(SYSTEM_SOURCE + "monitor"),
+                   file(store, "nobody", thread="b", now=opened, author=None)]
+        for case_id in (ordinary, *skipped):
+            cases.respond(store, case_id, actor="ana", now=at, template="angry-listen")
+
+        assert [f.case_id for f in store.followups_due()] == [ordinary]
+        assert [r["id"] for r in store.answered_cases(now - timedelta(days=7), now)] == \
+            [ordinary]
+        week, tables = followup.last_week(store, now)
+        assert week == Answered(1, 0, 0, 0, 1)  # the ordinary case: not followed yet
+        assert week == store.answered_between(now - timedelta(days=7), now)  # the digest's
+        for group, rows in tables.items():
+            assert (sum(r.answered for r in rows), sum(r.too_early for r in rows)) == (1, 1), \
+                group
+    finally:
+        store.close()
+
+
 # --- the demo and the web inbox --------------------------------------------------------------
 
 def test_the_demo_shows_a_won_back_case_in_the_cli_and_the_web(tmp_path: Path) -> None:

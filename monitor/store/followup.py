@@ -35,6 +35,12 @@ from monitor.store.storms import WRITTEN
 Name = tuple[str, str]
 """(source, author): one name of a person."""
 
+FOLLOWABLE = and_(posts.c.author.is_not(None), WRITTEN)
+"""On a case's opening post (joined as ``posts``): the cases the follow-up follows, those
+opened by someone who wrote, under a name to follow them by. A storm, an alert or a post with
+no author has nobody to win back, so ``followups_due`` never looks at it and the figures
+(``answered_cases``) leave it out rather than count it too early to say for ever."""
+
 _POST_COLUMNS = (posts.c.id, posts.c.source, posts.c.external_id, posts.c.thread_id,
                  posts.c.author, posts.c.url, posts.c.title, posts.c.text,
                  posts.c.published_at, scores.c.compound, scores.c.complaint, scores.c.anger,
@@ -124,9 +130,9 @@ class FollowupQueries:
     engine: Engine
 
     def followups_due(self) -> list[Followed]:
-        """Answered cases about someone who wrote (not a storm, not an alert) whose outcome
-        is not final: never looked at, answered again since (a reopened case answered anew
-        is followed from its new reply), or last looked at before its window ended."""
+        """Answered cases about someone who wrote (``FOLLOWABLE``) whose outcome is not
+        final: never looked at, answered again since (a reopened case answered anew is
+        followed from its new reply), or last looked at before its window ended."""
         latest = (select(case_events.c.case_id, func.max(case_events.c.at).label("at"))
                   .where(case_events.c.action == "responded")
                   .group_by(case_events.c.case_id).subquery())
@@ -138,7 +144,7 @@ class FollowupQueries:
                  .join(latest, latest.c.case_id == cases.c.id)
                  .join(posts, posts.c.id == cases.c.post_id)
                  .outerjoin(outcomes, outcomes.c.case_id == cases.c.id)
-                 .where(posts.c.author.is_not(None), WRITTEN,
+                 .where(FOLLOWABLE,
                         or_(outcomes.c.case_id.is_(None),
                             outcomes.c.responded_at < latest.c.at,
                             outcomes.c.updated_at < outcomes.c.window_ends_at))
@@ -220,7 +226,8 @@ class FollowupQueries:
         """Cases first answered in [start, end), each with who recorded that first answer
         (``responder``) and what it said (``reply``: its template), and its outcome so far
         (None: not followed yet). The one read behind the headline and every table of the
-        won-back figures, so that each table adds up to the headline."""
+        won-back figures, so that each table adds up to the headline. Only cases the follow-up
+        follows (``FOLLOWABLE``): any other would stay too early to say for ever."""
         first = (select(func.min(case_events.c.id))
                  .where(case_events.c.case_id == cases.c.id,
                         case_events.c.action == "responded")
@@ -231,8 +238,10 @@ class FollowupQueries:
                         reply.c.actor.label("responder"), reply.c.detail.label("reply"),
                         outcomes.c.outcome, outcomes.c.evidence)
                  .select_from(cases.outerjoin(reply, reply.c.id == first)
-                              .outerjoin(outcomes, outcomes.c.case_id == cases.c.id))
-                 .where(cases.c.first_response_at >= start, cases.c.first_response_at < end)
+                              .outerjoin(outcomes, outcomes.c.case_id == cases.c.id)
+                              .join(posts, posts.c.id == cases.c.post_id))
+                 .where(cases.c.first_response_at >= start, cases.c.first_response_at < end,
+                        FOLLOWABLE)
                  .order_by(cases.c.id))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
