@@ -203,6 +203,20 @@ def test_case_activity_counts_per_person(demo: Demo) -> None:
     alice = next(p for p in activity.people if p.name == "alice")
     assert alice.open == 1
     assert activity.days[-1].closed >= 1
+    nobody = activity.people[-1]  # the unassigned cases: a lead must see them too
+    assert nobody.name is None and nobody.open == len(open_ids) - 2
+
+
+def test_the_stats_page_counts_cases_answered_but_assigned_to_nobody(
+        demo: Demo, lead: TestClient) -> None:
+    """The demo's answer is to a case nobody was assigned: it is counted on nobody's row,
+    beside the won-back line that counts it, not left out as if nobody had answered."""
+    page = lead.get("/stats").text
+    row = re.search(r'<a href="/\?assignee=-"><em>nobody</em></a></th>\s*'
+                    r'<td class="num">(\d+)</td><td class="num">\d+</td>\s*'
+                    r'<td class="num">(\d+)</td>', page)
+    assert row is not None, page
+    assert int(row.group(2)) >= 1 and "none was answered in the last 7 days" not in page
 
 
 def test_the_sources_page_shows_health_passes_and_alerts(demo: Demo, lead: TestClient) -> None:

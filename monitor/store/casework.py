@@ -190,9 +190,10 @@ class CaseQueries:
 @dataclass(frozen=True, slots=True)
 class PersonStats:
     """One assignee's load: open and overdue cases, cases first answered lately, and the
-    median seconds from opening to that answer (None: none answered lately)."""
+    median seconds from opening to that answer (None: none answered lately). ``name`` None:
+    the cases assigned to nobody, open or answered all the same (a lead must see them)."""
 
-    name: str
+    name: str | None
     open: int
     overdue: int
     answered: int
@@ -218,13 +219,16 @@ def _activity(rows: Sequence[Any], now: datetime, zone: tzinfo, days: list[date]
     closed = Counter(r.resolved_at.astimezone(zone).date() for r in rows
                      if r.state in CLOSED_STATES and r.resolved_at is not None)
     people = []
-    for name in sorted({r.assignee for r in rows if r.assignee}):
+    for name in [*sorted({r.assignee for r in rows if r.assignee}), None]:
         mine = [r for r in rows if r.assignee == name]
         answered = [(r.first_response_at - r.opened_at).total_seconds() for r in mine
                     if r.first_response_at is not None and r.first_response_at >= answered_since]
+        load = sum(r.state in OPEN_STATES for r in mine)
+        if name is None and not (load or answered):  # nobody's row only when it holds some
+            continue
         people.append(PersonStats(
-            name, sum(r.state in OPEN_STATES for r in mine),
-            sum(is_overdue(r.state, r.due_at, r.first_response_at, now) for r in mine),
+            name, load, sum(is_overdue(r.state, r.due_at, r.first_response_at, now)
+                            for r in mine),
             len(answered), statistics.median(answered) if answered else None))
     return CaseActivity(people, [DayActivity(d, opened[d], closed[d]) for d in days])
 
