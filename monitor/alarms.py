@@ -174,7 +174,8 @@ def _when(moment: datetime | None, zone: tzinfo) -> str:
     """``moment`` as the people the alert goes to read times: in the configured zone, named."""
     if moment is None:
         return "never"
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {getattr(zone, 'key', None) or 'UTC'}"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {getattr(zone, 'key', None) or local.tzname()}"
 
 
 def _span(delta: timedelta) -> str:
