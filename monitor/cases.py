@@ -185,7 +185,10 @@ def set_severity(store: Store, case_id: int, severity: str, *, actor: str | None
         before = Severity(row.severity)
         if level == before:
             return reload_case(db, case_id, now)
-        values: dict[str, Any] = {"severity": level.value}
+        # its priority follows, as filing computes it (the weight of the severity times the
+        # reach and VIP factors, which stay): a case raised to critical ranks as one
+        values: dict[str, Any] = {"severity": level.value, "priority": round(
+            row.priority * 2 ** (level.rank - before.rank), 3)}
         if row.first_response_at is None and row.state in ("new", "assigned"):
             values["due_at"] = policy.sla.due(level.value, row.opened_at)
         update_case(db, case_id, now, **values)

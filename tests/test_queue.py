@@ -271,6 +271,19 @@ def test_priority_orders_the_list(store: QStore) -> None:
     assert [c.id for c in store.list_cases(now=NOW)] == [viral, critical, high, low_vip]
 
 
+def test_a_severity_set_by_hand_moves_the_priority_with_it(store: QStore) -> None:
+    """Raised to critical by hand, a case ranks as a critical one (it stayed behind every high
+    case, 4.0 against 8.0); its reach and VIP factors stay, and lowered it falls back."""
+    raised = file(store, "a", thread="1", severity="high", vip=True)  # 4 * 2 = 8
+    high = file(store, "b", thread="2", severity="high", reach=99)   # 4 * 3 = 12
+    assert [c.id for c in store.list_cases(now=NOW)] == [high, raised]
+    case = commands.set_severity(store, raised, "critical", actor="bo", now=NOW, policy=NOBODY)
+    assert case.severity == "critical" and case.priority == 16  # 8 * 2
+    assert [c.id for c in store.list_cases(now=NOW)] == [raised, high]
+    assert commands.set_severity(store, raised, "low", actor="bo", now=NOW,
+                                 policy=NOBODY).priority == 2  # 1 * 2
+
+
 # --- how a case is shown ---------------------------------------------------------------------
 
 def test_a_case_is_shown_by_its_most_severe_post_the_latest_of_equals(store: QStore) -> None:
