@@ -11,6 +11,7 @@ sources that need a look, then praise to pass on.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -401,6 +402,19 @@ def _days(store: Store, day: date, zone: ZoneInfo) -> list[Day]:
             flags[local][row["severity"]] = flags[local].get(row["severity"], 0) + 1
     return [Day(d, c.read, c.negative / c.scored if c.scored else None, flags[d])
             for d, c in zip(dates, counts, strict=True)]
+
+
+def flagged_days(store: Store, since: datetime, until: datetime,
+                 zone: ZoneInfo) -> dict[date, int]:
+    """The posts flagged from ``since`` to ``until`` that need a person, per local day of
+    ``zone``, newest first: each day's digest's own "Flagged" figure (praise and the
+    monitor's alerts about itself are not counted, as in the digest). The web's digest
+    archive lists these days."""
+    days: Counter[date] = Counter()
+    for row in store.flag_labels_between(since, until):
+        if not is_praise(row["severity"], row["category"], row["tags"] or ()):
+            days[row["flagged_at"].astimezone(zone).date()] += 1
+    return dict(sorted(days.items(), reverse=True))
 
 
 def _history(days: Sequence[Day]) -> list[Day]:

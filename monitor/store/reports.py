@@ -8,10 +8,9 @@ recipient is retried for that recipient alone.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
@@ -71,17 +70,6 @@ class ReportQueries:
                  .order_by(flags.c.flagged_at, posts.c.id))
         with self.engine.connect() as db:
             return [dict(r._mapping) for r in db.execute(query)]
-
-    def flagged_days(self, since: datetime, zone: tzinfo) -> dict[date, int]:
-        """Flags raised from ``since`` on (the monitor's alerts about itself left out) per
-        local day of ``zone``: the web's digest archive lists the days that have a digest
-        worth opening. Only the times are read; the days are told apart here, in Python, as
-        a zone's day is no SQL date on every database."""
-        query = (select(flags.c.flagged_at).join(posts, posts.c.id == flags.c.post_id)
-                 .where(flags.c.flagged_at >= since, ~SYSTEM))
-        with self.engine.connect() as db:
-            days = Counter(at.astimezone(zone).date() for (at,) in db.execute(query))
-        return dict(sorted(days.items(), reverse=True))
 
     def flag_labels_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Only when, how severe and what kind, for every flag raised in [start, end) but the

@@ -166,10 +166,12 @@ def digest_archive(request: Request) -> Response:
     """The days with flagged posts of the last ``ARCHIVE_DAYS`` days, newest first."""
     state = request.app.state
     zone = state.config.timezone
-    today = state.clock().astimezone(zone).date()
+    now = state.clock()
+    today = now.astimezone(zone).date()
     since = digests.day_bounds(today - timedelta(days=ARCHIVE_DAYS - 1), zone)[0]
     return render(request, "digests.html", title="Digests", today=today,
-                  days=state.store.flagged_days(since, zone), archive_days=ARCHIVE_DAYS)
+                  days=digests.flagged_days(state.store, since, now, zone),
+                  archive_days=ARCHIVE_DAYS)
 
 
 @guard("see_reports")
