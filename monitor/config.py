@@ -340,13 +340,6 @@ class Config:
         stat = path.stat()
         return _replies(path, shown_path(path, self.path.parent), stat.st_mtime_ns, stat.st_size)
 
-    def latest_event(self, now: datetime_.datetime) -> str | None:
-        """The latest launch in ``events`` that has happened: the {event} of replies."""
-        past = [(e.date if e.date.tzinfo else e.date.replace(tzinfo=self.timezone), e.name)
-                for e in self.main.events]
-        past = [p for p in past if p[0] <= now]
-        return max(past)[1] if past else None
-
 
 @functools.lru_cache(maxsize=16)
 def _replies(path: Path, shown: str, _mtime: int, _size: int) -> tuple[Reply, ...]:

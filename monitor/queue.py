@@ -308,7 +308,8 @@ def replies_for(detail: CaseDetail, replies: Sequence[Reply],
                 event: str | None = None) -> list[dict[str, str]]:
     """The templates that fit the case's category (else the default ones), filled in. A
     storm's case takes the ``storm`` ones: a crowd gets one public statement, not "Hi" to
-    nobody, and {event} is the storm's own launch."""
+    nobody. {event} is a storm's own launch, else ``event`` (the launch the case is about:
+    ``case_launches``), else "the latest update": never a launch the case is not about."""
     case = detail.case
     fitting = [r for r in replies if r.fits("storm" if case.storm else case.category)] or \
         [r for r in replies if r.fits(None)]

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from monitor import cases as commands
 from monitor import config as configuration
+from monitor.backlash.events import case_launches
 from monitor.cli.queue import queue
 from monitor.errors import ConfigError
 from monitor.model import Fetch, Flag, Post
@@ -477,6 +478,32 @@ def test_a_storm_case_gets_a_public_statement_not_a_personal_reply(store: QStore
     assert "about New editor" in text and "Dark mode" not in text  # the storm's own launch
     assert "Hi " not in text and "{" not in text
     assert not store.get_case(file(store, "p"), NOW).case.storm
+
+
+def test_a_reply_names_the_launch_the_case_is_about_never_just_the_latest(
+        store: QStore, make_project) -> None:
+    """Two launches: a case about the older one gets its name in {event}, one about neither
+    gets "the latest update" (it used to get the latest launch, whatever it was about)."""
+    config = configuration.load(make_project([], None, events=[
+        {"name": "New editor", "date": "2026-10-20T09:00", "keywords": ["new editor"]},
+        {"name": "Dark mode", "date": "2026-10-30T09:00", "keywords": ["dark mode"]}]))
+    replies = load_replies(REPO / "rules" / "replies.yaml")
+
+    def event_of(external_id: str, text: str) -> str:
+        post = Post("forum", external_id, f"https://f.test/{external_id}", "ann",
+                    f"Thread {external_id}", text, NOW - timedelta(minutes=5),
+                    thread_id=external_id)
+        detail = store.get_case(file_post(store, post), NOW)
+        launches = case_launches(config, detail.case.event, detail.case.opened_at,
+                                 detail.posts)
+        return replies_for(detail, replies, next(iter(launches), None))[0]["text"]
+
+    # NOW is within both launches' 14 days
+    assert "New editor" in event_of("a", "The new editor lost my drafts.")
+    unrelated = event_of("b", "My invoice is wrong again.")
+    assert "the latest update" in unrelated and "Dark mode" not in unrelated
+    both = event_of("c", "The new editor and dark mode both broke my layout.")
+    assert "Dark mode" in both  # about both: the latest of them
 
 
 def test_a_broken_replies_file_names_the_file_and_key(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.config import Event, LaunchMail, Source
+from monitor.config import Config, Event, LaunchMail, Source
 from monitor.model import STORM_SOURCE, is_storm_source
 
 NEGATIVE = -0.05
@@ -100,6 +100,20 @@ def watched(config_events: Iterable[Event], zone: ZoneInfo,
             configured: Iterable[Source] = ()) -> list[WatchedEvent]:
     configured = list(configured)
     return [WatchedEvent.of(e, zone, configured) for e in config_events]
+
+
+def case_launches(config: Config, event: str | None, opened_at: datetime,
+                  posts: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The configured launches a case is about, the latest first: a storm's own (``event``),
+    or those it was opened around with a post that mentions them (``about_case``). The case
+    page shows them, and a reply's {event} names the first: never a launch the case is not
+    about."""
+    if event:
+        return [event]
+    posts = list(posts)
+    found = [e for e in watched(config.main.events, config.timezone, config.sources)
+             if e.about_case(opened_at, posts)]
+    return [e.name for e in sorted(found, key=lambda e: e.launch, reverse=True)]
 
 
 def find_event(events: Iterable[WatchedEvent], name: str) -> WatchedEvent | None:

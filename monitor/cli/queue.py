@@ -184,9 +184,13 @@ def _list(found: list[Case], now: datetime) -> None:
 @_options
 def show(case_id: int, as_json: bool, config_path: Path, actor: str | None) -> None:
     """One case: its posts and why they were flagged, its history, notes and fitting replies."""
+    from monitor.backlash.events import case_launches
+
     with _session(config_path, actor) as s:
         detail = s.store.get_case(case_id, s.now)
-        replies = replies_for(detail, s.config.replies(), s.config.latest_event(s.now))
+        launches = case_launches(s.config, detail.case.event, detail.case.opened_at,
+                                 detail.posts)
+        replies = replies_for(detail, s.config.replies(), next(iter(launches), None))
         outcome = s.store.outcome(case_id)  # did the answer win them back (monitor.followup)
     if as_json:
         return _print_json({"case": _plain(detail.case), "posts": list(detail.posts),

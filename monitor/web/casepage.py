@@ -79,12 +79,13 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
         history = store.author_history(case.source, case.author, exclude_case=case_id)
     outcome = store.outcome(case_id)  # did the answer win them back (monitor.followup)
     takers = assignable(state)
+    launches = about_launches(detail, config)
     return render(
         request, "case.html", status, title=f"Case {case_id}", case=case, detail=detail,
         seen=seen, error=error, draft=draft or {}, history=history,
         notice=notice_of(request) if status == 200 else None,
-        replies=_replies(detail, config, now),
-        launches=about_launches(detail, config), vip=case.author in config.main.vip_authors,
+        replies=_replies(detail, config, launches), launches=launches,
+        vip=case.author in config.main.vip_authors,
         reach=max((p.get("reach") or 0 for p in detail.posts), default=0),
         others=_others(store, case_id, me, now), assignable=takers,
         may_claim=me in takers, reasons=REASONS, closed=case.state in CLOSED_STATES,
@@ -93,10 +94,11 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
             outcome["evidence"].get("shown_by", [])) if outcome else [])
 
 
-def _replies(detail: CaseDetail, config: Any, now: Any) -> list[dict[str, str]]:
-    """The templates that fit the case, filled in, without bidi controls."""
+def _replies(detail: CaseDetail, config: Any, launches: list[str]) -> list[dict[str, str]]:
+    """The templates that fit the case, filled in (``launches``: those it is about, the latest
+    first), without bidi controls."""
     return [{**r, "text": BIDI_CONTROLS.sub("", r["text"])}
-            for r in replies_for(detail, config.replies(), config.latest_event(now))]
+            for r in replies_for(detail, config.replies(), next(iter(launches), None))]
 
 
 def _reply_refusal(text: str, template: str | None, config: Any) -> str | None:
@@ -115,14 +117,10 @@ def _reply_refusal(text: str, template: str | None, config: Any) -> str | None:
 
 
 def about_launches(detail: CaseDetail, config: Any) -> list[str]:
-    """The configured launches the case is about (``WatchedEvent.about_case``): a storm's
-    own, or those it was opened around with a post that mentions them."""
-    from monitor.backlash.events import watched
+    """The configured launches the case is about, the latest first (``case_launches``)."""
+    from monitor.backlash.events import case_launches
 
-    if detail.case.event:
-        return [detail.case.event]
-    return [e.name for e in watched(config.main.events, config.timezone, config.sources)
-            if e.about_case(detail.case.opened_at, detail.posts)]
+    return case_launches(config, detail.case.event, detail.case.opened_at, detail.posts)
 
 
 def _others(store: Any, case_id: int, me: str, now: Any) -> list[dict[str, Any]]:
