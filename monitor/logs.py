@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from monitor.quoting import for_terminal
+
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.pipeline import SourceReport
@@ -102,7 +104,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
+        return mask(for_terminal(super().format(record)))  # a server's error is quoted in it
 
 
 class JsonFormatter(logging.Formatter):

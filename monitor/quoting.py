@@ -1,8 +1,23 @@
-"""Post text cut for a digest line, a Slack message or an e-mail: whole words, one line."""
+"""Post text cut for a digest line, a Slack message or an e-mail: whole words, one line; and
+text from outside made safe to print on a terminal."""
 
 from __future__ import annotations
 
+import re
+
 QUOTE_CHARS = 280
+
+_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                         "\u2066-\u2069]")
+"""Control characters but newline and tab, and the bidi controls."""
+
+
+def for_terminal(text: str) -> str:
+    """``text`` from outside (a post, a server's error) as a terminal may print it: without
+    control characters (an escape sequence can rewrite the screen or fake a link, a carriage
+    return overwrite the line) or bidi controls (they reorder what follows); newlines and tabs
+    stay."""
+    return _UNSHOWABLE.sub("", text)
 
 
 def quote(text: str, limit: int = QUOTE_CHARS) -> str:

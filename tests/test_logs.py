@@ -88,6 +88,15 @@ def test_the_text_line_is_the_classic_one() -> None:
     assert (level, name.startswith("test_logs."), message) == ("WARNING", True, "feed: HTTP 500")
 
 
+def test_a_servers_escape_sequences_never_reach_the_terminal_log() -> None:
+    """An error quotes what a server said: its escape sequences (clear the screen, retitle
+    the window) and bidi controls are dropped from the text line; its newlines stay."""
+    line = logged(logs.TextFormatter(), lambda log: log.error(
+        "feed: HTTP 500 %s", "\x1b[2J\x1b]0;pwned\x07\rBad \u202egateway\nsecond line"))
+    assert "pwnedBad gateway\nsecond line" in line  # the sequences' text, harmless, stays
+    assert not {"\x1b", "\x07", "\r", "\u202e"} & set(line)
+
+
 def test_known_secrets_are_masked_in_both_formats() -> None:
     secret, encoded = "pa$$ w0rd/with:odd&chars", "pa%24%24%20w0rd%2Fwith%3Aodd%26chars"
     logs.hide([secret, "short"])  # under MIN_SECRET characters: too ordinary to mask

@@ -552,6 +552,27 @@ def test_cli_lists_an_empty_queue(project) -> None:
     assert listed.stdout.strip() == "no cases"
 
 
+HOSTILE_TITLE = ("see [/bold] and [link=https://evil.test]click[/link] \x1b[2J\x1b]0;pwned\x07"
+                 "\rgone \u202eevil")
+
+
+def test_cli_prints_a_hostile_post_as_text_not_as_markup_or_escapes(project) -> None:
+    """A post's "[/bold]" crashed `queue list` (rich's markup), its "[link=...]" became a
+    link, and its escape sequences reached the terminal (clear the screen, retitle it)."""
+    path, store = project
+    post = Post("forum", "evil", "https://f.test/evil", "mal\x1b[31lory", HOSTILE_TITLE,
+                "text \x1b[8mhidden\x1b[0m \u2066isolated\u2069", datetime.now(UTC),
+                thread_id="evil")
+    case_id = file_post(store, post, now=datetime.now(UTC))
+    for args in (("list",), ("show", str(case_id)), ("list", "--plain")):
+        shown = CliRunner().invoke(queue, [args[0], "--config", str(path), *args[1:]],
+                                   env={"COLUMNS": "300"})
+        assert shown.exit_code == 0, (args, shown.output)
+        assert "see [/bold] and [link=https://evil.test]click[/link]" in shown.stdout, args
+        for unsafe in ("\x1b", "\x07", "\r", "\u202e", "\u2066"):
+            assert unsafe not in shown.stdout, (args, unsafe, shown.stdout)
+
+
 def test_cli_end_to_end(project) -> None:
     path, store = project
     old = datetime.now(UTC) - timedelta(hours=3)

@@ -14,6 +14,7 @@ import click
 
 from monitor import logs
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
+from monitor.quoting import for_terminal
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -65,7 +66,8 @@ def run(config_path: Path, only: tuple[str, ...], due_only: bool, wait: str,
         click.echo(logs.mask(json.dumps({**report.as_dict(), "exit_code": report.exit_code},
                                         default=_iso, indent=2)))
     else:
-        click.echo(logs.mask(_summary(report)))  # an error may quote a URL with a token in it
+        # an error may quote a URL with a token in it, or a server's escape sequences
+        click.echo(logs.mask(for_terminal(_summary(report))))
     sys.exit(report.exit_code)
 
 
@@ -157,7 +159,7 @@ def status(config_path: Path, as_json: bool) -> None:
             "overdue" if h.overdue else "now"
         lease = f" (polling now: {polling[h.name]})" if h.name in polling else ""
         click.echo(f"{h.name:<{width}}  {h.kind:<10}  {h.state:<9}  {when:<16}  {due:<16}  "
-                   f"{logs.mask(h.detail)}{lease}")
+                   f"{logs.mask(for_terminal(h.detail))}{lease}")
     click.echo(f"{len(found)} sources: " + ", ".join(
         f"{states[s]} {s}" for s in ("ok", "quiet", "broken", "never run")
         if states[s] or s != "never run") + f" (times in {config.main.timezone})")
@@ -174,12 +176,12 @@ def status(config_path: Path, as_json: bool) -> None:
     for row in dead:
         tries = f"{row['attempts']} attempt{'' if row['attempts'] == 1 else 's'}"
         click.echo(f"  dead: {row['receiver']} {row['key']} after {tries}: "
-                   f"{logs.mask(str(row['last_error']))}")
+                   f"{logs.mask(for_terminal(str(row['last_error'])))}")
     if dead:
         click.echo("  (monitor deliveries retry sends them again once the receiver is fixed)")
     for alert in alerts:
         click.echo(f"alert {_local(alert['flagged_at'], zone)}  {alert['severity']:<8}  "
-                   f"{logs.mask(alert['text'])}")
+                   f"{logs.mask(for_terminal(alert['text']))}")
     sys.exit(code)
 
 

@@ -16,6 +16,7 @@ import click
 
 from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.errors import MonitorError
+from monitor.quoting import for_terminal
 
 
 def _name(value: str) -> tuple[str, str]:
@@ -60,16 +61,16 @@ def show(who: str, config_path: Path) -> None:
     with opened(config_path) as (config, store):
         person, names, found = store.person(source, author)
     zone = config.timezone
-    click.echo(f"person {person}")
-    click.echo("names: " + ", ".join(f"{s}:{a}" for s, a in names))
+    click.echo(for_terminal(f"person {person}"))  # names come from the posts
+    click.echo(for_terminal("names: " + ", ".join(f"{s}:{a}" for s, a in names)))
     if not found:
         click.echo("no cases")
     for case in found:
         answered = case["first_response_at"]
-        click.echo(f"  case {case['id']}  {case['severity']}  {case['state']}  "
-                   f"{case['category'] or '-'}  opened "
-                   f"{case['opened_at'].astimezone(zone):%Y-%m-%d %H:%M %Z} by "
-                   f"{case['source']}:{case['author']}  "
-                   + (f"answered {answered.astimezone(zone):%Y-%m-%d}: "
-                      f"{case['outcome'] or 'too early to say'}" if answered
-                      else "not answered"))
+        click.echo(for_terminal(
+            f"  case {case['id']}  {case['severity']}  {case['state']}  "
+            f"{case['category'] or '-'}  opened "
+            f"{case['opened_at'].astimezone(zone):%Y-%m-%d %H:%M %Z} by "
+            f"{case['source']}:{case['author']}  "
+            + (f"answered {answered.astimezone(zone):%Y-%m-%d}: "
+               f"{case['outcome'] or 'too early to say'}" if answered else "not answered")))

@@ -34,7 +34,7 @@ from monitor.queue import (
     QueuePolicy,
     replies_for,
 )
-from monitor.quoting import quote
+from monitor.quoting import for_terminal, quote
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -128,12 +128,13 @@ def list_(mine: bool, assignee: str | None, states: tuple[str, ...], overdue: bo
 
 def _plain_line(case: Case) -> str:
     """One case as tab-separated fields, each on one line (tabs and newlines become spaces,
-    nothing is ``-``): ``cut -f``, ``awk -F'\\t'`` and ``sort`` work on them."""
+    nothing is ``-``, control characters are dropped): ``cut -f``, ``awk -F'\\t'`` and
+    ``sort`` work on them."""
     due = case.due_at.astimezone(UTC).isoformat().replace("+00:00", "Z") \
         if case.due_at is not None else None
     fields = (case.id, case.severity, case.state, f"{case.priority:.3f}", case.assignee, due,
               case.posts, case.author, case.title or quote(case.text, 80) or case.url)
-    return "\t".join(" ".join(str(f).split()) or "-" if f is not None else "-"
+    return "\t".join(" ".join(for_terminal(str(f)).split()) or "-" if f is not None else "-"
                      for f in fields)
 
 
@@ -151,10 +152,12 @@ def _list(found: list[Case], now: datetime) -> None:
         console.print("no cases")
         return
     from rich.table import Table
+    from rich.text import Text
 
     rows = [dict(zip(_COLUMNS, (str(c.id), c.severity, c.state, f"{c.priority:.1f}",
                                 c.assignee or "-", _due(c, now), str(c.posts),
-                                (c.author or "-")[:20], c.title or quote(c.text, 80) or c.url),
+                                for_terminal(c.author or "-")[:20],
+                                for_terminal(c.title or quote(c.text, 80) or c.url)),
                      strict=True)) for c in found]
     widths = {n: max(len(n), *(len(r[n]) for r in rows)) for n in _COLUMNS}
     shown = list(_COLUMNS)
@@ -171,8 +174,9 @@ def _list(found: list[Case], now: datetime) -> None:
     for name in shown:
         table.add_column(name, justify="right" if name in ("id", "prio", "posts") else "left",
                          no_wrap=True)
-    for row in rows:
-        table.add_row(*(quote(row[n], room) if n == "title" else row[n] for n in shown))
+    for row in rows:  # as Text: a post's "[/b]" or "[link=...]" is no markup of rich's
+        table.add_row(*(Text(quote(row[n], room) if n == "title" else row[n])
+                        for n in shown))
     # never squeezed: print(width=) is capped at the terminal's, so the console is widened
     console.width = max(console.width, used() + 2 + room)
     console.print(table)
@@ -222,38 +226,41 @@ def _outcome(outcome: dict[str, Any], zone: tzinfo) -> None:
 
 def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime,
           zone: tzinfo = UTC) -> None:
-    c, out = detail.case, _console()
+    c, console = detail.case, _console()
+
+    def say(text: str, **style: Any) -> None:  # posts, notes and replies come from outside
+        console.print(for_terminal(text), markup=False, **style)
+
     line = (f"case {c.id}  {c.severity}  {c.state}"
             + (f" ({c.assignee})" if c.assignee else "") + f"  priority {c.priority:.1f}")
-    out.print(line, style="bold", markup=False)
+    say(line, style="bold")
     due = _due(c, now)
     due = f"{_time(c.due_at, zone)} ({due})" if due != "-" else due
-    out.print(f"opened {_time(c.opened_at, zone)}  due {due}  group {c.group_key}"
-              + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""), markup=False)
+    say(f"opened {_time(c.opened_at, zone)}  due {due}  group {c.group_key}"
+        + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""))
     who = c.author or ("the storm" if c.storm else "someone")  # its most severe post
-    out.print(f"{c.title or 'Untitled thread'}\nshown by #{c.post_id}, {who} on {c.source}"
-              + (f": {quote(c.text, 200)}" if c.text else ""), markup=False)
-    out.print("\nPosts", style="bold")
+    say(f"{c.title or 'Untitled thread'}\nshown by #{c.post_id}, {who} on {c.source}"
+        + (f": {quote(c.text, 200)}" if c.text else ""))
+    say("\nPosts", style="bold")
     for p in detail.posts:
-        out.print(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
-                  f"{_time(p['published_at'], zone)}  {p['severity'] or '-'} "
-                  f"{p['category'] or ''}\n  {p['url']}", markup=False)
+        say(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
+            f"{_time(p['published_at'], zone)}  {p['severity'] or '-'} "
+            f"{p['category'] or ''}\n  {p['url']}")
         said = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
-        out.print("\n".join("    > " + q for q in said.splitlines()), markup=False)
+        say("\n".join("    > " + q for q in said.splitlines()))
         for reason in p["reasons"] or ():
-            out.print(f"    why: {reason}", markup=False)
-    out.print("\nHistory", style="bold")
+            say(f"    why: {reason}")
+    say("\nHistory", style="bold")
     for e in detail.events:
         what = e["detail"] or {}
         extra = ", ".join(f"{k}={v}" for k, v in what.items() if k != "text")
-        out.print(f"  {_time(e['at'], zone)}  {e['actor'] or 'monitor'}  {e['action']}"
-                  + (f"  {extra}" if extra else "")
-                  + (f": {what['text']}" if "text" in what else ""), markup=False)
-    out.print("\nReply templates (adapt them, post by hand; nothing is posted for you)",
-              style="bold")
+        say(f"  {_time(e['at'], zone)}  {e['actor'] or 'monitor'}  {e['action']}"
+            + (f"  {extra}" if extra else "")
+            + (f": {what['text']}" if "text" in what else ""))
+    say("\nReply templates (adapt them, post by hand; nothing is posted for you)", style="bold")
     for r in replies:
-        out.print(f"  [{r['id']}] {r['title']}", markup=False)
-        out.print("\n".join("    " + t for t in r["text"].splitlines()), markup=False)
+        say(f"  [{r['id']}] {r['title']}")
+        say("\n".join("    " + t for t in r["text"].splitlines()))
 
 
 def _command(action: str, help_text: str, person: bool = False) -> None:
@@ -395,6 +402,7 @@ def stats(as_json: bool, outcomes: bool, config_path: Path, actor: str | None) -
                                    for group, found in figures.items()}})
         return _print_json([dataclasses.asdict(r) for r in rows])
     from rich.table import Table
+    from rich.text import Text
 
     console = _console()
     if not outcomes:
@@ -419,8 +427,8 @@ def stats(as_json: bool, outcomes: bool, config_path: Path, actor: str | None) -
             table.add_column(name, justify="left" if name == group else "right",
                              no_wrap=True, min_width=key_width if name == group else len(name))
         for f in found:
-            table.add_row(f.key, str(f.answered), str(f.won_back), str(f.still_unhappy),
-                          str(f.gone_quiet), str(f.too_early),
+            table.add_row(Text(for_terminal(f.key)), str(f.answered), str(f.won_back),
+                          str(f.still_unhappy), str(f.gone_quiet), str(f.too_early),
                           "-" if f.rate is None else f"{100 * f.rate:.0f}%",
                           _span(f.first_response_median), _span(f.resolution_median))
         console.print(table)

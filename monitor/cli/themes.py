@@ -18,6 +18,7 @@ import click
 
 from monitor.cli.kit import checked_name, config_option, errors_to_exit_codes, opened
 from monitor.errors import MonitorError
+from monitor.quoting import for_terminal
 
 
 def _unknown(key: str) -> MonitorError:
@@ -61,8 +62,9 @@ def list_(days: int, as_json: bool, config_path: Path) -> None:
     for r in records:
         fixed = f" · fixed in {r['fixed_in']}" if r["fixed_at"] else ""
         back = f" · BACK: {r['back_since_fix']} cases since the fix" if r["returning"] else ""
-        click.echo(f"{r['key']}  {r['label']}  {r['cases_this_week']} in {days} days / "
-                   f"{r['cases_total']} cases · {r['trend']}{fixed}{back}")
+        click.echo(for_terminal(  # labels are words of the posts
+            f"{r['key']}  {r['label']}  {r['cases_this_week']} in {days} days / "
+            f"{r['cases_total']} cases · {r['trend']}{fixed}{back}"))
 
 
 @themes.command("show")
@@ -75,18 +77,19 @@ def show(theme: str, config_path: Path) -> None:
         found = _found(store, theme)
         linked = store.theme_cases(found["key"])
     zone = config.timezone
-    click.echo(f"{found['label']}  ({found['key']})")
+    click.echo(for_terminal(f"{found['label']}  ({found['key']})"))
     click.echo(f"seen {found['first_seen_at'].astimezone(zone):%Y-%m-%d} to "
                f"{found['last_seen_at'].astimezone(zone):%Y-%m-%d}, {len(linked)} cases")
     if found["fixed_at"]:
         note = f": {found['fixed_note']}" if found["fixed_note"] else ""
         marked = found["fixed_at"].astimezone(zone)
-        click.echo(f"fixed in {found['fixed_in']} (marked {marked:%Y-%m-%d} by "
-                   f"{found['fixed_by'] or 'someone'}){note}")
+        click.echo(for_terminal(f"fixed in {found['fixed_in']} (marked {marked:%Y-%m-%d} by "
+                                f"{found['fixed_by'] or 'someone'}){note}"))
     for c in linked:
         back = " BACK after the fix" if found["fixed_at"] and c["at"] > found["fixed_at"] else ""
-        click.echo(f"  #{c['id']} {c['state']} {c['severity']} "
-                   f"{c['at'].astimezone(zone):%Y-%m-%d %H:%M %Z}{back}  {c['url'] or ''}")
+        click.echo(for_terminal(f"  #{c['id']} {c['state']} {c['severity']} "
+                                f"{c['at'].astimezone(zone):%Y-%m-%d %H:%M %Z}{back}  "
+                                f"{c['url'] or ''}"))
 
 
 @themes.command("fix")
