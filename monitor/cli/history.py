@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from monitor.cli.kit import config_option, errors_to_exit_codes, jobs_option, opened
+from monitor.quoting import for_terminal
 
 LOG_EVERY = 60.0
 """Seconds between progress lines in the log when stderr is not a terminal (cron, a pipe)."""
@@ -66,7 +67,7 @@ def import_command(files: tuple[Path, ...], source: str | None, open_cases: bool
         reasons = ", ".join(f"{why}: {n:,}" for why, n in report.skipped.most_common())
         click.echo(f"skipped {sum(report.skipped.values()):,} records ({reasons})")
         for example in report.examples:
-            click.echo(f"  e.g. {example}")
+            click.echo(f"  e.g. {for_terminal(example)}")  # quotes the file
 
 
 class _progress:
