@@ -126,6 +126,21 @@ def stall_limit(config: Config) -> float:
     return 2 * min([s.interval for s in config.sources] or [config.main.interval])
 
 
+def unfinished_pass(store: Store, config: Config, last_pass: datetime | None,
+                    now: datetime) -> tuple[datetime, bool] | None:
+    """The latest pass that has not ended since ``last_pass``: when it started, and whether
+    it may still be going (``passlock.may_be_running``); None when there is none. One that
+    cannot be going was killed, or its store failed: ``monitor status`` exits 1 for it."""
+    from monitor.store.passlock import may_be_running
+
+    found = store.unended_pass_since(last_pass)
+    if found is None:
+        return None
+    started, owner = found
+    return started, may_be_running(store.engine, started, owner, now,
+                                   config.main.http.pass_deadline + 60)
+
+
 def raise_alarms(store: Store, runtime: Runtime, now: datetime, *,
                  sources: Sequence[str] | None = None, deliveries: bool = True,
                  last_pass: datetime | None = None) -> int:

@@ -9,6 +9,8 @@ Real servers on 127.0.0.1: the feed on the loopback server, the admins' webhook 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,39 @@ def test_a_gap_with_no_pass_pages_once(project, hook: Hook, sqlite_url: str) -> 
     assert alert["severity"] == "critical" and alert["external_id"].startswith("stalled:")
     assert "No pass ended between" in alert["text"] and "3 hours" in alert["text"]
     assert run(config).exit_code == 0 and len(hook.hits) == 1
+
+
+def test_on_postgresql_a_pass_whose_process_is_gone_is_unfinished_at_once(
+        make_project, pg_url: str) -> None:
+    """PostgreSQL cannot tell whether a killed run held the pass lock (a daemon's polls take
+    none), so status waited out the pass deadline (11 minutes) before saying UNFINISHED. A
+    pass now notes who makes it: on its machine, a pass whose process is gone is unfinished
+    at once; one whose process lives, or from another machine, may still be going."""
+    config = make_project([{"name": "blog", "kind": "rss", "url": "https://x.test/feed"}],
+                          store=pg_url)
+    began = subprocess.run([sys.executable, "-c", (
+        "import sys; from datetime import UTC, datetime; from monitor.store import Store; "
+        "Store(sys.argv[1]).begin_run(datetime.now(UTC))"), pg_url], timeout=60)
+    assert began.returncode == 0  # that process has ended, as a killed run's has
+    status = monitor("status", "--json", "--config", str(config))
+    assert status.exit_code == 1 and json.loads(status.stdout)["unfinished_pass_at"]
+    store = Store(pg_url)
+    try:
+        ended = datetime.now(UTC) - timedelta(minutes=20)
+        store.record_run(ended, ended, {})  # a pass that ended, before the two below
+        store.begin_run(datetime.now(UTC))  # this process lives: its pass may be going
+        assert monitor("status", "--config", str(config)).exit_code == 0
+        with store.engine.begin() as db:  # one from another machine: until its deadline
+            db.execute(update(runs).where(~runs.c.ended).values(
+                report={"by": {"host": "elsewhere.example", "pid": 1}}))
+        assert monitor("status", "--config", str(config)).exit_code == 0
+        with store.engine.begin() as db:
+            db.execute(update(runs).where(~runs.c.ended).values(
+                started_at=datetime.now(UTC) - timedelta(minutes=12)))
+        late = monitor("status", "--config", str(config))
+        assert late.exit_code == 1 and "UNFINISHED: the pass started " in late.stdout
+    finally:
+        store.close()
 
 
 def test_stall_alarm_limits() -> None:

@@ -8,17 +8,13 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from monitor import logs
 from monitor.cli.kit import config_option, errors_to_exit_codes, opened
 from monitor.quoting import for_terminal
-
-if TYPE_CHECKING:
-    from monitor.config import Config
-    from monitor.store import Store
 
 
 @click.command()
@@ -119,7 +115,7 @@ def status(config_path: Path, as_json: bool) -> None:
     """
     from collections import Counter
 
-    from monitor.alarms import stall_limit
+    from monitor.alarms import stall_limit, unfinished_pass
     from monitor.health import assess
     from monitor.leases import holders
 
@@ -132,9 +128,8 @@ def status(config_path: Path, as_json: bool) -> None:
         open_cases = store.count_listed(now=now)  # COUNTs in SQL: 100,000 cases read none
         overdue = store.count_listed(now=now, overdue=True)
         last_pass = store.last_pass_at()
-        unended = store.unended_pass_since(last_pass)
-        if unended is not None and _may_be_running(unended, now, config, store):
-            unended = None
+        unfinished = unfinished_pass(store, config, last_pass, now)
+        unended = unfinished[0] if unfinished is not None and not unfinished[1] else None
         alerts = store.recent_alerts(now - timedelta(days=1))
     stalled = last_pass is not None and (now - last_pass).total_seconds() > stall_limit(config)
     states = Counter(h.state for h in found)
@@ -183,16 +178,6 @@ def status(config_path: Path, as_json: bool) -> None:
         click.echo(f"alert {_local(alert['flagged_at'], zone)}  {alert['severity']:<8}  "
                    f"{logs.mask(for_terminal(alert['text']))}")
     sys.exit(code)
-
-
-def _may_be_running(started: datetime, now: datetime, config: Config, store: Store) -> bool:
-    """Whether a pass that has not ended may still be going: not past its deadline, and on
-    SQLite only while some process holds the pass lock (a killed run's lock is gone)."""
-    from monitor.store.passlock import pass_held
-
-    if (now - started).total_seconds() > config.main.http.pass_deadline + 60:
-        return False
-    return pass_held(store.engine) is not False
 
 
 def _local(moment: datetime, zone: Any) -> str:

@@ -308,10 +308,12 @@ class Store(FollowupQueries, DeliveryQueries, CaseQueries, StormQueries, ReportQ
     def begin_run(self, started_at: datetime) -> int:
         """Note a pass's start (``ended`` false until ``record_run``): if it never ends,
         killed or with its store failing, ``monitor status`` can say so."""
+        from monitor.store.passlock import pass_owner
+
         with self.engine.begin() as db:
             return db.execute(runs.insert().values(
-                started_at=started_at, finished_at=started_at, report={}, ended=False)
-                .returning(runs.c.id)).scalar_one()
+                started_at=started_at, finished_at=started_at, report={"by": pass_owner()},
+                ended=False).returning(runs.c.id)).scalar_one()
 
     def record_run(self, started_at: datetime, finished_at: datetime,
                    report: dict[str, Any], run_id: int | None = None) -> None:

@@ -49,14 +49,16 @@ class AlertQueries:
         with self.engine.connect() as db:
             return db.execute(select(func.max(runs.c.finished_at)).where(runs.c.ended)).scalar()
 
-    def unended_pass_since(self, since: datetime | None) -> datetime | None:
-        """When the latest pass that has not ended (still going, killed, or its store failed)
-        started, if after ``since`` (the last pass that ended)."""
-        query = select(func.max(runs.c.started_at)).where(~runs.c.ended)
+    def unended_pass_since(self, since: datetime | None) -> tuple[datetime, dict] | None:
+        """The latest pass that has not ended (still going, killed, or its store failed), if
+        it started after ``since`` (the last pass that ended): when it started, and who made
+        it (``passlock.pass_owner``; empty for a pass of an older release)."""
+        query = select(runs.c.started_at, runs.c.report).where(~runs.c.ended)
         if since is not None:
             query = query.where(runs.c.started_at > since)
         with self.engine.connect() as db:
-            return db.execute(query).scalar()
+            row = db.execute(query.order_by(runs.c.started_at.desc()).limit(1)).first()
+        return None if row is None else (row.started_at, (row.report or {}).get("by") or {})
 
     def recent_alerts(self, since: datetime, limit: int = 20) -> list[dict[str, Any]]:
         """The alerts raised since ``since``, newest first."""

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -73,6 +76,35 @@ def pass_held(engine: Engine) -> bool | None:
         return True
     probe.close()
     return False
+
+
+def pass_owner() -> dict[str, Any]:
+    """Who makes a pass (kept in its ``runs`` row): a status on the same machine can tell
+    that its process is gone."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def may_be_running(engine: Engine, started: datetime, owner: dict[str, Any], now: datetime,
+                   deadline: float) -> bool:
+    """Whether a pass that has not ended (started at ``started`` by ``owner``) may still be
+    going. Not once past its ``deadline`` (the pass deadline and a minute); on SQLite, only
+    while some process holds the pass lock (a killed run's lock is gone); elsewhere, on the
+    machine that made it, only while its process lives (PostgreSQL cannot tell a lock a
+    killed run held: a daemon's polls take none); from another machine, until the deadline."""
+    if (now - started).total_seconds() > deadline:
+        return False
+    held = pass_held(engine)
+    if held is not None:
+        return held
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return True
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def daemon_running(database: str) -> bool:

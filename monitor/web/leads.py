@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from monitor import followup, logs
-from monitor.alarms import stall_limit
+from monitor.alarms import stall_limit, unfinished_pass
 from monitor.backlash import report as backlash
 from monitor.backlash.events import WatchedEvent, find_event, watched
 from monitor.errors import MonitorError
@@ -219,14 +219,13 @@ def sources(request: Request) -> Response:
     config, store, now = state.config, state.store, state.clock()
     rows = store.source_health()
     last_pass = store.last_pass_at()
-    unended = store.unended_pass_since(last_pass)
+    found = unfinished_pass(store, config, last_pass, now)
     return render(
         request, "sources.html", title="Sources", mask=logs.mask,
         health=assess(config.sources, rows, now), polling=holders(rows, now),
         last_pass=last_pass,
         stalled=last_pass is not None and (now - last_pass).total_seconds() > stall_limit(config),
-        unended=unended, running=unended is not None and (now - unended).total_seconds()
-        <= config.main.http.pass_deadline + 60,
+        unended=found and found[0], running=found is not None and found[1],
         open_cases=store.count_cases(CaseFilter()), overdue=store.cases_overdue(now),
         deliveries=sorted(store.delivery_counts().items()),
         dead=store.dead_deliveries(limit=DEAD_SHOWN),
