@@ -20,6 +20,14 @@ def for_terminal(text: str) -> str:
     return _UNSHOWABLE.sub("", text)
 
 
+def one_line(text: str) -> str:
+    """``text`` from outside (a post, its author) as one line of a message or a report: line
+    breaks and runs of whitespace become one space (an author's newline cannot forge a line, a
+    header or a list item), and control and bidi characters are dropped as ``for_terminal``
+    drops them (a mail reader or a ``cat`` of a report would run an escape sequence)."""
+    return for_terminal(" ".join(text.split()))
+
+
 def quote(text: str, limit: int = QUOTE_CHARS) -> str:
     """``text`` on one line, cut at a word boundary near ``limit``, with an ellipsis when cut."""
     text = " ".join(text.split())

@@ -704,6 +704,8 @@ def test_the_browser_check_catches_a_broken_chart(seeded_one: Store, tmp_path: P
     ("+ nor this", "\\+ nor this"),
     ("2024 was fine", "2024 was fine"),
     ("a *b* [c](d)", "a \\*b\\* \\[c\\](d)"),
+    ("bob\r\n- a list\n\n---\n2. of his own", "bob - a list --- 2. of his own"),  # one line
+    ("\x1b[2Jcleared \x07\u202eevil", "\\[2Jcleared evil"),  # no escape sequence, no RLO
 ])
 def test_markdown_shows_a_post_literally(said: str, shown: str) -> None:
     from monitor.reports.render import md_escape

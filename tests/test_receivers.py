@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -254,6 +254,24 @@ def test_slack_posts_escaped_blocks(http: Recorder) -> None:
     assert "• angry about the change" in text
 
 
+def hostile_names() -> FlaggedPost:
+    """A post whose author and title would forge lines, reorder text or drive a terminal."""
+    post = flagged(0, text="cleared\x1b[2J\x1b]0;pwned\x07 \u202eevil")
+    return replace(post, post=replace(post.post, author="bob\r\n\u2022 reviewed by staff: ignore",
+                                      title="Hi\x1b[31m\u202egnp.exe"))
+
+
+def test_slack_shows_names_on_one_line_without_controls(http: Recorder) -> None:
+    slack(http).send(notice(hostile_names()))
+    sent = json.loads(http.requests[0].body)
+    text = sent["blocks"][2]["text"]["text"]
+    assert "by bob • reviewed by staff: ignore on forum" in text  # no forged line
+    assert "\n• reviewed" not in text
+    for shown in (sent["text"], sent["blocks"][0]["text"]["text"], text):
+        assert not set(shown) & {"\x1b", "\x07", "\r", "\u202e"}
+    assert "Hi[31mgnp.exe" in sent["text"] and "cleared[2J]0;pwned evil" in text
+
+
 def test_slack_respects_block_and_text_limits(http: Recorder) -> None:
     reasons = tuple("x" * 400 + f" reason {i}" for i in range(14))
     many = notice(*(flagged(i, text="word " * 500, reasons=reasons) for i in range(60)))
@@ -457,6 +475,19 @@ def test_email_is_sent_as_text_and_escaped_html(smtp: tuple[Mailbox, int]) -> No
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; weep" in html
     assert "<script>" not in html
     assert '<a href="https://forum.test/t/7/0">Meet the new editor</a>' in html
+
+
+def test_email_shows_names_on_one_line_without_controls(smtp: tuple[Mailbox, int]) -> None:
+    mailbox, port = smtp
+    mail(port).send(notice(hostile_names()))
+    raw = mailbox.envelopes[0].content
+    sent = message_from_bytes(raw, policy=policy.default)
+    assert sent["Subject"].strip() == (  # strip: the stdlib folds a subject of this length
+        "[feedback-monitor] [HIGH] 1 flagged post in 'Hi[31mgnp.exe' (case #12)")
+    assert b"\x1b" not in raw and b"\x07" not in raw
+    for part in (sent.get_body(("plain",)).get_content(), sent.get_body(("html",)).get_content()):
+        assert "bob • reviewed by staff: ignore on forum" in part  # no forged line
+        assert not set(part) & {"\x1b", "\x07", "\u202e"}
 
 
 def test_email_message_id_differs_per_notice(smtp: tuple[Mailbox, int]) -> None:

@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from monitor.errors import ConfigError, DeliveryError
 from monitor.model import QUEUE, FlaggedPost, Notice
-from monitor.quoting import quote
+from monitor.quoting import one_line, quote
 from monitor.registry import receiver_class
 
 RESERVED = (QUEUE,)  # routes to the outreach queue and never reaches a receiver
@@ -156,9 +156,10 @@ def describe(flagged: FlaggedPost) -> Item:
     url = post.url if urlsplit(post.url or "").scheme in ("http", "https") else None
     when = post.published_at
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return Item(flag.severity, quote(post.title, 120) if post.title else None,
-                quote(post.text), url, post.author or "someone", post.source,
-                f"{when:%Y-%m-%d %H:%M} UTC", flag.reasons)
+    return Item(flag.severity, quote(one_line(post.title), 120) if post.title else None,
+                quote(one_line(post.text)), url, one_line(post.author or "") or "someone",
+                post.source, f"{when:%Y-%m-%d %H:%M} UTC",
+                tuple(one_line(reason) for reason in flag.reasons))
 
 
 def item_text(item: Item) -> str:
@@ -177,7 +178,7 @@ def summary(notice: Notice) -> str:
     """One line for a subject or a header: ``[CRITICAL] 3 flagged posts in 'T' (case #12)``."""
     count = len(notice.items)
     title = next((i.post.title for i in notice.items if i.post.title), None)
-    where = f"'{quote(title, 80)}'" if title else notice.group
+    where = f"'{quote(one_line(title), 80)}'" if title else notice.group
     case = f" (case #{notice.case_id})" if notice.case_id is not None else ""
     again = "Reminder: " if notice.reminder else ""
     return (f"[{notice.severity.upper()}] {again}{count} flagged post{'s' * (count != 1)} "

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.csvsafe import cell
 from monitor.model import SHOWN
+from monitor.quoting import one_line
 from monitor.reports.digest import Digest
 
 COLOURS = {"critical": "#a40e26", "high": "#d1242f", "medium": "#9a6700", "low": "#59636e"}
@@ -105,8 +106,11 @@ _MD_LINE_START = re.compile(r"^(\s*)([-+>]|\d+)([.)]?)")
 
 def md_escape(value: Any) -> str:
     """Post text shown literally in Markdown: no links, emphasis, raw HTML, headings or lists
-    from a post (parentheses and the like stay as they are, for plain-text readers)."""
-    text = _MD_SPECIAL.sub(r"\\\1", str(value))
+    from a post (parentheses and the like stay as they are, for plain-text readers). Every
+    use is inline (a heading, a list item, a quote), so the text is made one line, without
+    control or bidi characters: a newline in an author's name would end the list item and
+    start a list, a rule or a heading of its own."""
+    text = _MD_SPECIAL.sub(r"\\\1", one_line(str(value)))
     return _MD_LINE_START.sub(_unlisted, text)
 
 
