@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from monitor.errors import ConfigError, MonitorError
 from monitor.model import SEVERITIES, STORM_SOURCE, Severity, is_storm_source
+from monitor.quoting import one_line
 from monitor.units import Span
 from monitor.yamlfile import read_yaml
 
@@ -313,7 +314,8 @@ def replies_for(detail: CaseDetail, replies: Sequence[Reply],
     case = detail.case
     fitting = [r for r in replies if r.fits("storm" if case.storm else case.category)] or \
         [r for r in replies if r.fits(None)]
-    values = {"author": case.author or "there", "thread": case.title or "your post",
+    values = {"author": one_line(case.author or "") or "there",  # a name's newline would
+              "thread": one_line(case.title or "") or "your post",  # break the greeting
               "source": case.source or "there",
               "event": case.event or event or "the latest update"}
     return [{"id": r.id, "title": r.title,

@@ -506,6 +506,16 @@ def test_a_reply_names_the_launch_the_case_is_about_never_just_the_latest(
     assert "Dark mode" in both  # about both: the latest of them
 
 
+def test_a_name_with_line_breaks_fills_a_reply_on_one_line(store: QStore) -> None:
+    """An author "name\\r\\nBcc: ..." split the template's greeting over two lines."""
+    post = Post("forum", "nl", "https://f.test/nl", "mal\r\nBcc: x@example.com\u202e",
+                "Two\nlines", "The new editor lost my drafts.", NOW - timedelta(minutes=5),
+                thread_id="nl")
+    detail = store.get_case(file_post(store, post), NOW)
+    text = replies_for(detail, load_replies(REPO / "rules" / "replies.yaml"))[0]["text"]
+    assert text.startswith("Hi mal Bcc: x@example.com,") and "\u202e" not in text
+
+
 def test_a_broken_replies_file_names_the_file_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "replies.yaml"
     bad.write_text("replies:\n  - id: x\n    category: angry\n    title: T\n"
