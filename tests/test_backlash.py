@@ -292,6 +292,20 @@ def test_list_and_compare(project: tuple[Path, Config, Store]) -> None:
     assert [r["event"] for r in as_json] == ["New editor", "Old logo"]
 
 
+def test_list_and_compare_name_the_zone_of_the_launch(make_project, store_url: str) -> None:
+    """A launch at midnight in St John's is 03:30 UTC: --list and --compare show it as the
+    report does, in the configured zone, and say which zone that is."""
+    path = make_config(make_project, store_url, zone="America/St_Johns",
+                       launch=datetime(2026, 11, 17, 3, 30, tzinfo=UTC))
+    listed = cli("--list", "--config", str(path))
+    assert listed.exit_code == 0, listed.output
+    assert "New editor (2026-11-17 00:00 NST," in listed.stdout
+    compared = cli("--compare", "New editor", "New editor", "--config", str(path))
+    assert compared.exit_code == 0, compared.output
+    launched = next(line for line in compared.stdout.splitlines() if line.startswith("launched"))
+    assert launched.split()[1:] == ["2026-11-17", "00:00", "NST"] * 2
+
+
 @pytest.mark.parametrize("args", [[], ["New editor", "--list"], ["--send", "--list"],
                                   ["New editor", "--send"]])  # the last: no report.to
 def test_usage_errors(project: tuple[Path, Config, Store], args: list[str]) -> None:

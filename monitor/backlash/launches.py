@@ -52,7 +52,8 @@ def side_by_side(a: Backlash, b: Backlash) -> str:
 
 
 def _day(report: Backlash) -> str:
-    return f"{report.launch.astimezone(ZoneInfo(report.timezone)):%Y-%m-%d %H:%M}"
+    """The launch in the configured zone, named (as ``monitor status`` names its times)."""
+    return f"{report.launch.astimezone(ZoneInfo(report.timezone)):%Y-%m-%d %H:%M %Z}"
 
 
 def _figure(report: Backlash, key: str) -> str:
