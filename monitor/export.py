@@ -20,12 +20,20 @@ POST_FIELDS = ("source", "external_id", "url", "author", "title", "text", "publi
 
 
 def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Each post with its scores and flag; ``praise``: a flag that is thanks to pass on, not
+    a person's problem (the digest's "Flagged" and ``monitor score``'s ``flagged`` leave it
+    out), so that a count of ``flagged`` without ``praise`` matches them."""
+    from monitor.reports.digest import is_praise  # the digest's own rule (and its imports)
+
     for row in store.export_posts(since):
         record = {k: row[k] for k in POST_FIELDS}
         record.update({k: row[k] for k in SCORE_FIELDS})
         record["evidence"] = [": ".join(pair) for pair in row["evidence"] or []]
-        record.update(flagged=row["severity"] is not None, severity=row["severity"],
-                      category=row["category"], tags=row["tags"] or [],
+        tags = row["tags"] or []
+        flagged = row["severity"] is not None
+        record.update(flagged=flagged, praise=flagged and is_praise(row["severity"],
+                                                                     row["category"], tags),
+                      severity=row["severity"], category=row["category"], tags=tags,
                       rules=row["rules"] or [], reasons=row["reasons"] or [])
         yield record
 

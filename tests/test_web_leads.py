@@ -226,6 +226,21 @@ def test_the_stats_page_counts_cases_answered_but_assigned_to_nobody(
     assert int(row.group(2)) >= 1 and "none was answered in the last 7 days" not in page
 
 
+def test_the_export_tells_praise_so_its_flagged_posts_match_the_digests(demo: Demo) -> None:
+    """`export posts` said flagged for praise too (75 against the digest's 65); its `praise`
+    field now tells them apart, by the digest's own rule."""
+    from monitor.export import post_records
+
+    now = datetime.now(UTC)
+    rows = [r for r in post_records(demo.store) if not r["source"].startswith("system:")]
+    praise = [r for r in rows if r["praise"]]
+    assert praise and all(r["flagged"] for r in praise)
+    assert all(r["category"] == "praise" or "praise" in r["tags"] for r in praise)
+    flagged = digests.flagged_days(demo.store, now - timedelta(days=400), now,
+                                   demo.config.timezone)
+    assert sum(r["flagged"] and not r["praise"] for r in rows) == sum(flagged.values())
+
+
 def test_the_sources_page_shows_health_passes_and_alerts(demo: Demo, lead: TestClient) -> None:
     page = lead.get("/sources")
     assert page.status_code == 200
