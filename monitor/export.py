@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import orjson
 
 from monitor import csvsafe
+from monitor.model import is_praise
 from monitor.store import Store
 from monitor.store.rows import SCORE_COLUMNS
 
@@ -23,8 +24,6 @@ def post_records(store: Store, since: datetime | None = None) -> Iterator[dict[s
     """Each post with its scores and flag; ``praise``: a flag that is thanks to pass on, not
     a person's problem (the digest's "Flagged" and ``monitor score``'s ``flagged`` leave it
     out), so that a count of ``flagged`` without ``praise`` matches them."""
-    from monitor.reports.digest import is_praise  # the digest's own rule (and its imports)
-
     for row in store.export_posts(since):
         record = {k: row[k] for k in POST_FIELDS}
         record.update({k: row[k] for k in SCORE_FIELDS})

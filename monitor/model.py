@@ -190,6 +190,13 @@ SIGNALS = {f.name: f.metadata["signal"] for f in fields(Score) if "signal" in f.
 """The 0..1 signals, each with what it measures (a rule condition of the same name)."""
 
 
+def is_praise(severity: str, category: str | None, tags: Iterable[str]) -> bool:
+    """Praise to pass on (rules/praise.yaml), not a post someone must answer: category or
+    tag ``praise``, unless a rule also found it high or critical. The one rule of what
+    "flagged" leaves out, for a flag (``Flag.praise``) or a stored flag's row."""
+    return (category == "praise" or "praise" in tags) and severity in ("low", "medium")
+
+
 @dataclass(frozen=True, slots=True)
 class Flag:
     """Why a post needs a person: the rules that matched and, for each, a sentence."""
@@ -202,10 +209,7 @@ class Flag:
 
     @property
     def praise(self) -> bool:
-        """Praise to pass on (rules/praise.yaml), not a post someone must answer: category or
-        tag ``praise``, unless a rule also found it high or critical."""
-        return (self.category == "praise" or "praise" in self.tags) \
-            and self.severity in ("low", "medium")
+        return is_praise(self.severity, self.category, self.tags)
 
     @property
     def needs_person(self) -> bool:

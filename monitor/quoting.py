@@ -7,8 +7,11 @@ import re
 
 QUOTE_CHARS = 280
 
-_UNSHOWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
-                         "\u2066-\u2069]")
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+BIDI_CONTROLS = re.compile(f"[{_BIDI}]")
+"""The bidi controls: marks, embeddings, overrides and isolates (they reorder what follows)."""
+
+_UNSHOWABLE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 """Control characters but newline and tab, and the bidi controls."""
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -287,9 +288,7 @@ def test_a_stale_action_is_refused_and_says_who_changed_the_case(site) -> None:
 def test_presence_shows_who_else_is_on_the_case_and_what_changed(site) -> None:
     app, store, config, clock = site
     case_id = file(store, config, "p1")
-    ana, bo = login(app, "ana"), login(app, "bo")
-    anas = tokens(ana.get(f"/cases/{case_id}").text)
-    bos = tokens(bo.get(f"/cases/{case_id}").text)
+    ana, anas, bo, bos = _both_open(app, case_id)
     bo.post(f"/cases/{case_id}/presence", data=bos)  # as its page does when it has loaded
     seen_by_ana = ana.post(f"/cases/{case_id}/presence", data={**anas, "activity": "viewing"})
     assert "bo is viewing" in seen_by_ana.text and "ana is" not in seen_by_ana.text
@@ -460,6 +459,12 @@ def _case_page(client, case_id: int) -> tuple[str, dict[str, str]]:
     return page.text, tokens(page.text)
 
 
+def _both_open(app, case_id: int) -> tuple[Any, dict[str, str], Any, dict[str, str]]:
+    """ana and bo logged in, each with the case's page open: (ana, her form tokens, bo, his)."""
+    ana, bo = login(app, "ana"), login(app, "bo")
+    return ana, _case_page(ana, case_id)[1], bo, _case_page(bo, case_id)[1]
+
+
 def _box(page_html: str, box_id: str) -> str | None:
     """The text a page's textarea holds (unescaped), or None when there is no such box."""
     import html
@@ -471,9 +476,7 @@ def _box(page_html: str, box_id: str) -> str | None:
 def test_a_refused_reply_or_note_comes_back_in_its_own_box(site) -> None:
     app, store, config, _clock = site
     case_id = file(store, config, "p1")
-    ana, bo = login(app, "ana"), login(app, "bo")
-    _html, anas = _case_page(ana, case_id)
-    _html, bos = _case_page(bo, case_id)
+    ana, anas, bo, bos = _both_open(app, case_id)
     assert bo.post(f"/cases/{case_id}/resolve", data=bos).status_code == 303
     reply = "Sorry <3: the export moved to File > Export."
     refused = ana.post(f"/cases/{case_id}/respond",
@@ -656,9 +659,7 @@ def test_impossible_ids_are_404_or_400_never_500(site) -> None:
 def test_a_stale_action_names_the_time_in_the_configured_zone(site) -> None:
     app, store, config, _clock = site
     case_id = file(store, config, "p1")
-    ana, bo = login(app, "ana"), login(app, "bo")
-    _html, anas = _case_page(ana, case_id)
-    _html, bos = _case_page(bo, case_id)
+    ana, anas, bo, bos = _both_open(app, case_id)
     bo.post(f"/cases/{case_id}/claim", data=bos)
     refused = ana.post(f"/cases/{case_id}/resolve", data=anas)
     assert refused.status_code == 409

@@ -24,7 +24,7 @@ from monitor.backlash.events import WatchedEvent, find_event, watched
 from monitor.config import Config
 from monitor.followup import answered_line
 from monitor.health import Health, assess
-from monitor.model import SHOWN, STORM_SOURCE, is_storm_source, is_system_source
+from monitor.model import SHOWN, STORM_SOURCE, is_praise, is_storm_source, is_system_source
 from monitor.queue import OPEN_STATES, is_overdue, thread_title
 from monitor.quoting import quote
 from monitor.reports.charts import Day, daily_chart
@@ -344,12 +344,6 @@ def _item(row: dict[str, Any], zone: ZoneInfo, now: datetime) -> Item:
         thread=f"{row['source']}\0{row['thread_id'] or row['external_id']}", case=case,
         scores={k: row[k] for k in (*SHOWN, "worst_sentence")},
         praise=is_praise(severity, row["category"], tags))
-
-
-def is_praise(severity: str, category: str | None, tags: Iterable[str]) -> bool:
-    """Praise (rules/praise.yaml): category or tag ``praise``, unless a rule also found it
-    critical or high (then it needs a person first)."""
-    return (category == "praise" or "praise" in tags) and severity not in URGENT
 
 
 def _threads(items: Iterable[Item]) -> list[Thread]:

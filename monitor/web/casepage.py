@@ -27,8 +27,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor import cases
+from monitor.backlash.events import case_launches
 from monitor.cases import StaleCase
 from monitor.queue import CLOSED_STATES, CaseDetail, CaseError, replies_for
+from monitor.quoting import BIDI_CONTROLS
 from monitor.web.auth import guard
 from monitor.web.inbox import REASONS, assignable
 from monitor.web.pages import back_to, local_time, notice_of, render, row_id
@@ -39,9 +41,6 @@ DONE = {"claim": "The case is yours now.", "assign": "Assigned.",
         "respond": "Your reply is recorded.", "note": "Your note is added.",
         "resolve": "Resolved.", "dismiss": "Dismissed.", "reopen": "Reopened."}
 """What the page says once an action is done."""
-
-BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""Marks and embeddings, overrides and isolates: they reorder the text around them."""
 
 PLACEHOLDER = re.compile(r"\[[^\[\]]+\]")
 """A template's blank for the person to fill: ``[a time you can keep]``."""
@@ -79,7 +78,7 @@ def _page(request: Request, case_id: int, status: int = 200, error: str | None =
         history = store.author_history(case.source, case.author, exclude_case=case_id)
     outcome = store.outcome(case_id)  # did the answer win them back (monitor.followup)
     takers = assignable(state)
-    launches = about_launches(detail, config)
+    launches = case_launches(config, case.event, case.opened_at, detail.posts)
     return render(
         request, "case.html", status, title=f"Case {case_id}", case=case, detail=detail,
         seen=seen, error=error, draft=draft or {}, history=history,
@@ -114,13 +113,6 @@ def _reply_refusal(text: str, template: str | None, config: Any) -> str | None:
             return (f"Your reply still holds the template's placeholder \"{blank}\": replace "
                     "it with what you wrote, then record it.")
     return None
-
-
-def about_launches(detail: CaseDetail, config: Any) -> list[str]:
-    """The configured launches the case is about, the latest first (``case_launches``)."""
-    from monitor.backlash.events import case_launches
-
-    return case_launches(config, detail.case.event, detail.case.opened_at, detail.posts)
 
 
 def _others(store: Any, case_id: int, me: str, now: Any) -> list[dict[str, Any]]:
