@@ -583,6 +583,20 @@ def test_cli_prints_a_hostile_post_as_text_not_as_markup_or_escapes(project) -> 
             assert unsafe not in shown.stdout, (args, unsafe, shown.stdout)
 
 
+def test_cli_shows_a_name_with_line_breaks_on_its_own_line(project) -> None:
+    """An author "mal\\nBcc: x@example.com" wrapped `queue list`'s row onto a second line
+    and split `queue show`'s lines, where it could pass for a line of its own."""
+    path, store = project
+    post = Post("forum", "nl", "https://f.test/nl", "mal\nBcc: x@example.com", "Two\nlines",
+                "text", datetime.now(UTC), thread_id="nl")
+    case_id = file_post(store, post, now=datetime.now(UTC))
+    listed = CliRunner().invoke(queue, ["list", "--config", str(path)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 2, listed.stdout
+    shown = cli(path, "show", str(case_id)).stdout
+    assert "Two lines\nshown by #" in shown and "mal Bcc: x@example.com on forum" in shown
+    assert not any(line.startswith("Bcc:") for line in shown.splitlines()), shown
+
+
 def test_cli_end_to_end(project) -> None:
     path, store = project
     old = datetime.now(UTC) - timedelta(hours=3)

@@ -34,7 +34,7 @@ from monitor.queue import (
     QueuePolicy,
     replies_for,
 )
-from monitor.quoting import for_terminal, quote
+from monitor.quoting import for_terminal, one_line, quote
 
 
 def _options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -156,7 +156,7 @@ def _list(found: list[Case], now: datetime) -> None:
 
     rows = [dict(zip(_COLUMNS, (str(c.id), c.severity, c.state, f"{c.priority:.1f}",
                                 c.assignee or "-", _due(c, now), str(c.posts),
-                                for_terminal(c.author or "-")[:20],
+                                one_line(c.author or "-")[:20],
                                 for_terminal(c.title or quote(c.text, 80) or c.url)),
                      strict=True)) for c in found]
     widths = {n: max(len(n), *(len(r[n]) for r in rows)) for n in _COLUMNS}
@@ -238,12 +238,13 @@ def _show(detail: CaseDetail, replies: list[dict[str, str]], now: datetime,
     due = f"{_time(c.due_at, zone)} ({due})" if due != "-" else due
     say(f"opened {_time(c.opened_at, zone)}  due {due}  group {c.group_key}"
         + (f"\ndismissed: {c.reason}" if c.state == "dismissed" else ""))
-    who = c.author or ("the storm" if c.storm else "someone")  # its most severe post
-    say(f"{c.title or 'Untitled thread'}\nshown by #{c.post_id}, {who} on {c.source}"
+    who = one_line(c.author or "") or ("the storm" if c.storm else "someone")  # its worst
+    say(f"{one_line(c.title or '') or 'Untitled thread'}\nshown by #{c.post_id}, {who} on "
+        f"{c.source}"
         + (f": {quote(c.text, 200)}" if c.text else ""))
     say("\nPosts", style="bold")
     for p in detail.posts:
-        say(f"  #{p['post_id']} {p['author'] or 'someone'} on {p['source']}, "
+        say(f"  #{p['post_id']} {one_line(p['author'] or '') or 'someone'} on {p['source']}, "
             f"{_time(p['published_at'], zone)}  {p['severity'] or '-'} "
             f"{p['category'] or ''}\n  {p['url']}")
         said = (p["title"] + "\n" if p["title"] else "") + p["text"][:600]
